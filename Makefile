@@ -1,0 +1,46 @@
+# The two commands a new machine needs: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+BIN := .venv/bin
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run test install services migrate lint bench clean
+
+## run: install, start local Postgres/Redis if needed, migrate, run API + worker (Ctrl-C stops both)
+run: install services migrate
+	@$(BIN)/dnc serve & api=$$!; \
+	$(BIN)/dnc worker & worker=$$!; \
+	trap 'kill $$api $$worker 2>/dev/null; wait' INT TERM; \
+	wait -n; kill $$api $$worker 2>/dev/null; wait
+
+## test: install, start local Postgres/Redis if needed, lint, type-check, run every test
+test: install services lint
+	$(BIN)/pytest
+
+install: $(UV)
+	$(UV) sync --frozen --python $(PYTHON) --quiet
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+services:
+	@bash .ci/services
+
+migrate:
+	$(BIN)/dnc db upgrade
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## bench: the speed benchmarks under tests/bench (not part of `make test`)
+bench: install services
+	$(BIN)/pytest tests/bench -p no:cacheprovider -s
+
+clean:
+	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

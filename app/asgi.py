@@ -1,0 +1,80 @@
+"""``create_app``: the one place the API's connections are built (in the lifespan)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from app.auth import PUBLIC_PATHS, BearerTokenMiddleware
+from app.body import require_strict_json
+from app.deps import (
+    Resources,
+    provide_mirror,
+    provide_principal,
+    provide_queue,
+    provide_uow,
+)
+from app.errors import handle_exception
+from app.routes.batches import BatchController
+from app.routes.dnc import DncController
+from app.routes.ops import health, ready
+from infra.db.uow import create_engine, create_sessionmaker
+from infra.queue import ArqJobQueue, create_arq, create_redis_pool
+from infra.redis_mirror import RedisMirror
+from infra.settings import Settings
+
+API_NAME = "dnc-api"
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        engine = create_engine(settings, API_NAME)
+        pool = create_redis_pool(settings, API_NAME)
+        arq = create_arq(pool, settings)
+        app.state.resources = Resources(
+            settings=settings,
+            engine=engine,
+            sessions=create_sessionmaker(engine),
+            redis=arq,
+            arq=arq,
+            mirror=RedisMirror(arq, settings.redis_prefix),
+            queue=ArqJobQueue(arq, settings),
+        )
+        try:
+            yield
+        finally:
+            await arq.aclose()
+            await pool.disconnect()
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=[health, ready, DncController, BatchController],
+        lifespan=[lifespan],
+        middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
+        dependencies={
+            "uow": Provide(provide_uow, sync_to_thread=False),
+            "mirror": Provide(provide_mirror, sync_to_thread=False),
+            "queue": Provide(provide_queue, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+        },
+        before_request=require_strict_json,
+        exception_handlers={Exception: handle_exception},
+        request_max_body_size=settings.max_body_bytes,
+        logging_config=None,
+        openapi_config=OpenAPIConfig(
+            title="DNC service",
+            version="0.1.0",
+            description="Do-Not-Call list service for outbound calling platforms",
+            security=[{"BearerToken": []}],
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")}
+            ),
+        ),
+    )

@@ -1,0 +1,21 @@
+"""Strict JSON bodies. Litestar converts ``data`` leniently (``"true"`` becomes ``True``); the
+contract wants a JSON boolean to be a boolean, so every body is first checked strictly."""
+
+from typing import Any
+
+import msgspec
+from litestar import Request
+
+from domain.errors import InvalidInput
+
+
+async def require_strict_json(request: Request[Any, Any, Any]) -> None:
+    field = request.route_handler.parsed_data_field
+    if field is None:
+        return
+    if not await request.body():
+        raise InvalidInput("The request body must be a JSON object")
+    try:
+        msgspec.convert(await request.json(), field.annotation, strict=True)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(str(exc)) from exc

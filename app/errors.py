@@ -1,0 +1,117 @@
+"""One envelope for every response, and the mapping of every failure onto it."""
+
+import logging
+from typing import Any, Generic, TypeVar
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
+    (InvalidInput, 400),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unavailable, 503),
+)
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class Envelope(msgspec.Struct):
+    """The shape of every response; ``code`` always equals the HTTP status."""
+
+    message: str
+    status: bool
+    code: int
+    errorMessage: str = ""
+
+
+class DataEnvelope(Envelope, Generic[T]):
+    data: T | None = None
+
+
+def error_responses(*codes: int) -> dict[int, ResponseSpec]:
+    """Document the error envelopes a route can answer with (plus 401, 403 and 500)."""
+    every = sorted({*codes, 401, 403, 500})
+    return {code: ResponseSpec(data_container=Envelope, description=TITLES[code]) for code in every}
+
+
+def ok(data: T, message: str = "OK", code: int = 200) -> DataEnvelope[T]:
+    return DataEnvelope(message=message, status=True, code=code, data=data)
+
+
+def done(message: str, code: int = 200) -> Envelope:
+    return Envelope(message=message, status=True, code=code)
+
+
+def error_response(
+    code: int, error_message: str, headers: dict[str, str] | None = None
+) -> Response[Envelope]:
+    body = Envelope(
+        message=TITLES.get(code, "Error"), status=False, code=code, errorMessage=error_message
+    )
+    return Response(body, status_code=code, media_type=MediaType.JSON, headers=headers)
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Envelope]:
+    if isinstance(exc, DomainError):
+        for kind, code in STATUS_OF:
+            if isinstance(exc, kind):
+                return error_response(code, exc.message)
+    if isinstance(exc, ValidationException):
+        return error_response(400, _validation_message(exc))
+    if isinstance(exc, HTTPException) and exc.status_code < HTTP_500_INTERNAL_SERVER_ERROR:
+        return error_response(exc.status_code, _http_message(request, exc), exc.headers)
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "The server failed to handle the request; it has been logged")
+
+
+def _validation_message(exc: ValidationException) -> str:
+    problems = exc.extra if isinstance(exc.extra, list) else []
+    parts = []
+    for problem in problems:
+        if isinstance(problem, dict):
+            text = str(problem.get("message", "invalid value"))
+            key = problem.get("key")
+            if key and key != "data" and str(key) not in text:
+                text = f"{key}: {text}"
+            parts.append(text)
+    return "; ".join(parts) or "The request is not valid"
+
+
+def _http_message(request: Request[Any, Any, Any], exc: HTTPException) -> str:
+    code = exc.status_code
+    if code == 404:
+        return f"No route matches {request.method} {request.url.path}"
+    if code == 405:
+        return f"{request.method} is not allowed on {request.url.path}"
+    if code == 413:
+        return "The request body is larger than this server accepts"
+    return str(exc.detail)

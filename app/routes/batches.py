@@ -1,0 +1,76 @@
+"""Batches and the calls in them: the evidence a DNC entry links to."""
+
+from litestar import Controller, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+
+from app.auth import authorize
+from app.errors import DataEnvelope, error_responses, ok
+from app.schemas import BatchCreate, BatchRead, CallFields, CallRead, CallsRead, CallsRequest
+from domain.errors import InvalidInput
+from domain.model import Principal
+from domain.services import NewCall, create_batch, record_calls
+from infra.db.uow import SqlUnitOfWork
+
+_CALL_FIELDS = [f for f in CallFields.__struct_fields__]
+
+
+def _new_call(call: CallFields, where: str) -> NewCall:
+    if call.phone_number is None:
+        raise InvalidInput(f"{where}phoneNumber is required")
+    return NewCall(
+        phone_number=call.phone_number,
+        request_uuid=call.request_uuid,
+        recording_url=call.recording_url,
+        transcription=call.transcription,
+        status=call.status,
+        started_at=call.started_at,
+        duration_seconds=call.duration_seconds,
+    )
+
+
+def calls_of(data: CallsRequest) -> list[NewCall]:
+    if data.calls is None:
+        return [_new_call(data, "")]
+    if any(getattr(data, name) is not None for name in _CALL_FIELDS):
+        raise InvalidInput("send either one call's fields or a 'calls' list, not both")
+    return [_new_call(call, f"calls[{i}].") for i, call in enumerate(data.calls)]
+
+
+class BatchController(Controller):
+    path = "/api/batches"
+    guards = (authorize,)
+    tags = ("Batches and calls",)
+
+    @post(
+        "/",
+        status_code=201,
+        summary="Create a batch owned by the calling user",
+        responses=error_responses(400, 409),
+    )
+    async def create(
+        self,
+        data: JSONBody[BatchCreate],
+        uow: NamedDependency[SqlUnitOfWork],
+        principal: NamedDependency[Principal],
+    ) -> DataEnvelope[BatchRead]:
+        name = (data.name or "").strip() or None
+        batch = await create_batch(uow, principal, data.batch_id, name)
+        return ok(BatchRead.of(batch), "Batch created", 201)
+
+    @post(
+        "/{batchId:str}/calls",
+        status_code=201,
+        summary="Record one call or several",
+        responses=error_responses(400, 404, 409, 413),
+    )
+    async def record(
+        self,
+        batchId: FromPath[str],
+        data: JSONBody[CallsRequest],
+        uow: NamedDependency[SqlUnitOfWork],
+        principal: NamedDependency[Principal],
+    ) -> DataEnvelope[CallsRead]:
+        records = await record_calls(uow, principal, batchId, calls_of(data))
+        body = CallsRead(batch_id=batchId, calls=[CallRead.of(r) for r in records])
+        return ok(body, "Calls recorded", 201)

@@ -1,0 +1,94 @@
+"""The DNC list endpoints: the vendor's add and enable-disable, an entry, the settings."""
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+
+from app.auth import ADMIN_ONLY, authorize
+from app.errors import DataEnvelope, Envelope, done, error_responses, ok
+from app.schemas import AddRequest, EnableDisableRequest, EntryRead, SettingsRead
+from domain.errors import InvalidInput
+from domain.model import Principal
+from domain.services import AddNumber, add_number, get_entry, get_settings, set_dnc_enabled
+from infra.db.uow import SqlUnitOfWork
+from infra.queue import ArqJobQueue
+from infra.redis_mirror import RedisMirror
+
+
+def require_non_empty(**fields: str) -> None:
+    empty = [name for name, value in fields.items() if not value.strip()]
+    if empty:
+        raise InvalidInput(f"{', '.join(empty)} must not be empty")
+
+
+class DncController(Controller):
+    path = "/api/dnc"
+    guards = (authorize,)
+    tags = ("DNC list",)
+
+    @post(
+        "/add",
+        status_code=200,
+        summary="Add a number from a call to the DNC list",
+        responses=error_responses(400, 404, 413, 503),
+    )
+    async def add(
+        self,
+        data: JSONBody[AddRequest],
+        uow: NamedDependency[SqlUnitOfWork],
+        mirror: NamedDependency[RedisMirror],
+        queue: NamedDependency[ArqJobQueue],
+        principal: NamedDependency[Principal],
+    ) -> Envelope:
+        require_non_empty(
+            phoneNumber=data.phone_number, batchId=data.batch_id, requestUUID=data.request_uuid
+        )
+        command = AddNumber(
+            phone_number=data.phone_number,
+            batch_id=data.batch_id.strip(),
+            request_uuid=data.request_uuid.strip(),
+            type=(data.type or "").strip() or None,
+        )
+        await add_number(uow, mirror, queue, principal, command)
+        return done("Phone number added to DNC successfully")
+
+    @post(
+        "/enable-disable",
+        status_code=200,
+        opt={ADMIN_ONLY: True},
+        summary="Switch DNC checks on or off for the organization (admins)",
+        responses=error_responses(400, 404, 503),
+    )
+    async def enable_disable(
+        self,
+        data: JSONBody[EnableDisableRequest],
+        uow: NamedDependency[SqlUnitOfWork],
+        mirror: NamedDependency[RedisMirror],
+        principal: NamedDependency[Principal],
+    ) -> Envelope:
+        await set_dnc_enabled(uow, mirror, principal, data.enable)
+        return done("DNC setting updated successfully")
+
+    @get(
+        "/entries/{phoneNumber:str}",
+        summary="One listed number with its evidence",
+        responses=error_responses(400, 404),
+    )
+    async def entry(
+        self,
+        phoneNumber: FromPath[str],
+        uow: NamedDependency[SqlUnitOfWork],
+        principal: NamedDependency[Principal],
+    ) -> DataEnvelope[EntryRead]:
+        return ok(EntryRead.of(await get_entry(uow, principal, phoneNumber)))
+
+    @get(
+        "/settings",
+        summary="Whether DNC is enabled, and how many numbers are listed",
+        responses=error_responses(),
+    )
+    async def settings(
+        self, uow: NamedDependency[SqlUnitOfWork], principal: NamedDependency[Principal]
+    ) -> DataEnvelope[SettingsRead]:
+        enabled, count = await get_settings(uow, principal)
+        return ok(SettingsRead(enabled=enabled, count=count))

@@ -1,0 +1,50 @@
+"""Liveness and readiness for load balancers and orchestrators."""
+
+import asyncio
+
+from litestar import Response, get
+from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
+from sqlalchemy import text
+
+from app.deps import resources_of
+from app.errors import DataEnvelope, ok
+from app.schemas import Health, Readiness
+
+
+@get("/health", summary="The process is up", tags=["Operations"])
+async def health() -> DataEnvelope[Health]:
+    return ok(Health(status="ok"))
+
+
+@get(
+    "/ready",
+    summary="Postgres and Redis are reachable",
+    tags=["Operations"],
+    responses={503: ResponseSpec(DataEnvelope[Readiness], description="Not ready")},
+)
+async def ready(state: State) -> Response[DataEnvelope[Readiness]]:
+    resources = resources_of(state)
+
+    async def postgres() -> bool:
+        async with resources.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return True
+
+    async def redis() -> bool:
+        return bool(await resources.redis.ping())
+
+    results = await asyncio.gather(
+        asyncio.wait_for(postgres(), 3), asyncio.wait_for(redis(), 3), return_exceptions=True
+    )
+    readiness = Readiness(postgres=results[0] is True, redis=results[1] is True)
+    if readiness.postgres and readiness.redis:
+        return Response(ok(readiness, "Ready"))
+    body = DataEnvelope(
+        message="Not ready",
+        status=False,
+        code=503,
+        errorMessage="Postgres or Redis is unreachable; see data for which",
+        data=readiness,
+    )
+    return Response(body, status_code=503)

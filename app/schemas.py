@@ -1,0 +1,134 @@
+"""Request and response messages (msgspec), named as the contract names them."""
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from domain.model import Batch, CallRecord, DncEntry
+
+Text64 = Annotated[str, Meta(max_length=64)]
+Text200 = Annotated[str, Meta(max_length=200)]
+Text2k = Annotated[str, Meta(max_length=2048)]
+PhoneText = Annotated[str, Meta(max_length=40)]
+AwareDatetime = Annotated[datetime, Meta(tz=True)]
+
+
+class AddRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
+    phone_number: PhoneText
+    batch_id: Text64
+    request_uuid: Annotated[str, Meta(max_length=128)] = msgspec.field(name="requestUUID")
+    type: Text64 | None = None
+
+
+class EnableDisableRequest(msgspec.Struct):
+    enable: bool
+
+
+class BatchCreate(msgspec.Struct, rename="camel"):
+    batch_id: Text64 | None = None
+    name: Text200 | None = None
+
+
+class BatchRead(msgspec.Struct, rename="camel"):
+    batch_id: str
+    name: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, batch: Batch) -> "BatchRead":
+        return cls(batch_id=batch.batch_id, name=batch.name, created_at=batch.created_at)
+
+
+class CallFields(msgspec.Struct, rename="camel"):
+    request_uuid: Annotated[str, Meta(max_length=128)] | None = msgspec.field(
+        default=None, name="requestUUID"
+    )
+    phone_number: PhoneText | None = None
+    recording_url: Text2k | None = None
+    transcription: Annotated[str, Meta(max_length=1_000_000)] | None = None
+    status: Text64 | None = None
+    started_at: AwareDatetime | None = None
+    duration_seconds: Annotated[int, Meta(ge=0)] | None = None
+
+
+class CallsRequest(CallFields):
+    """One call (the fields at the top level) or several (``calls``)."""
+
+    calls: list[CallFields] | None = None
+
+
+class CallRead(msgspec.Struct, rename="camel"):
+    request_uuid: str = msgspec.field(name="requestUUID")
+    batch_id: str
+    phone_number: str
+    recording_url: str | None
+    transcription: str | None
+    status: str | None
+    started_at: datetime | None
+    duration_seconds: int | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, call: CallRecord) -> "CallRead":
+        return cls(
+            request_uuid=call.request_uuid,
+            batch_id=call.batch_id,
+            phone_number=call.phone_number,
+            recording_url=call.recording_url,
+            transcription=call.transcription,
+            status=call.status,
+            started_at=call.started_at,
+            duration_seconds=call.duration_seconds,
+            created_at=call.created_at,
+        )
+
+
+class CallsRead(msgspec.Struct, rename="camel"):
+    batch_id: str
+    calls: list[CallRead]
+
+
+class EntryRead(msgspec.Struct, rename="camel"):
+    id: str
+    phone_number: str
+    type: str | None
+    source: str
+    batch_id: str | None
+    request_uuid: str | None = msgspec.field(name="requestUUID")
+    call_recording: str | None
+    transcription: str | None
+    added_by: str | None
+    created_at: datetime
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, entry: DncEntry) -> "EntryRead":
+        return cls(
+            id=str(entry.id),
+            phone_number=entry.phone_number,
+            type=entry.type,
+            source=entry.source,
+            batch_id=entry.batch_id,
+            request_uuid=entry.request_uuid,
+            call_recording=entry.call_recording,
+            transcription=entry.transcription,
+            added_by=str(entry.added_by) if entry.added_by else None,
+            created_at=entry.created_at,
+            expires_at=entry.expires_at,
+        )
+
+
+class SettingsRead(msgspec.Struct):
+    enabled: bool
+    count: int
+
+
+class Health(msgspec.Struct):
+    status: str
+
+
+class Readiness(msgspec.Struct):
+    postgres: bool
+    redis: bool

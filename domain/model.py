@@ -1,0 +1,120 @@
+"""Plain records the use cases work with; the persistence layer maps rows to and from these."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+Role = Literal["admin", "member"]
+Scope = Literal["full", "check"]
+ROLES: tuple[Role, ...] = ("admin", "member")
+SCOPES: tuple[Scope, ...] = ("full", "check")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the token's user, its organization, role and scope."""
+
+    user_id: UUID
+    organization_id: UUID
+    role: Role
+    scope: Scope
+    token_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    id: UUID
+    name: str
+    dnc_enabled: bool
+    settings_version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UUID
+    organization_id: UUID
+    email: str
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    id: UUID
+    user_id: UUID
+    token_hash: str
+    scope: Scope
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    id: UUID
+    organization_id: UUID
+    batch_id: str
+    user_id: UUID | None
+    name: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    id: UUID
+    organization_id: UUID
+    batch_pk: UUID
+    batch_id: str
+    request_uuid: str
+    phone_number: str
+    recording_url: str | None
+    transcription: str | None
+    status: str | None
+    started_at: datetime | None
+    duration_seconds: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DncEntry:
+    id: UUID
+    organization_id: UUID
+    phone_number: str
+    type: str | None
+    source: str
+    batch_id: str | None
+    batch_pk: UUID | None
+    call_record_id: UUID | None
+    request_uuid: str | None
+    call_recording: str | None
+    transcription: str | None
+    added_by: UUID | None
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    organization_id: UUID
+    actor_user_id: UUID | None
+    action: str
+    phone_number: str | None = None
+    entity_id: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    id: int
+    organization_id: UUID
+    kind: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """One message to one recipient; ``message_id`` makes a re-sent copy recognisable."""
+
+    to: str
+    subject: str
+    body: str
+    message_id: str

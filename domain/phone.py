@@ -1,0 +1,47 @@
+"""Phone numbers in, E.164 digits without ``+`` out.
+
+The rules, in the order they apply:
+- spaces, dashes, dots and parentheses are ignored; a ``+`` may lead; nothing else is allowed;
+- exactly ten digits without ``+`` are a national NANP number and read as ``+1``;
+- anything else is read as an international number that starts with its country code;
+- the result must be a valid number for its country (``phonenumbers``' metadata).
+"""
+
+import re
+
+import phonenumbers
+
+from domain.errors import InvalidPhoneNumber
+
+_ALLOWED = re.compile(r"\+?[0-9 ().\-]+")
+_NON_DIGITS = re.compile(r"[^0-9]")
+_EXAMPLE = "send it in international form with its country code, e.g. +12125551234"
+MAX_INPUT_LENGTH = 40
+
+
+def normalize(raw: str) -> str:
+    """Return ``raw`` as E.164 digits without ``+`` or raise :class:`InvalidPhoneNumber`."""
+    text = raw.strip()
+    if not text:
+        raise InvalidPhoneNumber("phoneNumber is empty; " + _EXAMPLE)
+    if len(text) > MAX_INPUT_LENGTH or not _ALLOWED.fullmatch(text):
+        raise InvalidPhoneNumber(
+            f"phoneNumber {_quote(raw)} may contain only digits, spaces, dashes, dots, "
+            "parentheses and a leading '+'; " + _EXAMPLE
+        )
+    digits = _NON_DIGITS.sub("", text)
+    if not text.startswith("+") and len(digits) == 10:
+        digits = "1" + digits
+    try:
+        parsed = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        raise InvalidPhoneNumber(
+            f"phoneNumber {_quote(raw)} is not a valid phone number; {_EXAMPLE}"
+        )
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+def _quote(raw: str) -> str:
+    return repr(raw[:MAX_INPUT_LENGTH])

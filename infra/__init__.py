@@ -1,0 +1,1 @@
+"""Adapters: settings, Postgres, Redis, SMTP and the job queue."""

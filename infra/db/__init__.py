@@ -1,0 +1,1 @@
+"""Postgres: models, repositories, the unit of work and the migrations."""

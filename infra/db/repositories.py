@@ -1,0 +1,375 @@
+"""Repositories: every tenant query takes the organization explicitly; none commits."""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import cast
+from uuid import UUID
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.errors import AlreadyListed, Conflict, NotFound
+from domain.model import (
+    ApiToken,
+    AuditEvent,
+    Batch,
+    CallRecord,
+    DncEntry,
+    Organization,
+    OutboxMessage,
+    Principal,
+    Role,
+    Scope,
+    User,
+)
+from infra.db.models import (
+    ApiTokenRow,
+    AuditRow,
+    BatchRow,
+    CallRecordRow,
+    DncEntryRow,
+    OrganizationRow,
+    OutboxRow,
+    UserRow,
+)
+
+
+class _Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+
+def _organization(row: OrganizationRow) -> Organization:
+    return Organization(row.id, row.name, row.dnc_enabled, row.settings_version)
+
+
+class SqlOrganizationRepository(_Repository):
+    async def get(self, organization_id: UUID) -> Organization | None:
+        row = await self.session.get(OrganizationRow, organization_id)
+        return _organization(row) if row else None
+
+    async def add(self, organization: Organization) -> None:
+        self.session.add(
+            OrganizationRow(
+                id=organization.id, name=organization.name, dnc_enabled=organization.dnc_enabled
+            )
+        )
+        await self.session.flush()
+
+    async def set_dnc_enabled(self, organization_id: UUID, enabled: bool) -> Organization:
+        row = (
+            await self.session.execute(
+                update(OrganizationRow)
+                .where(OrganizationRow.id == organization_id)
+                .values(dnc_enabled=enabled, settings_version=OrganizationRow.settings_version + 1)
+                .returning(OrganizationRow)
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"Organization {organization_id} not found")
+        return _organization(row)
+
+
+def _user(row: UserRow) -> User:
+    return User(row.id, row.organization_id, row.email, cast(Role, row.role))
+
+
+class SqlUserRepository(_Repository):
+    async def get(self, organization_id: UUID, user_id: UUID) -> User | None:
+        row = await self.session.scalar(
+            select(UserRow).where(UserRow.id == user_id, UserRow.organization_id == organization_id)
+        )
+        return _user(row) if row else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        row = await self.session.scalar(select(UserRow).where(UserRow.email == email))
+        return _user(row) if row else None
+
+    async def admins(self, organization_id: UUID) -> list[User]:
+        rows = await self.session.scalars(
+            select(UserRow)
+            .where(UserRow.organization_id == organization_id, UserRow.role == "admin")
+            .order_by(UserRow.created_at, UserRow.email)
+        )
+        return [_user(row) for row in rows]
+
+    async def count(self, organization_id: UUID) -> int:
+        return (
+            await self.session.scalar(
+                select(func.count()).where(UserRow.organization_id == organization_id)
+            )
+            or 0
+        )
+
+    async def add(self, user: User) -> None:
+        inserted = await self.session.scalar(
+            insert(UserRow)
+            .values(
+                id=user.id, organization_id=user.organization_id, email=user.email, role=user.role
+            )
+            .on_conflict_do_nothing(index_elements=[UserRow.email])
+            .returning(UserRow.id)
+        )
+        if inserted is None:
+            raise Conflict(f"A user with email {user.email!r} already exists")
+
+
+class SqlTokenRepository(_Repository):
+    async def add(self, token: ApiToken) -> None:
+        self.session.add(
+            ApiTokenRow(
+                id=token.id, user_id=token.user_id, token_hash=token.token_hash, scope=token.scope
+            )
+        )
+        await self.session.flush()
+
+    async def principal_for(self, token_hash: str) -> Principal | None:
+        row = (
+            await self.session.execute(
+                select(
+                    ApiTokenRow.id,
+                    ApiTokenRow.scope,
+                    UserRow.id,
+                    UserRow.organization_id,
+                    UserRow.role,
+                )
+                .join(UserRow, UserRow.id == ApiTokenRow.user_id)
+                .where(ApiTokenRow.token_hash == token_hash, ApiTokenRow.revoked_at.is_(None))
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        token_id, scope, user_id, organization_id, role = row
+        return Principal(user_id, organization_id, cast(Role, role), cast(Scope, scope), token_id)
+
+
+def _batch(row: BatchRow) -> Batch:
+    return Batch(row.id, row.organization_id, row.batch_id, row.user_id, row.name, row.created_at)
+
+
+class SqlBatchRepository(_Repository):
+    async def get(self, organization_id: UUID, batch_id: str) -> Batch | None:
+        row = await self.session.scalar(
+            select(BatchRow).where(
+                BatchRow.organization_id == organization_id, BatchRow.batch_id == batch_id
+            )
+        )
+        return _batch(row) if row else None
+
+    async def add(self, batch: Batch) -> None:
+        inserted = await self.session.scalar(
+            insert(BatchRow)
+            .values(
+                id=batch.id,
+                organization_id=batch.organization_id,
+                batch_id=batch.batch_id,
+                user_id=batch.user_id,
+                name=batch.name,
+                created_at=batch.created_at,
+            )
+            .on_conflict_do_nothing(index_elements=[BatchRow.organization_id, BatchRow.batch_id])
+            .returning(BatchRow.id)
+        )
+        if inserted is None:
+            raise Conflict(f"Batch {batch.batch_id!r} already exists")
+
+
+class SqlCallRepository(_Repository):
+    async def get(
+        self, organization_id: UUID, batch_pk: UUID, request_uuid: str
+    ) -> CallRecord | None:
+        row = await self.session.scalar(
+            select(CallRecordRow).where(
+                CallRecordRow.organization_id == organization_id,
+                CallRecordRow.request_uuid == request_uuid,
+                CallRecordRow.batch_pk == batch_pk,
+            )
+        )
+        if row is None:
+            return None
+        batch_id = await self.session.scalar(
+            select(BatchRow.batch_id).where(BatchRow.id == batch_pk)
+        )
+        return CallRecord(
+            id=row.id,
+            organization_id=row.organization_id,
+            batch_pk=row.batch_pk,
+            batch_id=batch_id or "",
+            request_uuid=row.request_uuid,
+            phone_number=row.phone_number,
+            recording_url=row.recording_url,
+            transcription=row.transcription,
+            status=row.status,
+            started_at=row.started_at,
+            duration_seconds=row.duration_seconds,
+            created_at=row.created_at,
+        )
+
+    async def add_many(self, calls: Sequence[CallRecord]) -> None:
+        values = [
+            {
+                "id": c.id,
+                "organization_id": c.organization_id,
+                "batch_pk": c.batch_pk,
+                "request_uuid": c.request_uuid,
+                "phone_number": c.phone_number,
+                "recording_url": c.recording_url,
+                "transcription": c.transcription,
+                "status": c.status,
+                "started_at": c.started_at,
+                "duration_seconds": c.duration_seconds,
+                "created_at": c.created_at,
+            }
+            for c in calls
+        ]
+        inserted = (
+            await self.session.scalars(
+                insert(CallRecordRow)
+                .values(values)
+                .on_conflict_do_nothing(
+                    index_elements=[CallRecordRow.organization_id, CallRecordRow.request_uuid]
+                )
+                .returning(CallRecordRow.request_uuid)
+            )
+        ).all()
+        if len(inserted) != len(calls):
+            taken = sorted({c.request_uuid for c in calls} - set(inserted))
+            raise Conflict(f"A call with requestUUID {taken[0]!r} already exists")
+
+
+def _entry(row: DncEntryRow) -> DncEntry:
+    return DncEntry(
+        id=row.id,
+        organization_id=row.organization_id,
+        phone_number=row.phone_number,
+        type=row.type,
+        source=row.source,
+        batch_id=row.batch_id,
+        batch_pk=row.batch_pk,
+        call_record_id=row.call_record_id,
+        request_uuid=row.request_uuid,
+        call_recording=row.call_recording,
+        transcription=row.transcription,
+        added_by=row.added_by_user_id,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+    )
+
+
+class SqlDncEntryRepository(_Repository):
+    async def get(self, organization_id: UUID, entry_id: UUID) -> DncEntry | None:
+        row = await self.session.scalar(
+            select(DncEntryRow).where(
+                DncEntryRow.organization_id == organization_id, DncEntryRow.id == entry_id
+            )
+        )
+        return _entry(row) if row else None
+
+    async def get_active(self, organization_id: UUID, phone_number: str) -> DncEntry | None:
+        row = await self.session.scalar(
+            select(DncEntryRow).where(
+                DncEntryRow.organization_id == organization_id,
+                DncEntryRow.phone_number == phone_number,
+                DncEntryRow.removed_at.is_(None),
+            )
+        )
+        return _entry(row) if row else None
+
+    async def add(self, entry: DncEntry) -> None:
+        inserted = await self.session.scalar(
+            insert(DncEntryRow)
+            .values(
+                id=entry.id,
+                organization_id=entry.organization_id,
+                phone_number=entry.phone_number,
+                type=entry.type,
+                source=entry.source,
+                batch_pk=entry.batch_pk,
+                batch_id=entry.batch_id,
+                call_record_id=entry.call_record_id,
+                request_uuid=entry.request_uuid,
+                call_recording=entry.call_recording,
+                transcription=entry.transcription,
+                added_by_user_id=entry.added_by,
+                created_at=entry.created_at,
+                expires_at=entry.expires_at,
+            )
+            .on_conflict_do_nothing(
+                index_elements=[DncEntryRow.organization_id, DncEntryRow.phone_number],
+                index_where=DncEntryRow.removed_at.is_(None),
+            )
+            .returning(DncEntryRow.id)
+        )
+        if inserted is None:
+            raise AlreadyListed(f"Phone number {entry.phone_number} is already on the DNC list")
+
+    async def count_active(self, organization_id: UUID, now: datetime) -> int:
+        return (
+            await self.session.scalar(
+                select(func.count()).where(
+                    DncEntryRow.organization_id == organization_id,
+                    DncEntryRow.removed_at.is_(None),
+                    (DncEntryRow.expires_at.is_(None)) | (DncEntryRow.expires_at > now),
+                )
+            )
+            or 0
+        )
+
+
+class SqlAuditLog(_Repository):
+    async def record(self, event: AuditEvent) -> None:
+        self.session.add(
+            AuditRow(
+                organization_id=event.organization_id,
+                actor_user_id=event.actor_user_id,
+                action=event.action,
+                phone_number=event.phone_number,
+                entity_id=event.entity_id,
+                before=event.before,
+                after=event.after,
+            )
+        )
+        await self.session.flush()
+
+
+class SqlOutbox(_Repository):
+    async def add(self, organization_id: UUID, kind: str, payload: dict[str, str]) -> int:
+        return (
+            await self.session.scalar(
+                insert(OutboxRow)
+                .values(organization_id=organization_id, kind=kind, payload=payload)
+                .returning(OutboxRow.id)
+            )
+        ) or 0
+
+    async def claim(self, message_id: int) -> OutboxMessage | None:
+        row = await self.session.scalar(
+            select(OutboxRow)
+            .where(OutboxRow.id == message_id, OutboxRow.processed_at.is_(None))
+            .with_for_update(skip_locked=True)
+        )
+        if row is None:
+            return None
+        return OutboxMessage(row.id, row.organization_id, row.kind, dict(row.payload), row.attempts)
+
+    async def mark_processed(self, message_id: int) -> None:
+        await self.session.execute(
+            update(OutboxRow).where(OutboxRow.id == message_id).values(processed_at=func.now())
+        )
+
+    async def record_failure(self, message_id: int, error: str) -> None:
+        await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == message_id)
+            .values(attempts=OutboxRow.attempts + 1, last_error=error[:2000])
+        )
+
+    async def pending_ids(self, older_than: datetime, limit: int) -> list[int]:
+        rows = await self.session.scalars(
+            select(OutboxRow.id)
+            .where(OutboxRow.processed_at.is_(None), OutboxRow.created_at < older_than)
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
+        return list(rows)

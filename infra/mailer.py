@@ -1,0 +1,64 @@
+"""Email delivery: SMTP through aiosmtplib, or the log when no SMTP host is configured."""
+
+import logging
+from email.message import EmailMessage
+from email.utils import formatdate
+
+import aiosmtplib
+
+from domain.model import Email
+from domain.ports import Mailer, MailerUnavailable, MailRejected
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+PERMANENT_FAILURE = 500
+
+
+class SmtpMailer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def send(self, email: Email) -> None:
+        s = self.settings
+        message = EmailMessage()
+        message["From"] = s.mail_from
+        message["To"] = email.to
+        message["Subject"] = email.subject
+        message["Message-ID"] = email.message_id
+        message["Date"] = formatdate(usegmt=True)
+        message.set_content(email.body)
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                username=s.smtp_username or None,
+                password=s.smtp_password or None,
+                use_tls=s.smtp_tls == "tls",
+                start_tls=s.smtp_tls == "starttls",
+                timeout=s.smtp_timeout_seconds,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise MailRejected(f"recipient refused: {exc}") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code >= PERMANENT_FAILURE:
+                raise MailRejected(f"{exc.code} {exc.message}") from exc
+            raise MailerUnavailable(f"{exc.code} {exc.message}") from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise MailerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
+class LogMailer:
+    """Used when ``DNC_SMTP_HOST`` is empty: the email goes to the worker's log."""
+
+    async def send(self, email: Email) -> None:
+        log.info(
+            "email (no DNC_SMTP_HOST set, not sent) to=%s subject=%r\n%s",
+            email.to,
+            email.subject,
+            email.body,
+        )
+
+
+def create_mailer(settings: Settings) -> Mailer:
+    return SmtpMailer(settings) if settings.smtp_host else LogMailer()

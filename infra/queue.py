@@ -1,0 +1,42 @@
+"""The arq job queue, and the Redis connections both processes share."""
+
+from collections.abc import Sequence
+
+from arq.connections import ArqRedis
+from redis.asyncio import BlockingConnectionPool
+
+from infra.settings import Settings
+
+DELIVER_OUTBOX = "deliver_outbox"
+
+
+def create_redis_pool(settings: Settings, client_name: str) -> BlockingConnectionPool:
+    """A pool that waits for a free connection instead of failing under load."""
+    return BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_pool_size,
+        timeout=settings.redis_timeout_seconds,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        client_name=client_name,
+    )
+
+
+def create_arq(pool: BlockingConnectionPool, settings: Settings) -> ArqRedis:
+    return ArqRedis(pool, default_queue_name=settings.queue_name)
+
+
+def outbox_job_id(settings: Settings, message_id: int) -> str:
+    return f"{settings.redis_prefix}:outbox:{message_id}"
+
+
+class ArqJobQueue:
+    def __init__(self, arq: ArqRedis, settings: Settings) -> None:
+        self.arq = arq
+        self.settings = settings
+
+    async def dispatch_outbox(self, message_ids: Sequence[int]) -> None:
+        for message_id in message_ids:
+            await self.arq.enqueue_job(
+                DELIVER_OUTBOX, message_id, _job_id=outbox_job_id(self.settings, message_id)
+            )

@@ -1,0 +1,145 @@
+"""Shared test helpers: provisioning, a real SMTP server, a real arq worker, free ports."""
+
+import email
+import socket
+import threading
+from dataclasses import dataclass
+from email.message import Message
+from typing import Any
+from uuid import UUID, uuid4
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from httpx import Response
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from domain.model import Role, Scope
+from domain.services import create_organization, create_token, create_user
+from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
+from infra.settings import Settings
+from jobs.worker import build_worker
+
+Client = AsyncTestClient[Litestar]
+
+SUCCESS_ADD = {
+    "message": "Phone number added to DNC successfully",
+    "status": True,
+    "code": 200,
+    "errorMessage": "",
+}
+
+
+@dataclass
+class Org:
+    id: UUID
+    admin_id: UUID
+    admin_email: str
+    token: str
+    settings: Settings
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.token)
+
+    async def add_user(self, role: Role = "member", scope: Scope = "full") -> tuple[UUID, str]:
+        """A new user of this organization and a token for it."""
+        email_address = f"{role}-{uuid4().hex[:8]}@example.test"
+        engine = create_engine(self.settings, "dnc-tests")
+        try:
+            uow = SqlUnitOfWork(create_sessionmaker(engine))
+            user = await create_user(uow, self.id, email_address, role)
+            return user.id, await create_token(uow, email_address, scope)
+        finally:
+            await engine.dispose()
+
+    async def token_for(self, email_address: str, scope: Scope = "full") -> str:
+        engine = create_engine(self.settings, "dnc-tests")
+        try:
+            return await create_token(
+                SqlUnitOfWork(create_sessionmaker(engine)), email_address, scope
+            )
+        finally:
+            await engine.dispose()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def new_org(settings: Settings, name: str) -> Org:
+    engine = create_engine(settings, "dnc-tests")
+    admin_email = f"admin-{uuid4().hex[:8]}@example.test"
+    try:
+        uow = SqlUnitOfWork(create_sessionmaker(engine))
+        organization, admin = await create_organization(uow, name, admin_email)
+        token = await create_token(uow, admin_email, "full")
+    finally:
+        await engine.dispose()
+    return Org(organization.id, admin.id, admin_email, token, settings)
+
+
+def body(response: Response) -> dict[str, Any]:
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def assert_error(response: Response, code: int, *fragments: str) -> dict[str, Any]:
+    """The response is the error envelope with this status and an actionable message."""
+    payload = body(response)
+    assert response.status_code == code, payload
+    assert payload["code"] == code
+    assert payload["status"] is False
+    assert payload["message"]
+    assert payload["errorMessage"]
+    assert "data" not in payload
+    for fragment in fragments:
+        assert fragment in payload["errorMessage"], payload
+    return payload
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run a real arq worker until its queue is empty."""
+    worker = build_worker(settings, burst=True, with_cron=False)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class _Collector:
+    def __init__(self, sink: "SmtpSink") -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.content
+        raw = content if isinstance(content, bytes) else str(content).encode()
+        with self.sink.lock:
+            self.sink.messages.append(email.message_from_bytes(raw))
+        return "250 OK"
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on a free loopback port that keeps what it receives."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.messages: list[Message] = []
+        self.lock = threading.Lock()
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(_Collector(self), hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
