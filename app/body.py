@@ -5,6 +5,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request
+from litestar.exceptions import SerializationException
 
 from domain.errors import InvalidInput
 
@@ -16,6 +17,10 @@ async def require_strict_json(request: Request[Any, Any, Any]) -> None:
     if not await request.body():
         raise InvalidInput("The request body must be a JSON object")
     try:
-        msgspec.convert(await request.json(), field.annotation, strict=True)
+        raw = await request.json()
+    except SerializationException as exc:
+        raise InvalidInput(f"The request body is not valid JSON: {exc}") from exc
+    try:
+        msgspec.convert(raw, field.annotation, strict=True)
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc)) from exc

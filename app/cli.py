@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if args.group == "serve":
         _serve(settings)
         return 0

@@ -3,6 +3,8 @@
 import email
 import socket
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
@@ -10,6 +12,7 @@ from uuid import UUID, uuid4
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from arq.connections import ArqRedis
 from httpx import Response
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -17,6 +20,7 @@ from litestar.testing import AsyncTestClient
 from domain.model import Role, Scope
 from domain.services import create_organization, create_token, create_user
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
+from infra.queue import create_arq, create_redis_pool
 from infra.settings import Settings
 from jobs.worker import build_worker
 
@@ -96,6 +100,16 @@ def assert_error(response: Response, code: int, *fragments: str) -> dict[str, An
     for fragment in fragments:
         assert fragment in payload["errorMessage"], payload
     return payload
+
+
+@asynccontextmanager
+async def arq_for(settings: Settings) -> AsyncIterator[ArqRedis]:
+    """An arq connection on the test's own event loop."""
+    arq = create_arq(create_redis_pool(settings, "dnc-tests"), settings)
+    try:
+        yield arq
+    finally:
+        await arq.aclose(close_connection_pool=True)
 
 
 async def run_worker(settings: Settings) -> None:

@@ -1,0 +1,132 @@
+"""The README's path as a new user walks it: the real ``dnc`` command provisions, ``dnc serve``
+and ``dnc worker`` run as processes, the curl examples' requests get the documented answers,
+and the admin's email arrives over SMTP."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.settings import Settings
+from tests.helpers import SUCCESS_ADD, SmtpSink, free_port
+
+DNC = str(Path(sys.executable).with_name("dnc"))
+
+
+def env_of(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DNC_")}
+    env.update(
+        DNC_DATABASE_URL=settings.database_url,
+        DNC_REDIS_URL=settings.redis_url,
+        DNC_REDIS_PREFIX=settings.redis_prefix,
+        DNC_HOST=settings.host,
+        DNC_PORT=str(settings.port),
+        DNC_SMTP_HOST=settings.smtp_host,
+        DNC_SMTP_PORT=str(settings.smtp_port),
+        DNC_MAIL_FROM=settings.mail_from,
+        DNC_LOG_LEVEL="WARNING",
+    )
+    return env
+
+
+def dnc(settings: Settings, *args: str, expect: int = 0) -> dict[str, str]:
+    done = subprocess.run(
+        [DNC, *args], env=env_of(settings), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == expect, done.stderr
+    output = done.stdout if expect == 0 else done.stderr
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output  # one JSON object, nothing else
+    result: dict[str, str] = json.loads(lines[0])
+    return result
+
+
+@pytest.fixture
+def served(smtp_settings: Settings) -> Iterator[Settings]:
+    settings = replace(smtp_settings, port=free_port())
+    processes = [
+        subprocess.Popen([DNC, command], env=env_of(settings)) for command in ("serve", "worker")
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{settings.port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield settings
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=20)
+
+
+def test_the_cli_reports_errors_as_json_with_a_nonzero_exit(settings: Settings) -> None:
+    error = dnc(settings, "token", "create", "--email", "nobody@example.test", expect=1)
+    assert "nobody@example.test" in error["error"]
+    dnc(settings, "org", "create", "--name", "A", "--admin-email", "a@example.test")
+    again = dnc(
+        settings, "org", "create", "--name", "B", "--admin-email", "A@example.test", expect=1
+    )
+    assert "already exists" in again["error"]
+
+
+def test_db_upgrade_is_idempotent(settings: Settings) -> None:
+    assert dnc(settings, "db", "upgrade") == {"database": settings.database_name, "created": False}
+
+
+def test_the_readme_walkthrough(served: Settings, smtp: SmtpSink) -> None:
+    assert shutil.which(DNC)
+    org = dnc(served, "org", "create", "--name", "Acme", "--admin-email", "ops@acme.test")
+    assert set(org) == {"orgId", "userId"}
+    member = dnc(served, "user", "create", "--org", org["orgId"], "--email", "agent@acme.test")
+    assert set(member) == {"userId"}
+    token = dnc(served, "token", "create", "--email", "ops@acme.test")["token"]
+    check_token = dnc(served, "token", "create", "--email", "agent@acme.test", "--scope", "check")
+
+    api = httpx.Client(
+        base_url=f"http://127.0.0.1:{served.port}", headers={"Authorization": f"Bearer {token}"}
+    )
+    batch = api.post("/api/batches", json={"name": "November campaign"}).json()["data"]["batchId"]
+    call = api.post(
+        f"/api/batches/{batch}/calls",
+        json={
+            "phoneNumber": "+1 212-555-1234",
+            "recordingUrl": "https://recordings.example.com/calls/abc.mp3",
+            "transcription": "Please stop calling me.",
+        },
+    ).json()["data"]["calls"][0]["requestUUID"]
+    response = api.post(
+        "/api/dnc/add",
+        json={
+            "phoneNumber": "2125551234",
+            "batchId": batch,
+            "requestUUID": call,
+            "type": "customer_request",
+        },
+    )
+    assert (response.status_code, response.json()) == (200, SUCCESS_ADD)
+    response = api.post("/api/dnc/enable-disable", json={"enable": True})
+    assert response.json()["message"] == "DNC setting updated successfully"
+    entry = api.get("/api/dnc/entries/12125551234").json()["data"]
+    assert entry["callRecording"] == "https://recordings.example.com/calls/abc.mp3"
+    denied = api.get(
+        "/api/dnc/settings", headers={"Authorization": f"Bearer {check_token['token']}"}
+    )
+    assert denied.status_code == 403
+
+    deadline = time.monotonic() + 30
+    while not smtp.messages and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [str(m["To"]) for m in smtp.messages] == ["ops@acme.test"]
+    assert "+12125551234" in str(smtp.messages[0]["Subject"])

@@ -1,0 +1,86 @@
+"""Phone normalization: what callers send, and what the service stores."""
+
+import phonenumbers
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.errors import InvalidPhoneNumber
+from domain.phone import normalize
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2125551234", "12125551234"),  # national NANP: read as +1
+        ("(212) 555-1234", "12125551234"),
+        ("212.555.1234", "12125551234"),
+        ("12125551234", "12125551234"),
+        ("+1 212 555 1234", "12125551234"),
+        ("  +1-212-555-1234 ", "12125551234"),
+        ("+44 20 7946 0958", "442079460958"),
+        ("442079460958", "442079460958"),
+        ("+39 06 6982 0000", "390669820000"),  # Italy keeps its leading zero
+        ("+49 30 901820", "4930901820"),
+    ],
+)
+def test_accepted_forms(raw: str, expected: str) -> None:
+    assert normalize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("12345", "not a valid phone number"),
+        ("0123456789", "not a valid phone number"),
+        ("+1 555", "not a valid phone number"),
+        ("1-800-FLOWERS", "only digits"),
+        ("+1 212 555 1234 ext 5", "only digits"),
+        ("++12125551234", "only digits"),
+        ("9" * 41, "only digits"),
+    ],
+)
+def test_rejected_forms_say_why_and_how(raw: str, fragment: str) -> None:
+    with pytest.raises(InvalidPhoneNumber) as caught:
+        normalize(raw)
+    assert fragment in caught.value.message
+    assert "+12125551234" in caught.value.message  # an example of what works
+
+
+def _example_numbers() -> list[phonenumbers.PhoneNumber]:
+    found = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+            number = phonenumbers.example_number_for_type(region, kind)
+            if number is not None and phonenumbers.is_valid_number(number):
+                found.append(number)
+    return found
+
+
+EXAMPLES = _example_numbers()
+SEPARATORS = st.sampled_from([" ", "-", ".", "", "  "])
+
+
+@given(st.sampled_from(EXAMPLES), SEPARATORS, st.sampled_from(["", " ", "\t"]))
+def test_any_valid_number_in_any_written_form_normalizes_to_its_e164_digits(
+    number: phonenumbers.PhoneNumber, separator: str, padding: str
+) -> None:
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    written = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    written = padding + written.replace(" ", separator).replace("-", separator) + padding
+    assert normalize(written) == e164[1:]
+    assert normalize(e164) == e164[1:]
+    assert normalize("+" + normalize(written)) == e164[1:]  # stable on its own output
+
+
+@given(st.integers(2, 9), st.integers(0, 99), st.integers(2, 9), st.integers(0, 999_999))
+def test_ten_digits_are_a_nanp_number(area: int, area_rest: int, exchange: int, line: int) -> None:
+    national = f"{area}{area_rest:02d}{exchange}{line:06d}"
+    parsed = phonenumbers.parse("+1" + national)
+    if phonenumbers.is_valid_number(parsed):
+        assert normalize(national) == "1" + national
+    else:
+        with pytest.raises(InvalidPhoneNumber):
+            normalize(national)
