@@ -9,19 +9,23 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from app.auth import PUBLIC_PATHS, BearerTokenMiddleware
+from app.auth import PUBLIC_PATHS, BearerTokenMiddleware, TokenCache
 from app.body import require_strict_json
 from app.deps import (
     Resources,
     provide_mirror,
     provide_principal,
     provide_queue,
+    provide_rebuilds,
     provide_uow,
 )
 from app.errors import handle_exception
 from app.routes.batches import BatchController
+from app.routes.cache import CacheController
+from app.routes.check import CheckController
 from app.routes.dnc import DncController
 from app.routes.ops import health, ready
+from domain.checks import RebuildRequests
 from infra.db.uow import create_engine, create_sessionmaker
 from infra.queue import ArqJobQueue, create_arq, create_redis_pool
 from infra.redis_mirror import RedisMirror
@@ -38,15 +42,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine = create_engine(settings, API_NAME)
         pool = create_redis_pool(settings, API_NAME)
         arq = create_arq(pool, settings)
+        queue = ArqJobQueue(arq, settings)
         app.state.resources = Resources(
             settings=settings,
             engine=engine,
             sessions=create_sessionmaker(engine),
             redis=arq,
-            arq=arq,
             mirror=RedisMirror(arq, settings.redis_prefix),
-            queue=ArqJobQueue(arq, settings),
+            queue=queue,
+            rebuilds=RebuildRequests(queue),
         )
+        app.state.tokens = TokenCache(settings.token_cache_seconds)
         try:
             yield
         finally:
@@ -55,13 +61,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await engine.dispose()
 
     return Litestar(
-        route_handlers=[health, ready, DncController, BatchController],
+        route_handlers=[
+            health,
+            ready,
+            DncController,
+            CheckController,
+            CacheController,
+            BatchController,
+        ],
         lifespan=[lifespan],
         middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
         dependencies={
             "uow": Provide(provide_uow, sync_to_thread=False),
             "mirror": Provide(provide_mirror, sync_to_thread=False),
             "queue": Provide(provide_queue, sync_to_thread=False),
+            "rebuilds": Provide(provide_rebuilds, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         before_request=require_strict_json,

@@ -1,4 +1,11 @@
-"""Bearer tokens: the middleware finds the principal, one guard checks scope and role."""
+"""Bearer tokens: the middleware finds the principal, one guard checks scope and role.
+
+Principals are cached in-process for ``DNC_TOKEN_CACHE_SECONDS`` (by token hash), so the hot
+check path does not ask Postgres on every request; a revoked token stops working within that
+time.
+"""
+
+import time
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
@@ -7,7 +14,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from app.deps import resources_of
 from domain.errors import Forbidden, Unauthenticated
 from domain.model import Principal
-from domain.services import authenticate
+from domain.services import authenticate, hash_token
 from infra.db.uow import SqlUnitOfWork
 
 PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema"]
@@ -15,6 +22,26 @@ PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema"]
 # ``opt={ADMIN_ONLY: True}`` closes it to users whose role is not ``admin``.
 ALLOW_CHECK_SCOPE = "allow_check_scope"
 ADMIN_ONLY = "admin_only"
+_MAX_CACHED = 10_000
+
+
+class TokenCache:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, token_hash: str) -> Principal | None:
+        hit = self._entries.get(token_hash)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, token_hash: str, principal: Principal) -> None:
+        if self.seconds <= 0:
+            return
+        if len(self._entries) >= _MAX_CACHED:
+            self._entries.clear()
+        self._entries[token_hash] = (time.monotonic() + self.seconds, principal)
 
 
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
@@ -27,13 +54,20 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             )
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("The Authorization header must be 'Bearer <token>'")
-        uow = SqlUnitOfWork(resources_of(connection.app.state).sessions)
-        principal = await authenticate(uow, token.strip())
+        cache: TokenCache = connection.app.state.tokens
+        key = hash_token(token.strip())
+        principal = cache.get(key)
+        if principal is None:
+            uow = SqlUnitOfWork(resources_of(connection.app.state).sessions)
+            principal = await authenticate(uow, token.strip())
+            cache.put(key, principal)
         return AuthenticationResult(user=principal, auth=principal.token_id)
 
 
-def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
-    principal: Principal = connection.user
+async def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+    principal = connection.scope.get("user")
+    if not isinstance(principal, Principal):  # methods the middleware skips (OPTIONS, HEAD)
+        raise Unauthenticated("Missing Authorization header; send 'Authorization: Bearer <token>'")
     if principal.scope != "full" and not handler.opt.get(ALLOW_CHECK_SCOPE):
         raise Forbidden(
             f"This token's scope is '{principal.scope}'; it may only call the check endpoints"

@@ -14,8 +14,13 @@ async def require_strict_json(request: Request[Any, Any, Any]) -> None:
     field = request.route_handler.parsed_data_field
     if field is None:
         return
-    if not await request.body():
+    body = await request.body()
+    if not body:
+        if field.is_optional:
+            return
         raise InvalidInput("The request body must be a JSON object")
+    if b"\\u0000" in body:
+        raise InvalidInput("Text in the request body must not contain NUL characters (\\u0000)")
     try:
         raw = await request.json()
     except SerializationException as exc:

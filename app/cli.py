@@ -1,18 +1,23 @@
-"""The ``dnc`` command: provisioning, migrations, and the two processes."""
+"""The ``dnc`` command: provisioning, migrations, the mirror, and the two processes."""
 
 import argparse
 import asyncio
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from domain.errors import DomainError
+from domain.errors import DomainError, Unavailable
+from domain.mirror import rebuild_mirror, verify
 from domain.model import ROLES, SCOPES
-from domain.services import create_organization, create_token, create_user
+from domain.services import create_organization, create_token, create_user, revoke_token
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
+from infra.queue import create_arq, create_redis_pool
+from infra.redis_mirror import RedisMirror
 from infra.settings import Settings, SettingsError
 
 CLI_NAME = "dnc-cli"
@@ -22,65 +27,139 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dnc", description="DNC list service")
     commands = parser.add_subparsers(dest="group", required=True)
 
-    db = commands.add_parser("db", help="database").add_subparsers(dest="command", required=True)
-    db.add_parser("upgrade", help="create the database if missing and apply migrations")
+    def group(name: str, help_text: str) -> Any:
+        return commands.add_parser(name, help=help_text).add_subparsers(
+            dest="command", required=True
+        )
 
-    org = commands.add_parser("org", help="organizations").add_subparsers(
-        dest="command", required=True
+    group("db", "database").add_parser(
+        "upgrade", help="create the database if missing and apply migrations"
     )
-    org_create = org.add_parser("create", help="create an organization and its first admin")
+
+    org_create = group("org", "organizations").add_parser(
+        "create", help="create an organization and its first admin"
+    )
     org_create.add_argument("--name", required=True)
     org_create.add_argument("--admin-email", required=True)
 
-    user = commands.add_parser("user", help="users").add_subparsers(dest="command", required=True)
-    user_create = user.add_parser("create", help="add a user to an organization")
+    user_create = group("user", "users").add_parser("create", help="add a user to an organization")
     user_create.add_argument("--org", required=True, type=UUID, help="organization id")
     user_create.add_argument("--email", required=True)
     user_create.add_argument("--role", choices=ROLES, default="member")
 
-    token = commands.add_parser("token", help="API tokens").add_subparsers(
-        dest="command", required=True
-    )
-    token_create = token.add_parser("create", help="issue a token for a user (shown once)")
+    tokens = group("token", "API tokens")
+    token_create = tokens.add_parser("create", help="issue a token for a user (shown once)")
     token_create.add_argument("--email", required=True)
     token_create.add_argument("--scope", choices=SCOPES, default="full")
+    token_revoke = tokens.add_parser("revoke", help="revoke a token")
+    token_revoke.add_argument("--token", required=True)
+
+    cache = group("cache", "the Redis mirror")
+    rebuild = cache.add_parser("rebuild", help="rebuild mirrors from Postgres, with progress")
+    which = rebuild.add_mutually_exclusive_group(required=True)
+    which.add_argument("--org", type=UUID, help="organization id")
+    which.add_argument("--all", action="store_true", help="every organization")
+    cache.add_parser("verify", help="compare every mirror with Postgres; exit 1 on drift")
 
     commands.add_parser("serve", help="run the API (DNC_HOST:DNC_PORT, DNC_WORKERS processes)")
     commands.add_parser("worker", help="run the background worker")
     return parser
 
 
-def _with_uow(
-    settings: Settings, action: Callable[[SqlUnitOfWork], Awaitable[dict[str, Any]]]
-) -> dict[str, Any]:
-    async def run() -> dict[str, Any]:
-        engine = create_engine(settings, CLI_NAME)
-        try:
-            return await action(SqlUnitOfWork(create_sessionmaker(engine)))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+@dataclass
+class Tools:
+    uow: SqlUnitOfWork
+    mirror: RedisMirror
 
 
-async def _org_create(uow: SqlUnitOfWork, args: argparse.Namespace) -> dict[str, Any]:
-    org, admin = await create_organization(uow, args.name, args.admin_email)
+@asynccontextmanager
+async def _tools(settings: Settings) -> AsyncIterator[Tools]:
+    engine = create_engine(settings, CLI_NAME)
+    redis = create_arq(create_redis_pool(settings, CLI_NAME), settings)
+    try:
+        yield Tools(
+            SqlUnitOfWork(create_sessionmaker(engine)), RedisMirror(redis, settings.redis_prefix)
+        )
+    finally:
+        await redis.aclose(close_connection_pool=True)
+        await engine.dispose()
+
+
+def _progress(organization_id: UUID) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        print(f"rebuild {organization_id}: {done}/{total} numbers", file=sys.stderr, flush=True)
+
+    return report
+
+
+async def _org_create(tools: Tools, args: argparse.Namespace) -> dict[str, Any]:
+    org, admin = await create_organization(tools.uow, args.name, args.admin_email)
+    try:  # an empty mirror, ready at once; if Redis is away the worker builds it later
+        await rebuild_mirror(tools.uow, tools.mirror, org.id)
+    except (Unavailable, OSError, ConnectionError) as exc:
+        print(f"warning: mirror not built yet ({exc}); the worker will", file=sys.stderr)
     return {"orgId": str(org.id), "userId": str(admin.id)}
 
 
-async def _user_create(uow: SqlUnitOfWork, args: argparse.Namespace) -> dict[str, Any]:
-    user = await create_user(uow, args.org, args.email, args.role)
+async def _user_create(tools: Tools, args: argparse.Namespace) -> dict[str, Any]:
+    user = await create_user(tools.uow, args.org, args.email, args.role)
     return {"userId": str(user.id)}
 
 
-async def _token_create(uow: SqlUnitOfWork, args: argparse.Namespace) -> dict[str, Any]:
-    return {"token": await create_token(uow, args.email, args.scope)}
+async def _token_create(tools: Tools, args: argparse.Namespace) -> dict[str, Any]:
+    return {"token": await create_token(tools.uow, args.email, args.scope)}
 
 
-ACTIONS = {
+async def _token_revoke(tools: Tools, args: argparse.Namespace) -> dict[str, Any]:
+    await revoke_token(tools.uow, args.token)
+    return {"revoked": True}
+
+
+async def _cache_rebuild(tools: Tools, args: argparse.Namespace) -> dict[str, Any]:
+    if args.all:
+        async with tools.uow:
+            organizations = await tools.uow.organizations.ids()
+    else:
+        organizations = [args.org]
+    rebuilt = []
+    for organization_id in organizations:
+        report = await rebuild_mirror(
+            tools.uow, tools.mirror, organization_id, progress=_progress(organization_id)
+        )
+        rebuilt.append(
+            {"orgId": str(organization_id), "numbers": report.loaded, "swapped": report.swapped}
+        )
+    return {"rebuilt": rebuilt}
+
+
+async def _cache_verify(tools: Tools, args: argparse.Namespace) -> dict[str, Any]:
+    async with tools.uow:
+        organizations = await tools.uow.organizations.ids()
+    results = []
+    for organization_id in organizations:
+        drift = await verify(tools.uow, tools.mirror, organization_id)
+        results.append(
+            {
+                "orgId": str(organization_id),
+                "ready": drift.ready,
+                "postgres": drift.postgres,
+                "redis": drift.redis,
+                "missingInRedis": drift.missing_in_redis,
+                "extraInRedis": drift.extra_in_redis,
+                "drift": drift.drifted,
+            }
+        )
+    return {"organizations": results, "drift": any(r["drift"] for r in results)}
+
+
+Action = Callable[[Tools, argparse.Namespace], Awaitable[dict[str, Any]]]
+ACTIONS: dict[tuple[str, str], Action] = {
     ("org", "create"): _org_create,
     ("user", "create"): _user_create,
     ("token", "create"): _token_create,
+    ("token", "revoke"): _token_revoke,
+    ("cache", "rebuild"): _cache_rebuild,
+    ("cache", "verify"): _cache_verify,
 }
 
 
@@ -104,6 +183,20 @@ def _worker(settings: Settings) -> None:
     build_worker(settings).run()
 
 
+def _run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    if args.group == "db":
+        from infra.db.migrate import upgrade
+
+        return {"database": settings.database_name, "created": upgrade(settings)}
+    action = ACTIONS[(args.group, args.command)]
+
+    async def run() -> dict[str, Any]:
+        async with _tools(settings) as tools:
+            return await action(tools, args)
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -122,19 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         _worker(settings)
         return 0
     try:
-        if args.group == "db":
-            from infra.db.migrate import upgrade
-
-            created = upgrade(settings)
-            result: dict[str, Any] = {"database": settings.database_name, "created": created}
-        else:
-            action = ACTIONS[(args.group, args.command)]
-            result = _with_uow(settings, lambda uow: action(uow, args))
+        result = _run(settings, args)
     except DomainError as exc:
         print(json.dumps({"error": exc.message}), file=sys.stderr)
         return 1
     print(json.dumps(result))
-    return 0
+    return 1 if result.get("drift") else 0
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from arq.connections import ArqRedis
 from litestar import Request
 from litestar.datastructures import State
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from domain.checks import RebuildRequests
 from domain.model import Principal
 from infra.db.uow import SqlUnitOfWork
 from infra.queue import ArqJobQueue
@@ -20,10 +20,10 @@ class Resources:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    redis: Redis
-    arq: ArqRedis
+    redis: ArqRedis  # one pool serves the mirror and the job queue
     mirror: RedisMirror
     queue: ArqJobQueue
+    rebuilds: RebuildRequests
 
 
 def resources_of(state: State) -> Resources:
@@ -41,6 +41,10 @@ def provide_mirror(state: State) -> RedisMirror:
 
 def provide_queue(state: State) -> ArqJobQueue:
     return resources_of(state).queue
+
+
+def provide_rebuilds(state: State) -> RebuildRequests:
+    return resources_of(state).rebuilds
 
 
 def provide_principal(request: Request[Principal, str, State]) -> Principal:

@@ -8,6 +8,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from domain.errors import (
     Conflict,
@@ -89,6 +90,9 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return error_response(400, _validation_message(exc))
     if isinstance(exc, HTTPException) and exc.status_code < HTTP_500_INTERNAL_SERVER_ERROR:
         return error_response(exc.status_code, _http_message(request, exc), exc.headers)
+    if isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError):
+        log.warning("database unreachable on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(503, "The database is unreachable; retry shortly")
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "The server failed to handle the request; it has been logged")
 

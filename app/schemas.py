@@ -50,7 +50,7 @@ class CallFields(msgspec.Struct, rename="camel"):
     transcription: Annotated[str, Meta(max_length=1_000_000)] | None = None
     status: Text64 | None = None
     started_at: AwareDatetime | None = None
-    duration_seconds: Annotated[int, Meta(ge=0)] | None = None
+    duration_seconds: Annotated[int, Meta(ge=0, le=2**31 - 1)] | None = None
 
 
 class CallsRequest(CallFields):
@@ -132,3 +132,49 @@ class Health(msgspec.Struct):
 class Readiness(msgspec.Struct):
     postgres: bool
     redis: bool
+
+
+class CheckRequest(msgspec.Struct, rename="camel"):
+    phone_numbers: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=50_000)]
+
+
+class SingleCheck(msgspec.Struct, rename="camel"):
+    phone_number: str
+    blocked: bool
+    dnc_enabled: bool
+    reason: str | None
+
+
+class CheckItem(msgspec.Struct, rename="camel"):
+    phone_number: str
+    normalized: str | None
+    blocked: bool
+    reason: str | None
+
+
+class BulkCheck(msgspec.Struct, rename="camel"):
+    dnc_enabled: bool
+    results: list[CheckItem]
+    blocked_count: int
+
+
+class RemoveRequest(msgspec.Struct, rename="camel"):
+    phone_number: PhoneText
+    reason: Annotated[str, Meta(max_length=1000)] | None = None
+
+
+class RebuildAccepted(msgspec.Struct, rename="camel"):
+    job_id: str
+
+
+class LastRebuild(msgspec.Struct, rename="camel"):
+    at: str
+    count: int
+
+
+class CacheStatus(msgspec.Struct, rename="camel"):
+    ready: bool
+    rebuilding: bool
+    postgres_count: int
+    redis_count: int | None
+    last_rebuild: LastRebuild | None

@@ -118,3 +118,52 @@ class Email:
     subject: str
     body: str
     message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorAnswer:
+    """What the Redis mirror knows: nothing (``ready`` False), or the flag and memberships."""
+
+    ready: bool
+    enabled: bool
+    listed: tuple[bool, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorState:
+    ready: bool
+    enabled: bool | None
+    generation: str | None
+    buckets: int | None
+    building: bool
+    rebuilt_at: str | None
+    rebuilt_count: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorBuild:
+    """A generation of the mirror being built by a rebuild."""
+
+    generation: str
+    buckets: int
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One number's answer: ``reason`` is "dnc" (listed), "invalid", or None (callable)."""
+
+    phone_number: str
+    normalized: str | None
+    blocked: bool
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    dnc_enabled: bool
+    verdicts: list[Verdict]
+    source: str  # "redis" or "postgres"
+
+    @property
+    def blocked_count(self) -> int:
+        return sum(1 for v in self.verdicts if v.blocked)

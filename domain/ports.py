@@ -1,6 +1,6 @@
 """What the use cases need from the outside world; ``infra`` provides the implementations."""
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -13,6 +13,9 @@ from domain.model import (
     CallRecord,
     DncEntry,
     Email,
+    MirrorAnswer,
+    MirrorBuild,
+    MirrorState,
     Organization,
     OutboxMessage,
     Principal,
@@ -23,8 +26,14 @@ from domain.model import (
 class OrganizationRepository(Protocol):
     async def get(self, organization_id: UUID) -> Organization | None: ...
     async def add(self, organization: Organization) -> None: ...
-    async def set_dnc_enabled(self, organization_id: UUID, enabled: bool) -> Organization:
-        """Store the flag and bump the settings version, holding the row lock to commit."""
+    async def get_for_update(self, organization_id: UUID) -> Organization | None:
+        """The organization, its row locked until the transaction ends."""
+        ...
+
+    async def set_dnc_enabled(self, organization_id: UUID, enabled: bool) -> Organization: ...
+    async def ids(self) -> list[UUID]: ...
+    async def lock_mirror(self, organization_id: UUID) -> None:
+        """Serialize mirror writes of one organization until the transaction ends."""
         ...
 
 
@@ -40,6 +49,10 @@ class UserRepository(Protocol):
 
 class TokenRepository(Protocol):
     async def add(self, token: ApiToken) -> None: ...
+    async def revoke(self, token_hash: str) -> bool:
+        """Revoke a live token; False if there is none with this hash."""
+        ...
+
     async def principal_for(self, token_hash: str) -> Principal | None:
         """The principal of a live (not revoked) token with this hash."""
         ...
@@ -71,7 +84,23 @@ class DncEntryRepository(Protocol):
         """Raises :class:`domain.errors.AlreadyListed` when the number is listed already."""
         ...
 
-    async def count_active(self, organization_id: UUID, now: datetime) -> int: ...
+    async def remove(
+        self, organization_id: UUID, entry_id: UUID, user_id: UUID | None, reason: str | None
+    ) -> DncEntry | None:
+        """Tombstone a listed entry (its evidence is kept); None if it was not listed."""
+        ...
+
+    async def count_blocked(self, organization_id: UUID, now: datetime) -> int:
+        """Listed and not expired: what checks block."""
+        ...
+
+    async def blocked_among(
+        self, organization_id: UUID, numbers: Sequence[str], now: datetime
+    ) -> set[str]: ...
+
+    def stream_blocked(
+        self, organization_id: UUID, now: datetime, chunk: int
+    ) -> AsyncIterator[list[str]]: ...
 
 
 class AuditLog(Protocol):
@@ -79,14 +108,21 @@ class AuditLog(Protocol):
 
 
 class Outbox(Protocol):
-    async def add(self, organization_id: UUID, kind: str, payload: dict[str, str]) -> int: ...
+    async def add(self, organization_id: UUID, kind: str, payload: dict[str, object]) -> int: ...
     async def claim(self, message_id: int) -> OutboxMessage | None:
         """Lock an unprocessed message for this transaction; None if done or held elsewhere."""
         ...
 
     async def mark_processed(self, message_id: int) -> None: ...
     async def record_failure(self, message_id: int, error: str) -> None: ...
-    async def pending_ids(self, older_than: datetime, limit: int) -> list[int]: ...
+    async def pending_ids(self, kind: str, older_than: datetime, limit: int) -> list[int]: ...
+    async def pending_for(self, organization_id: UUID, kind: str) -> list[OutboxMessage]: ...
+    async def mark_processed_many(self, message_ids: Sequence[int]) -> None: ...
+    async def organizations_pending(self, kind: str) -> list[UUID]: ...
+    async def last_id(self) -> int: ...
+    async def numbers_since(self, organization_id: UUID, kind: str, after_id: int) -> set[str]:
+        """Numbers named by messages of this kind with ids above ``after_id``."""
+        ...
 
 
 class UnitOfWork(Protocol):
@@ -120,15 +156,41 @@ class UnitOfWork(Protocol):
 
 
 class DncMirror(Protocol):
-    """The Redis copy dialers read. Writes raise :class:`domain.errors.Unavailable` on failure."""
+    """The Redis copy dialers read. Every call raises :class:`domain.errors.Unavailable` when
+    Redis cannot answer or take the write."""
 
-    async def add_numbers(self, organization_id: UUID, numbers: Sequence[str]) -> None: ...
-    async def set_enabled(self, organization_id: UUID, enabled: bool, version: int) -> None: ...
+    async def check(self, organization_id: UUID, numbers: Sequence[str]) -> MirrorAnswer: ...
+    async def apply(
+        self,
+        organization_id: UUID,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        enabled: bool | None = None,
+    ) -> bool:
+        """Apply atomically to the live and the building generation; True if one is live."""
+        ...
+
+    async def state(self, organization_id: UUID) -> MirrorState: ...
+    async def count(self, organization_id: UUID) -> int | None: ...
+    async def members(self, organization_id: UUID) -> set[int] | None: ...
+    async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild: ...
+    async def load(
+        self, organization_id: UUID, build: MirrorBuild, numbers: Sequence[str]
+    ) -> None: ...
+    async def swap(
+        self, organization_id: UUID, build: MirrorBuild, enabled: bool, rebuilt_at: str, count: int
+    ) -> bool:
+        """Make the build live and ready; False if another rebuild took over meanwhile."""
+        ...
 
 
 class JobQueue(Protocol):
     async def dispatch_outbox(self, message_ids: Sequence[int]) -> None:
         """Hand committed outbox messages to workers; may fail (the relay retries later)."""
+        ...
+
+    async def enqueue_rebuild(self, organization_id: UUID) -> str:
+        """Queue a mirror rebuild (one per organization at a time); returns the job id."""
         ...
 
 

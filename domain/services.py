@@ -1,8 +1,8 @@
 """The use cases. Each takes its ports explicitly and commits its unit of work once.
 
-Mirror writes are ordered so that a failure anywhere errs towards blocking: a number is
-added to Redis before the transaction commits (a failed commit leaves an extra block that
-reconciliation removes), and DNC is switched off in Redis only after the commit.
+Mirror writes err towards blocking: an added number (or DNC switched on) reaches Redis
+before the transaction commits, so a failed commit leaves an extra block that the mirror
+sync removes; anything that unblocks reaches Redis only through the sync after the commit.
 """
 
 import hashlib
@@ -11,11 +11,12 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 from domain.errors import AlreadyListed, InvalidInput, NotFound, Unauthenticated, Unavailable
+from domain.mirror import record_change, settle
 from domain.model import (
     ApiToken,
     AuditEvent,
@@ -31,6 +32,7 @@ from domain.model import (
 from domain.notifications import dnc_added_email
 from domain.phone import normalize
 from domain.ports import DncMirror, JobQueue, Mailer, MailerUnavailable, MailRejected, UnitOfWork
+from domain.time import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +43,8 @@ _BATCH_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def hash_token(raw: str) -> str:
+    """Tokens are random and long, so a plain SHA-256 is enough; only the hash is stored."""
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -75,9 +74,7 @@ async def add_number(
     number = normalize(cmd.phone_number)
     org_id = principal.organization_id
     async with uow:
-        batch = await uow.batches.get(org_id, cmd.batch_id)
-        if batch is None:
-            raise NotFound(f"Batch {cmd.batch_id!r} not found")
+        batch = await _batch(uow, org_id, cmd.batch_id)
         if batch.user_id is None or await uow.users.get(org_id, batch.user_id) is None:
             raise NotFound(f"No user found for batch {cmd.batch_id!r}")
         call = await uow.calls.get(org_id, batch.id, cmd.request_uuid)
@@ -86,8 +83,12 @@ async def add_number(
                 f"Call record not found for batchId {cmd.batch_id!r} "
                 f"and requestUUID {cmd.request_uuid!r}"
             )
-        if await uow.entries.get_active(org_id, number) is not None:
+        now = utcnow()
+        listed = await uow.entries.get_active(org_id, number)
+        if listed is not None and (listed.expires_at is None or listed.expires_at > now):
             raise AlreadyListed(f"Phone number {number} is already on the DNC list")
+        if listed is not None:  # expired but not purged yet: retire it, list the number anew
+            await uow.entries.remove(org_id, listed.id, None, "expired")
         entry = DncEntry(
             id=uuid4(),
             organization_id=org_id,
@@ -101,7 +102,7 @@ async def add_number(
             call_recording=call.recording_url,
             transcription=call.transcription,
             added_by=principal.user_id,
-            created_at=utcnow(),
+            created_at=now,
         )
         await uow.entries.add(entry)
         await uow.audit.record(
@@ -124,8 +125,10 @@ async def add_number(
             )
             for admin in await uow.users.admins(org_id)
         ]
-        await mirror.add_numbers(org_id, [number])
+        await record_change(uow, org_id, [number])
+        await mirror.apply(org_id, add=[number])  # before the commit: errs towards blocking
         await uow.commit()
+    await settle(uow, mirror, org_id)
     await _dispatch(queue, outbox_ids)
     return entry
 
@@ -137,8 +140,8 @@ async def set_dnc_enabled(
     async with uow:
         if await uow.users.count(org_id) == 0:
             raise NotFound("No users found for this organization")
-        before = await uow.organizations.get(org_id)
-        org = await uow.organizations.set_dnc_enabled(org_id, enabled)
+        before = await uow.organizations.get_for_update(org_id)
+        await uow.organizations.set_dnc_enabled(org_id, enabled)
         await uow.audit.record(
             AuditEvent(
                 organization_id=org_id,
@@ -148,17 +151,61 @@ async def set_dnc_enabled(
                 after={"enabled": enabled},
             )
         )
+        await record_change(uow, org_id, [])
         if enabled:
-            await mirror.set_enabled(org_id, True, org.settings_version)
+            await mirror.apply(org_id, enabled=True)  # before the commit: errs towards blocking
         await uow.commit()
-    if not enabled:
-        try:
-            await mirror.set_enabled(org_id, False, org.settings_version)
-        except Unavailable as exc:
-            raise Unavailable(
-                "DNC was switched off, but the dialer cache could not be updated yet, so "
-                "dialers reading it keep blocking listed numbers; retry the request"
-            ) from exc
+    if not await settle(uow, mirror, org_id) and not enabled:
+        raise Unavailable(
+            "DNC was switched off and saved, but the dialer cache could not be updated yet; "
+            "it catches up by itself, and until then dialers keep skipping listed numbers"
+        )
+
+
+async def remove_number(
+    uow: UnitOfWork,
+    mirror: DncMirror,
+    principal: Principal,
+    phone_number: str,
+    reason: str | None,
+) -> DncEntry:
+    number = normalize(phone_number)
+    async with uow:
+        entry = await uow.entries.get_active(principal.organization_id, number)
+    if entry is None:
+        raise NotFound(f"Phone number {number} is not on the DNC list")
+    return await remove_entry(uow, mirror, principal, entry.id, reason)
+
+
+async def remove_entry(
+    uow: UnitOfWork, mirror: DncMirror, principal: Principal, entry_id: UUID, reason: str | None
+) -> DncEntry:
+    """Tombstone an entry (evidence kept), audited; dialers may call the number afterwards."""
+    org_id = principal.organization_id
+    async with uow:
+        entry = await uow.entries.remove(org_id, entry_id, principal.user_id, reason)
+        if entry is None:
+            raise NotFound(f"No DNC entry {entry_id} on the list")
+        await uow.audit.record(
+            AuditEvent(
+                organization_id=org_id,
+                actor_user_id=principal.user_id,
+                action="dnc.remove",
+                phone_number=entry.phone_number,
+                entity_id=str(entry.id),
+                before={"type": entry.type, "batchId": entry.batch_id},
+                after={"reason": reason},
+            )
+        )
+        await record_change(uow, org_id, [entry.phone_number])
+        await uow.commit()
+    if not await settle(uow, mirror, org_id):
+        raise Unavailable(
+            f"Phone number {entry.phone_number} was removed from the list, but the dialer cache "
+            "could not be updated yet; it catches up by itself, and until then dialers keep "
+            "skipping the number"
+        )
+    return entry
 
 
 async def create_batch(
@@ -191,9 +238,7 @@ async def record_calls(
         raise InvalidInput(f"at most {MAX_CALLS_PER_REQUEST} calls can be recorded per request")
     org_id = principal.organization_id
     async with uow:
-        batch = await uow.batches.get(org_id, batch_id)
-        if batch is None:
-            raise NotFound(f"Batch {batch_id!r} not found")
+        batch = await _batch(uow, org_id, batch_id)
         now = utcnow()
         records = [_call_record(batch, call, now, i, len(calls)) for i, call in enumerate(calls)]
         seen: set[str] = set()
@@ -212,15 +257,10 @@ def _call_record(batch: Batch, call: NewCall, now: datetime, index: int, total: 
         number = normalize(call.phone_number)
     except InvalidInput as exc:
         raise InvalidInput(where + exc.message) from exc
-    if call.recording_url is not None and urlsplit(call.recording_url).scheme not in (
-        "http",
-        "https",
-    ):
+    if call.recording_url is not None and not _is_http_url(call.recording_url):
         raise InvalidInput(f"{where}recordingUrl must be an http or https URL")
-    if call.duration_seconds is not None and call.duration_seconds < 0:
-        raise InvalidInput(f"{where}durationSeconds must not be negative")
-    request_uuid = call.request_uuid if call.request_uuid is not None else str(uuid4())
-    if not request_uuid.strip():
+    request_uuid = (call.request_uuid if call.request_uuid is not None else str(uuid4())).strip()
+    if not request_uuid:
         raise InvalidInput(f"{where}requestUUID must not be empty")
     return CallRecord(
         id=uuid4(),
@@ -238,6 +278,23 @@ def _call_record(batch: Batch, call: NewCall, now: datetime, index: int, total: 
     )
 
 
+def _is_http_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+async def _batch(uow: UnitOfWork, organization_id: UUID, batch_id: str) -> Batch:
+    batch = (
+        await uow.batches.get(organization_id, batch_id) if _BATCH_ID.fullmatch(batch_id) else None
+    )
+    if batch is None:
+        raise NotFound(f"Batch {batch_id!r} not found")
+    return batch
+
+
 async def get_entry(uow: UnitOfWork, principal: Principal, phone_number: str) -> DncEntry:
     number = normalize(phone_number)
     async with uow:
@@ -252,7 +309,7 @@ async def get_settings(uow: UnitOfWork, principal: Principal) -> tuple[bool, int
         org = await uow.organizations.get(principal.organization_id)
         if org is None:
             raise NotFound("Organization not found")
-        return org.dnc_enabled, await uow.entries.count_active(org.id, utcnow())
+        return org.dnc_enabled, await uow.entries.count_blocked(org.id, utcnow())
 
 
 # Provisioning (the CLI) -----------------------------------------------------------------
@@ -295,6 +352,13 @@ async def create_token(uow: UnitOfWork, email: str, scope: Scope) -> str:
     return raw
 
 
+async def revoke_token(uow: UnitOfWork, raw_token: str) -> None:
+    async with uow:
+        if not await uow.tokens.revoke(hash_token(raw_token.strip())):
+            raise NotFound("No live token matches; it may be revoked already")
+        await uow.commit()
+
+
 async def authenticate(uow: UnitOfWork, raw_token: str) -> Principal:
     async with uow:
         principal = await uow.tokens.principal_for(hash_token(raw_token))
@@ -324,9 +388,16 @@ async def deliver_outbox_message(uow: UnitOfWork, mailer: Mailer, message_id: in
             return False
         email = None
         if message.kind == EMAIL_DNC_ADDED:
+            entry_id: UUID | None = None
+            user_id: UUID | None = None
+            try:
+                entry_id = UUID(str(message.payload["entryId"]))
+                user_id = UUID(str(message.payload["userId"]))
+            except (KeyError, ValueError):
+                log.error("outbox message %s has an unusable payload", message.id)
             org_id = message.organization_id
-            entry = await uow.entries.get(org_id, UUID(message.payload["entryId"]))
-            user = await uow.users.get(org_id, UUID(message.payload["userId"]))
+            entry = await uow.entries.get(org_id, entry_id) if entry_id else None
+            user = await uow.users.get(org_id, user_id) if user_id else None
             org = await uow.organizations.get(org_id)
             if entry and user and org:
                 key = f"<dnc-outbox-{message.id}@{org.id}.dnc>"
@@ -350,7 +421,7 @@ async def deliver_outbox_message(uow: UnitOfWork, mailer: Mailer, message_id: in
 
 async def pending_outbox(uow: UnitOfWork, older_than: datetime, limit: int = 1000) -> list[int]:
     async with uow:
-        return await uow.outbox.pending_ids(older_than, limit)
+        return await uow.outbox.pending_ids(EMAIL_DNC_ADDED, older_than, limit)
 
 
 async def _dispatch(queue: JobQueue, message_ids: list[int]) -> None:

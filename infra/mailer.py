@@ -39,12 +39,12 @@ class SmtpMailer:
                 timeout=s.smtp_timeout_seconds,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            raise MailRejected(f"recipient refused: {exc}") from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            if exc.code >= PERMANENT_FAILURE:
-                raise MailRejected(f"{exc.code} {exc.message}") from exc
-            raise MailerUnavailable(f"{exc.code} {exc.message}") from exc
+            if all(r.code >= PERMANENT_FAILURE for r in exc.recipients):
+                raise MailRejected(f"recipient refused: {exc}") from exc
+            raise MailerUnavailable(f"recipient deferred: {exc}") from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            # Everything else (4xx, auth failures, a refused sender, connection trouble) may
+            # be fixed by the operator or by time: keep the message and retry.
             raise MailerUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 

@@ -1,6 +1,7 @@
 """The arq job queue, and the Redis connections both processes share."""
 
 from collections.abc import Sequence
+from uuid import UUID
 
 from arq.connections import ArqRedis
 from redis.asyncio import BlockingConnectionPool
@@ -8,6 +9,7 @@ from redis.asyncio import BlockingConnectionPool
 from infra.settings import Settings
 
 DELIVER_OUTBOX = "deliver_outbox"
+REBUILD_MIRROR = "rebuild_mirror"
 
 
 def create_redis_pool(settings: Settings, client_name: str) -> BlockingConnectionPool:
@@ -30,6 +32,10 @@ def outbox_job_id(settings: Settings, message_id: int) -> str:
     return f"{settings.redis_prefix}:outbox:{message_id}"
 
 
+def rebuild_job_id(settings: Settings, organization_id: UUID) -> str:
+    return f"{settings.redis_prefix}:rebuild:{organization_id}"
+
+
 class ArqJobQueue:
     def __init__(self, arq: ArqRedis, settings: Settings) -> None:
         self.arq = arq
@@ -40,3 +46,9 @@ class ArqJobQueue:
             await self.arq.enqueue_job(
                 DELIVER_OUTBOX, message_id, _job_id=outbox_job_id(self.settings, message_id)
             )
+
+    async def enqueue_rebuild(self, organization_id: UUID) -> str:
+        """One rebuild per organization at a time: the job id is the organization's."""
+        job_id = rebuild_job_id(self.settings, organization_id)
+        await self.arq.enqueue_job(REBUILD_MIRROR, str(organization_id), _job_id=job_id)
+        return job_id

@@ -1,12 +1,26 @@
-"""The Redis mirror of each organization's list and DNC flag.
+"""The Redis mirror of each organization's list and DNC flag, which dialers read.
 
-Key layout (every key of one organization shares the Redis Cluster hash tag ``{orgId}``):
-- ``<prefix>:{<orgId>}:numbers``: a set of the listed numbers, E.164 digits without ``+``;
-- ``<prefix>:{<orgId>}:settings``: a hash, ``enabled`` ("1"/"0") and the ``version`` of that
-  setting in Postgres; a write carrying an older version than the stored one is ignored.
+Key layout (all keys of one organization share the Redis Cluster hash tag ``{orgId}``):
+
+``<prefix>:{<orgId>}:meta`` (hash)
+    ``ready``    "1" once a rebuild has loaded the whole list; absent means *unknown*
+    ``enabled``  "1"/"0", the organization's DNC flag
+    ``gen``, ``buckets``    the live generation of number sets and its bucket count
+    ``bgen``, ``bbuckets``  a generation being built by a rebuild, if one is running
+    ``rebuilt_at``, ``rebuilt_count``  when the last rebuild finished, and what it loaded
+``<prefix>:{<orgId>}:n:<gen>:<r>`` (set of integers)
+    number ``n`` (E.164 digits as an integer) lives in bucket ``r = n mod buckets`` as the
+    member ``(n - r) / buckets``. Buckets hold ~256 members, so Redis keeps them in its
+    compact intset encoding, and a lookup is one SISMEMBER whatever the list's size.
+
+The Lua scripts in ``infra/lua`` are the only code that reads or writes this layout besides
+the rebuild's bulk load below; ``check.lua`` is the one-round-trip contract for dialers.
 """
 
-from collections.abc import Awaitable, Sequence
+import secrets
+from collections import defaultdict
+from collections.abc import Awaitable, Iterable, Sequence
+from pathlib import Path
 from typing import cast
 from uuid import UUID
 
@@ -14,42 +28,176 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from domain.errors import Unavailable
+from domain.model import MirrorAnswer, MirrorBuild, MirrorState
 
+LUA = Path(__file__).with_name("lua")
+TARGET_PER_BUCKET = 256
 UNREACHABLE = "The DNC cache (Redis) could not be reached; nothing was saved, retry the request"
 
-# Set the flag unless Redis already holds a newer version of it.
-_SET_ENABLED = """
-local stored = tonumber(redis.call('HGET', KEYS[1], 'version') or '-1')
-if tonumber(ARGV[2]) >= stored then
-  redis.call('HSET', KEYS[1], 'enabled', ARGV[1], 'version', ARGV[2])
-  return 1
-end
-return 0
-"""
+
+def bucket_count_for(numbers: int) -> int:
+    """Buckets for a list of this size: ~256 numbers each, coprime with 10 so that numbers
+    sharing their last digits still spread evenly."""
+    buckets = max(1, -(-numbers // TARGET_PER_BUCKET))
+    while buckets > 1 and (buckets % 2 == 0 or buckets % 5 == 0):
+        buckets += 1
+    return buckets
+
+
+def locate(number: int, buckets: int) -> tuple[int, int]:
+    """The bucket and the member that stand for ``number``."""
+    bucket = number % buckets
+    return bucket, (number - bucket) // buckets
 
 
 class RedisMirror:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
-        self._set_enabled = redis.register_script(_SET_ENABLED)
+        self._check = redis.register_script((LUA / "check.lua").read_text())
+        self._apply = redis.register_script((LUA / "apply.lua").read_text())
+        self._begin = redis.register_script((LUA / "begin_rebuild.lua").read_text())
+        self._swap = redis.register_script((LUA / "swap.lua").read_text())
 
-    def numbers_key(self, organization_id: UUID) -> str:
-        return f"{self.prefix}:{{{organization_id}}}:numbers"
+    def meta_key(self, organization_id: UUID) -> str:
+        return f"{self.prefix}:{{{organization_id}}}:meta"
 
-    def settings_key(self, organization_id: UUID) -> str:
-        return f"{self.prefix}:{{{organization_id}}}:settings"
+    def bucket_key(self, organization_id: UUID, generation: str, bucket: int) -> str:
+        return f"{self.prefix}:{{{organization_id}}}:n:{generation}:{bucket}"
 
-    async def add_numbers(self, organization_id: UUID, numbers: Sequence[str]) -> None:
+    async def check(self, organization_id: UUID, numbers: Sequence[str]) -> MirrorAnswer:
+        """One round trip. Raises :class:`Unavailable` when Redis cannot answer."""
         try:
-            await cast(Awaitable[int], self.redis.sadd(self.numbers_key(organization_id), *numbers))
+            reply = await self._check(keys=[self.meta_key(organization_id)], args=list(numbers))
         except (RedisError, OSError) as exc:
-            raise Unavailable(UNREACHABLE) from exc
+            raise Unavailable("The DNC cache (Redis) could not be reached") from exc
+        enabled, ready, *listed = (int(x) for x in reply)
+        if not ready:
+            return MirrorAnswer(ready=False, enabled=False)
+        return MirrorAnswer(ready=True, enabled=enabled == 1, listed=tuple(x == 1 for x in listed))
 
-    async def set_enabled(self, organization_id: UUID, enabled: bool, version: int) -> None:
+    async def apply(
+        self,
+        organization_id: UUID,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        enabled: bool | None = None,
+    ) -> bool:
+        """Add and remove numbers (and store the flag) atomically; True if the mirror has a
+        live generation. Raises :class:`Unavailable` when Redis cannot take the write."""
+        flag = "" if enabled is None else ("1" if enabled else "0")
         try:
-            await self._set_enabled(
-                keys=[self.settings_key(organization_id)], args=["1" if enabled else "0", version]
+            live = await self._apply(
+                keys=[self.meta_key(organization_id)], args=[flag, len(add), *add, *remove]
             )
         except (RedisError, OSError) as exc:
             raise Unavailable(UNREACHABLE) from exc
+        return bool(live)
+
+    async def add_numbers(self, organization_id: UUID, numbers: Sequence[str]) -> None:
+        await self.apply(organization_id, add=numbers)
+
+    async def state(self, organization_id: UUID) -> MirrorState:
+        fields = ["ready", "enabled", "gen", "buckets", "bgen", "rebuilt_at", "rebuilt_count"]
+        values = await cast(
+            Awaitable[list[bytes | None]],
+            self.redis.hmget(self.meta_key(organization_id), fields),
+        )
+        ready, enabled, gen, buckets, bgen, rebuilt_at, rebuilt_count = (
+            v.decode() if v is not None else None for v in values
+        )
+        return MirrorState(
+            ready=ready == "1" and gen is not None,
+            enabled=None if enabled is None else enabled == "1",
+            generation=gen,
+            buckets=int(buckets) if buckets else None,
+            building=bgen is not None,
+            rebuilt_at=rebuilt_at,
+            rebuilt_count=int(rebuilt_count) if rebuilt_count else None,
+        )
+
+    async def count(self, organization_id: UUID) -> int | None:
+        """How many numbers the live generation holds (None when there is none)."""
+        state = await self.state(organization_id)
+        if state.generation is None or state.buckets is None:
+            return None
+        total = 0
+        for start in range(0, state.buckets, 1000):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for bucket in range(start, min(start + 1000, state.buckets)):
+                    pipe.scard(self.bucket_key(organization_id, state.generation, bucket))
+                total += sum(await pipe.execute())
+        return total
+
+    async def members(self, organization_id: UUID) -> set[int] | None:
+        """Every number in the live generation (for verification; None when there is none)."""
+        state = await self.state(organization_id)
+        if state.generation is None or state.buckets is None:
+            return None
+        numbers: set[int] = set()
+        for start in range(0, state.buckets, 500):
+            end = min(start + 500, state.buckets)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for bucket in range(start, end):
+                    pipe.smembers(self.bucket_key(organization_id, state.generation, bucket))
+                replies = await pipe.execute()
+            for bucket, members in zip(range(start, end), replies, strict=True):
+                numbers.update(int(m) * state.buckets + bucket for m in members)
+        return numbers
+
+    # The rebuild -------------------------------------------------------------------------
+
+    async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild:
+        """Announce a new generation sized for ``expected`` numbers; live writes reach it
+        from now on."""
+        build = MirrorBuild(secrets.token_hex(4), bucket_count_for(expected))
+        stale_gen, stale_buckets = await self._begin(
+            keys=[self.meta_key(organization_id)], args=[build.generation, build.buckets]
+        )
+        if stale_gen and stale_buckets:  # an earlier rebuild died half-way
+            await self.delete_generation(organization_id, stale_gen.decode(), int(stale_buckets))
+        return build
+
+    async def load(self, organization_id: UUID, build: MirrorBuild, numbers: Iterable[str]) -> None:
+        """Bulk-add numbers to a generation being built: one SADD per bucket per call."""
+        grouped: defaultdict[int, list[int]] = defaultdict(list)
+        for number in numbers:
+            bucket, member = locate(int(number), build.buckets)
+            grouped[bucket].append(member)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for bucket, members in grouped.items():
+                    pipe.sadd(self.bucket_key(organization_id, build.generation, bucket), *members)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise Unavailable("The DNC cache (Redis) could not be reached") from exc
+
+    async def swap(
+        self, organization_id: UUID, build: MirrorBuild, enabled: bool, rebuilt_at: str, count: int
+    ) -> bool:
+        """Make the build live and the mirror ready; False if another rebuild took over."""
+        reply = await self._swap(
+            keys=[self.meta_key(organization_id)],
+            args=[build.generation, build.buckets, "1" if enabled else "0", rebuilt_at, count],
+        )
+        if int(reply[0]) != 1:
+            return False
+        old_gen, old_buckets = (x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:])
+        if old_gen and old_buckets:
+            await self.delete_generation(organization_id, old_gen, int(old_buckets))
+        return True
+
+    async def delete_generation(self, organization_id: UUID, generation: str, buckets: int) -> None:
+        for start in range(0, buckets, 1000):
+            keys = [
+                self.bucket_key(organization_id, generation, bucket)
+                for bucket in range(start, min(start + 1000, buckets))
+            ]
+            await cast(Awaitable[int], self.redis.unlink(*keys))
+
+    async def forget(self, organization_id: UUID) -> None:
+        """Drop the organization's mirror entirely (it reads as not ready afterwards)."""
+        state = await self.state(organization_id)
+        await cast(Awaitable[int], self.redis.unlink(self.meta_key(organization_id)))
+        if state.generation and state.buckets:
+            await self.delete_generation(organization_id, state.generation, state.buckets)

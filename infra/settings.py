@@ -27,6 +27,7 @@ class Settings:
     db_pool_size: int = 10
     redis_pool_size: int = 64
     redis_timeout_seconds: float = 2.0
+    token_cache_seconds: float = 30.0
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_username: str = ""
@@ -37,6 +38,7 @@ class Settings:
     outbox_retry_seconds: float = 5.0
     outbox_max_retry_seconds: float = 300.0
     outbox_relay_after_seconds: float = 30.0
+    reconcile_seconds: int = 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -3,19 +3,32 @@
 import logging
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from arq import Retry, Worker, cron, func
+from arq.cron import CronJob
 
+from domain.errors import Unavailable
+from domain.mirror import rebuild_mirror, reconcile, sync_all
 from domain.ports import MailerUnavailable
-from domain.services import deliver_outbox_message, pending_outbox, utcnow
+from domain.services import deliver_outbox_message, pending_outbox
+from domain.time import utcnow
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.mailer import create_mailer
-from infra.queue import DELIVER_OUTBOX, ArqJobQueue, create_arq, create_redis_pool
+from infra.queue import (
+    DELIVER_OUTBOX,
+    REBUILD_MIRROR,
+    ArqJobQueue,
+    create_arq,
+    create_redis_pool,
+)
+from infra.redis_mirror import RedisMirror
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 WORKER_NAME = "dnc-worker"
 MAX_TRIES = 25
+MIRROR_SYNC_EVERY = 5  # seconds
 Ctx = dict[str, Any]
 
 
@@ -25,11 +38,16 @@ async def startup(ctx: Ctx) -> None:
     ctx["sessions"] = create_sessionmaker(ctx["engine"])
     ctx["mailer"] = create_mailer(settings)
     ctx["queue"] = ArqJobQueue(ctx["redis"], settings)
+    ctx["mirror"] = RedisMirror(ctx["redis"], settings.redis_prefix)
 
 
 async def shutdown(ctx: Ctx) -> None:
     if "engine" in ctx:
         await ctx["engine"].dispose()
+
+
+def _uow(ctx: Ctx) -> SqlUnitOfWork:
+    return SqlUnitOfWork(ctx["sessions"])
 
 
 def retry_delay(settings: Settings, job_try: int) -> float:
@@ -41,9 +59,7 @@ def retry_delay(settings: Settings, job_try: int) -> float:
 async def deliver_outbox(ctx: Ctx, message_id: int) -> bool:
     """Send one outbox message; retried with backoff while the mail server is down."""
     try:
-        return await deliver_outbox_message(
-            SqlUnitOfWork(ctx["sessions"]), ctx["mailer"], message_id
-        )
+        return await deliver_outbox_message(_uow(ctx), ctx["mailer"], message_id)
     except MailerUnavailable as exc:
         delay = retry_delay(ctx["settings"], ctx["job_try"])
         log.warning(
@@ -57,23 +73,75 @@ async def relay_outbox(ctx: Ctx) -> int:
     or retries exhausted while the mail server was down). Job ids make this idempotent."""
     settings: Settings = ctx["settings"]
     older_than = utcnow() - timedelta(seconds=settings.outbox_relay_after_seconds)
-    ids = await pending_outbox(SqlUnitOfWork(ctx["sessions"]), older_than)
+    ids = await pending_outbox(_uow(ctx), older_than)
     if ids:
         log.info("relaying %d undelivered outbox messages", len(ids))
         await ctx["queue"].dispatch_outbox(ids)
     return len(ids)
 
 
+async def rebuild(ctx: Ctx, organization_id: str) -> int:
+    """Rebuild one organization's mirror (single-flight: the job id is the organization's)."""
+    try:
+        report = await rebuild_mirror(
+            _uow(ctx),
+            ctx["mirror"],
+            UUID(organization_id),
+            progress=lambda done, total: log.info(
+                "rebuild %s: %d/%d numbers loaded", organization_id, done, total
+            ),
+        )
+    except Unavailable as exc:
+        raise Retry(defer=retry_delay(ctx["settings"], ctx["job_try"])) from exc
+    return report.loaded
+
+
+async def sync_mirrors(ctx: Ctx) -> int:
+    """Apply mirror changes whose immediate sync failed (a crash, Redis briefly away)."""
+    try:
+        return await sync_all(_uow(ctx), ctx["mirror"])
+    except Unavailable:
+        log.warning("mirror sync skipped: Redis unreachable")
+        return 0
+
+
+async def reconcile_mirrors(ctx: Ctx) -> int:
+    """Compare every organization's mirror with Postgres; rebuild what is not ready or drifted."""
+    try:
+        return len(await reconcile(_uow(ctx), ctx["mirror"], ctx["queue"]))
+    except Unavailable:
+        log.warning("mirror reconciliation skipped: Redis unreachable")
+        return 0
+
+
+def _every(seconds: int) -> dict[str, set[int]]:
+    if seconds < 60:
+        return {"second": set(range(0, 60, max(seconds, 1)))}
+    return {"minute": set(range(0, 60, max(seconds // 60, 1))), "second": {0}}
+
+
+def cron_jobs(settings: Settings) -> list[CronJob]:
+    prefix = settings.redis_prefix
+    return [
+        cron(relay_outbox, name=f"{prefix}:relay_outbox", second={0, 30}),
+        cron(sync_mirrors, name=f"{prefix}:sync_mirrors", **_every(MIRROR_SYNC_EVERY)),  # type: ignore[arg-type]
+        cron(
+            reconcile_mirrors,
+            name=f"{prefix}:reconcile_mirrors",
+            run_at_startup=True,
+            **_every(settings.reconcile_seconds),  # type: ignore[arg-type]
+        ),
+    ]
+
+
 def build_worker(settings: Settings, *, burst: bool = False, with_cron: bool = True) -> Worker:
     arq = create_arq(create_redis_pool(settings, WORKER_NAME), settings)
-    cron_jobs = (
-        [cron(relay_outbox, name=f"{settings.redis_prefix}:relay_outbox", second={0, 30})]
-        if with_cron
-        else []
-    )
     return Worker(
-        functions=[func(deliver_outbox, name=DELIVER_OUTBOX, keep_result=0, max_tries=MAX_TRIES)],
-        cron_jobs=cron_jobs,
+        functions=[
+            func(deliver_outbox, name=DELIVER_OUTBOX, max_tries=MAX_TRIES),
+            func(rebuild, name=REBUILD_MIRROR, max_tries=10, timeout=3600),
+        ],
+        cron_jobs=cron_jobs(settings) if with_cron else [],
         queue_name=settings.queue_name,
         redis_pool=arq,
         on_startup=startup,
@@ -83,4 +151,5 @@ def build_worker(settings: Settings, *, burst: bool = False, with_cron: bool = T
         handle_signals=not burst,
         poll_delay=0.2,
         max_tries=MAX_TRIES,
+        keep_result=0,  # a finished job's id is free at once, so the relays can enqueue it again
     )

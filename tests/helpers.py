@@ -17,10 +17,12 @@ from httpx import Response
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from domain.mirror import rebuild_mirror
 from domain.model import Role, Scope
 from domain.services import create_organization, create_token, create_user
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.queue import create_arq, create_redis_pool
+from infra.redis_mirror import RedisMirror
 from infra.settings import Settings
 from jobs.worker import build_worker
 
@@ -72,15 +74,34 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def new_org(settings: Settings, name: str) -> Org:
+    """An organization, its admin and a token, with its mirror built as `dnc org create` does."""
     engine = create_engine(settings, "dnc-tests")
     admin_email = f"admin-{uuid4().hex[:8]}@example.test"
     try:
         uow = SqlUnitOfWork(create_sessionmaker(engine))
         organization, admin = await create_organization(uow, name, admin_email)
         token = await create_token(uow, admin_email, "full")
+        async with mirror_for(settings) as mirror:
+            await rebuild_mirror(uow, mirror, organization.id)
     finally:
         await engine.dispose()
     return Org(organization.id, admin.id, admin_email, token, settings)
+
+
+@asynccontextmanager
+async def mirror_for(settings: Settings) -> AsyncIterator[RedisMirror]:
+    """The Redis mirror on the test's own event loop."""
+    async with arq_for(settings) as redis:
+        yield RedisMirror(redis, settings.redis_prefix)
+
+
+@asynccontextmanager
+async def uow_for(settings: Settings) -> AsyncIterator[SqlUnitOfWork]:
+    engine = create_engine(settings, "dnc-tests")
+    try:
+        yield SqlUnitOfWork(create_sessionmaker(engine))
+    finally:
+        await engine.dispose()
 
 
 def body(response: Response) -> dict[str, Any]:

@@ -50,10 +50,11 @@ class BatchController(Controller):
     )
     async def create(
         self,
-        data: JSONBody[BatchCreate],
+        data: JSONBody[BatchCreate | None],
         uow: NamedDependency[SqlUnitOfWork],
         principal: NamedDependency[Principal],
     ) -> DataEnvelope[BatchRead]:
+        data = data or BatchCreate()
         name = (data.name or "").strip() or None
         batch = await create_batch(uow, principal, data.batch_id, name)
         return ok(BatchRead.of(batch), "Batch created", 201)

@@ -1,15 +1,31 @@
 """The DNC list endpoints: the vendor's add and enable-disable, an entry, the settings."""
 
-from litestar import Controller, get, post
+from uuid import UUID
+
+from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.auth import ADMIN_ONLY, authorize
 from app.errors import DataEnvelope, Envelope, done, error_responses, ok
-from app.schemas import AddRequest, EnableDisableRequest, EntryRead, SettingsRead
-from domain.errors import InvalidInput
+from app.schemas import (
+    AddRequest,
+    EnableDisableRequest,
+    EntryRead,
+    RemoveRequest,
+    SettingsRead,
+)
+from domain.errors import InvalidInput, NotFound
 from domain.model import Principal
-from domain.services import AddNumber, add_number, get_entry, get_settings, set_dnc_enabled
+from domain.services import (
+    AddNumber,
+    add_number,
+    get_entry,
+    get_settings,
+    remove_entry,
+    remove_number,
+    set_dnc_enabled,
+)
 from infra.db.uow import SqlUnitOfWork
 from infra.queue import ArqJobQueue
 from infra.redis_mirror import RedisMirror
@@ -92,3 +108,41 @@ class DncController(Controller):
     ) -> DataEnvelope[SettingsRead]:
         enabled, count = await get_settings(uow, principal)
         return ok(SettingsRead(enabled=enabled, count=count))
+
+    @post(
+        "/remove",
+        status_code=200,
+        summary="Take a number off the list (kept as an audited tombstone)",
+        responses=error_responses(400, 404, 503),
+    )
+    async def remove(
+        self,
+        data: JSONBody[RemoveRequest],
+        uow: NamedDependency[SqlUnitOfWork],
+        mirror: NamedDependency[RedisMirror],
+        principal: NamedDependency[Principal],
+    ) -> DataEnvelope[EntryRead]:
+        reason = (data.reason or "").strip() or None
+        entry = await remove_number(uow, mirror, principal, data.phone_number, reason)
+        return ok(EntryRead.of(entry), "Phone number removed from DNC successfully")
+
+    @delete(
+        "/delete/{id:str}",
+        status_code=200,
+        summary="Take an entry off the list by its id (kept as an audited tombstone)",
+        responses=error_responses(404, 503),
+    )
+    async def delete_entry(
+        self,
+        id: FromPath[str],
+        uow: NamedDependency[SqlUnitOfWork],
+        mirror: NamedDependency[RedisMirror],
+        principal: NamedDependency[Principal],
+        reason: FromQuery[str | None] = None,
+    ) -> DataEnvelope[EntryRead]:
+        try:
+            entry_id = UUID(id)
+        except ValueError:
+            raise NotFound(f"No DNC entry {id!r} on the list") from None
+        entry = await remove_entry(uow, mirror, principal, entry_id, (reason or "").strip() or None)
+        return ok(EntryRead.of(entry), "Phone number removed from DNC successfully")

@@ -1,13 +1,14 @@
 """Repositories: every tenant query takes the organization explicitly; none commits."""
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import cast
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from domain.errors import AlreadyListed, Conflict, NotFound
 from domain.model import (
@@ -56,6 +57,23 @@ class SqlOrganizationRepository(_Repository):
             )
         )
         await self.session.flush()
+
+    async def get_for_update(self, organization_id: UUID) -> Organization | None:
+        row = await self.session.scalar(
+            select(OrganizationRow).where(OrganizationRow.id == organization_id).with_for_update()
+        )
+        return _organization(row) if row else None
+
+    async def ids(self) -> list[UUID]:
+        return list(
+            await self.session.scalars(select(OrganizationRow.id).order_by(OrganizationRow.id))
+        )
+
+    async def lock_mirror(self, organization_id: UUID) -> None:
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"dnc-mirror:{organization_id}"},
+        )
 
     async def set_dnc_enabled(self, organization_id: UUID, enabled: bool) -> Organization:
         row = (
@@ -124,6 +142,15 @@ class SqlTokenRepository(_Repository):
         )
         await self.session.flush()
 
+    async def revoke(self, token_hash: str) -> bool:
+        revoked = await self.session.scalar(
+            update(ApiTokenRow)
+            .where(ApiTokenRow.token_hash == token_hash, ApiTokenRow.revoked_at.is_(None))
+            .values(revoked_at=func.now())
+            .returning(ApiTokenRow.id)
+        )
+        return revoked is not None
+
     async def principal_for(self, token_hash: str) -> Principal | None:
         row = (
             await self.session.execute(
@@ -179,23 +206,25 @@ class SqlCallRepository(_Repository):
     async def get(
         self, organization_id: UUID, batch_pk: UUID, request_uuid: str
     ) -> CallRecord | None:
-        row = await self.session.scalar(
-            select(CallRecordRow).where(
-                CallRecordRow.organization_id == organization_id,
-                CallRecordRow.request_uuid == request_uuid,
-                CallRecordRow.batch_pk == batch_pk,
+        found = (
+            await self.session.execute(
+                select(CallRecordRow, BatchRow.batch_id)
+                .join(BatchRow, BatchRow.id == CallRecordRow.batch_pk)
+                .where(
+                    CallRecordRow.organization_id == organization_id,
+                    CallRecordRow.request_uuid == request_uuid,
+                    CallRecordRow.batch_pk == batch_pk,
+                )
             )
-        )
-        if row is None:
+        ).one_or_none()
+        if found is None:
             return None
-        batch_id = await self.session.scalar(
-            select(BatchRow.batch_id).where(BatchRow.id == batch_pk)
-        )
+        row, batch_id = found
         return CallRecord(
             id=row.id,
             organization_id=row.organization_id,
             batch_pk=row.batch_pk,
-            batch_id=batch_id or "",
+            batch_id=batch_id,
             request_uuid=row.request_uuid,
             phone_number=row.phone_number,
             recording_url=row.recording_url,
@@ -304,17 +333,58 @@ class SqlDncEntryRepository(_Repository):
         if inserted is None:
             raise AlreadyListed(f"Phone number {entry.phone_number} is already on the DNC list")
 
-    async def count_active(self, organization_id: UUID, now: datetime) -> int:
-        return (
-            await self.session.scalar(
-                select(func.count()).where(
-                    DncEntryRow.organization_id == organization_id,
-                    DncEntryRow.removed_at.is_(None),
-                    (DncEntryRow.expires_at.is_(None)) | (DncEntryRow.expires_at > now),
-                )
+    async def remove(
+        self, organization_id: UUID, entry_id: UUID, user_id: UUID | None, reason: str | None
+    ) -> DncEntry | None:
+        row = await self.session.scalar(
+            update(DncEntryRow)
+            .where(
+                DncEntryRow.organization_id == organization_id,
+                DncEntryRow.id == entry_id,
+                DncEntryRow.removed_at.is_(None),
             )
+            .values(removed_at=func.now(), removed_by_user_id=user_id, removal_reason=reason)
+            .returning(DncEntryRow)
+        )
+        return _entry(row) if row else None
+
+    async def count_blocked(self, organization_id: UUID, now: datetime) -> int:
+        return (
+            await self.session.scalar(select(func.count()).where(*_blocking(organization_id, now)))
             or 0
         )
+
+    async def blocked_among(
+        self, organization_id: UUID, numbers: Sequence[str], now: datetime
+    ) -> set[str]:
+        if not numbers:
+            return set()
+        rows = await self.session.scalars(
+            select(DncEntryRow.phone_number).where(
+                *_blocking(organization_id, now), DncEntryRow.phone_number.in_(list(numbers))
+            )
+        )
+        return set(rows)
+
+    async def stream_blocked(
+        self, organization_id: UUID, now: datetime, chunk: int
+    ) -> AsyncIterator[list[str]]:
+        result = await self.session.stream_scalars(
+            select(DncEntryRow.phone_number)
+            .where(*_blocking(organization_id, now))
+            .execution_options(yield_per=chunk)
+        )
+        async for partition in result.partitions(chunk):
+            yield list(partition)
+
+
+def _blocking(organization_id: UUID, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Listed (not removed) and not expired: what a check blocks."""
+    return (
+        DncEntryRow.organization_id == organization_id,
+        DncEntryRow.removed_at.is_(None),
+        DncEntryRow.expires_at.is_(None) | (DncEntryRow.expires_at > now),
+    )
 
 
 class SqlAuditLog(_Repository):
@@ -334,7 +404,7 @@ class SqlAuditLog(_Repository):
 
 
 class SqlOutbox(_Repository):
-    async def add(self, organization_id: UUID, kind: str, payload: dict[str, str]) -> int:
+    async def add(self, organization_id: UUID, kind: str, payload: dict[str, object]) -> int:
         return (
             await self.session.scalar(
                 insert(OutboxRow)
@@ -365,11 +435,62 @@ class SqlOutbox(_Repository):
             .values(attempts=OutboxRow.attempts + 1, last_error=error[:2000])
         )
 
-    async def pending_ids(self, older_than: datetime, limit: int) -> list[int]:
+    async def pending_ids(self, kind: str, older_than: datetime, limit: int) -> list[int]:
         rows = await self.session.scalars(
             select(OutboxRow.id)
-            .where(OutboxRow.processed_at.is_(None), OutboxRow.created_at < older_than)
+            .where(
+                OutboxRow.processed_at.is_(None),
+                OutboxRow.kind == kind,
+                OutboxRow.created_at < older_than,
+            )
             .order_by(OutboxRow.id)
             .limit(limit)
         )
         return list(rows)
+
+    async def pending_for(self, organization_id: UUID, kind: str) -> list[OutboxMessage]:
+        rows = await self.session.scalars(
+            select(OutboxRow)
+            .where(
+                OutboxRow.organization_id == organization_id,
+                OutboxRow.kind == kind,
+                OutboxRow.processed_at.is_(None),
+            )
+            .order_by(OutboxRow.id)
+        )
+        return [
+            OutboxMessage(r.id, r.organization_id, r.kind, dict(r.payload), r.attempts)
+            for r in rows
+        ]
+
+    async def mark_processed_many(self, message_ids: Sequence[int]) -> None:
+        if message_ids:
+            await self.session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(list(message_ids)))
+                .values(processed_at=func.now())
+            )
+
+    async def organizations_pending(self, kind: str) -> list[UUID]:
+        rows = await self.session.scalars(
+            select(OutboxRow.organization_id)
+            .where(OutboxRow.kind == kind, OutboxRow.processed_at.is_(None))
+            .distinct()
+        )
+        return list(rows)
+
+    async def last_id(self) -> int:
+        return await self.session.scalar(select(func.coalesce(func.max(OutboxRow.id), 0))) or 0
+
+    async def numbers_since(self, organization_id: UUID, kind: str, after_id: int) -> set[str]:
+        numbers: ColumnElement[str] = literal_column(
+            "jsonb_array_elements_text(outbox.payload -> 'numbers')"
+        )
+        rows = await self.session.scalars(
+            select(numbers).where(
+                OutboxRow.organization_id == organization_id,
+                OutboxRow.kind == kind,
+                OutboxRow.id > after_id,
+            )
+        )
+        return {str(n) for n in rows}

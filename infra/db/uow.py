@@ -29,6 +29,7 @@ def create_engine(settings: Settings, application_name: str) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
+        hide_parameters=True,  # SQL errors must not log phone numbers or transcriptions
         connect_args={"server_settings": {"application_name": application_name}},
     )
 

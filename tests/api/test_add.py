@@ -4,23 +4,17 @@ from dataclasses import replace
 
 import asyncpg
 import pytest
-import redis.asyncio as aioredis
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
-from infra.redis_mirror import RedisMirror
 from infra.settings import Settings
 from tests.api.conftest import RECORDING, TRANSCRIPT, add_body, seed_call
-from tests.helpers import SUCCESS_ADD, Client, Org, assert_error, body, free_port
+from tests.helpers import SUCCESS_ADD, Client, Org, assert_error, body, free_port, mirror_for
 
 
-async def redis_members(settings: Settings, org: Org) -> set[str]:
-    client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
-    try:
-        key = RedisMirror(client, settings.redis_prefix).numbers_key(org.id)
-        return set(await client.smembers(key))
-    finally:
-        await client.aclose()
+async def redis_members(settings: Settings, org: Org) -> set[int] | None:
+    async with mirror_for(settings) as mirror:
+        return await mirror.members(org.id)
 
 
 async def test_add_returns_the_vendor_success_body_and_blocks_in_redis(
@@ -32,7 +26,7 @@ async def test_add_returns_the_vendor_success_body_and_blocks_in_redis(
     )
     assert response.status_code == 200
     assert body(response) == SUCCESS_ADD
-    assert await redis_members(settings, org) == {"12125551234"}
+    assert await redis_members(settings, org) == {12125551234}
 
 
 async def test_entry_carries_the_calls_evidence(client: Client, org: Org) -> None:

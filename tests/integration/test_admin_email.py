@@ -29,7 +29,10 @@ async def add_listed_number(settings: Settings, org: Org) -> None:
 async def outbox_rows(settings: Settings) -> list[asyncpg.Record]:
     connection = await asyncpg.connect(settings.database_url)
     try:
-        return list(await connection.fetch("SELECT * FROM outbox ORDER BY id"))
+        rows = await connection.fetch(
+            "SELECT * FROM outbox WHERE kind = 'email.dnc_added' ORDER BY id"
+        )
+        return list(rows)
     finally:
         await connection.close()
 

@@ -1,0 +1,93 @@
+"""May a dialer call these numbers? From the Redis mirror when it is ready, from Postgres when
+it is not or cannot answer, and a refusal (503) when neither can: never a guess."""
+
+import logging
+import time
+from collections.abc import Sequence
+from uuid import UUID
+
+from domain.errors import InvalidPhoneNumber, Unavailable
+from domain.model import CheckResult, Verdict
+from domain.phone import normalize
+from domain.ports import DncMirror, JobQueue, UnitOfWork
+from domain.time import utcnow
+
+log = logging.getLogger(__name__)
+MAX_BULK_CHECK = 50_000
+NEITHER = (
+    "Neither the DNC cache nor the database can answer right now; do not dial these numbers, "
+    "retry shortly"
+)
+
+
+class RebuildRequests:
+    """Asks for a rebuild when a check finds the mirror not ready, at most every few seconds
+    per organization and process (the queue keeps one rebuild per organization anyway)."""
+
+    def __init__(self, queue: JobQueue, interval_seconds: float = 5.0) -> None:
+        self.queue = queue
+        self.interval = interval_seconds
+        self._last: dict[UUID, float] = {}
+
+    async def request(self, organization_id: UUID) -> None:
+        now = time.monotonic()
+        if now - self._last.get(organization_id, -self.interval) < self.interval:
+            return
+        self._last[organization_id] = now
+        try:
+            await self.queue.enqueue_rebuild(organization_id)
+        except Exception:  # the worker's reconciliation asks again
+            log.warning("could not request a rebuild of %s", organization_id, exc_info=True)
+
+
+def normalize_or_none(raw: str) -> str | None:
+    try:
+        return normalize(raw)
+    except InvalidPhoneNumber:
+        return None
+
+
+async def check_numbers(
+    uow: UnitOfWork,
+    mirror: DncMirror,
+    rebuilds: RebuildRequests,
+    organization_id: UUID,
+    raw_numbers: Sequence[str],
+) -> CheckResult:
+    normalized = [normalize_or_none(raw) for raw in raw_numbers]
+    unique = list(dict.fromkeys(n for n in normalized if n is not None))
+    enabled, listed, source = await _lookup(uow, mirror, rebuilds, organization_id, unique)
+    verdicts = []
+    for raw, number in zip(raw_numbers, normalized, strict=True):
+        if number is None:
+            verdicts.append(Verdict(raw, None, True, "invalid"))
+        elif enabled and number in listed:
+            verdicts.append(Verdict(raw, number, True, "dnc"))
+        else:
+            verdicts.append(Verdict(raw, number, False, None))
+    return CheckResult(enabled, verdicts, source)
+
+
+async def _lookup(
+    uow: UnitOfWork,
+    mirror: DncMirror,
+    rebuilds: RebuildRequests,
+    organization_id: UUID,
+    numbers: list[str],
+) -> tuple[bool, set[str], str]:
+    try:
+        answer = await mirror.check(organization_id, numbers)
+    except Unavailable:
+        log.warning("mirror unreachable; answering %s from Postgres", organization_id)
+    else:
+        if answer.ready:
+            listed = {n for n, hit in zip(numbers, answer.listed, strict=False) if hit}
+            return answer.enabled, listed, "redis"
+        await rebuilds.request(organization_id)
+    try:
+        async with uow:
+            organization = await uow.organizations.get(organization_id)
+            listed = await uow.entries.blocked_among(organization_id, numbers, utcnow())
+    except Exception as exc:  # any failure here means we do not know: refuse, never guess
+        raise Unavailable(NEITHER) from exc
+    return (organization.dnc_enabled if organization else True), listed, "postgres"

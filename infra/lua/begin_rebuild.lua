@@ -1,0 +1,6 @@
+-- Announce a generation being built, so live writes reach it too.
+-- KEYS[1] meta; ARGV[1] the new generation; ARGV[2] its bucket count.
+-- Returns the generation and bucket count an earlier, unfinished rebuild left behind (or nils).
+local old = redis.call('HMGET', KEYS[1], 'bgen', 'bbuckets')
+redis.call('HSET', KEYS[1], 'bgen', ARGV[1], 'bbuckets', ARGV[2])
+return old
