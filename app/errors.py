@@ -107,7 +107,7 @@ def _validation_message(exc: ValidationException) -> str:
             if key and key != "data" and str(key) not in text:
                 text = f"{key}: {text}"
             parts.append(text)
-    return "; ".join(parts) or "The request is not valid"
+    return "; ".join(parts) or str(exc.detail) or "The request is not valid"
 
 
 def _http_message(request: Request[Any, Any, Any], exc: HTTPException) -> str:

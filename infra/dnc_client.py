@@ -1,0 +1,120 @@
+"""A small client for dialers: ask Redis directly, fall back to the API, never guess.
+
+    client = DncClient.connect(
+        redis_url="redis://127.0.0.1:6379/0",
+        organization_id="5b0c…",
+        api_url="http://127.0.0.1:8000",
+        token="dnc_…",  # a check-scope token is enough
+    )
+    result = await client.check(["+1 212-555-1234", "2125550100"])
+    for verdict in result.verdicts:
+        if not verdict.blocked:
+            ...  # dial verdict.normalized
+
+One Redis round trip answers the whole list (``infra/lua/check.lua``). When the mirror is
+not ready ("unknown"), or Redis cannot be reached, the same numbers go to
+``POST /api/dnc/check``, which answers from Postgres. If that fails too, :meth:`check`
+raises :class:`DncUnavailable`: the caller must not dial.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+from uuid import UUID
+
+import httpx
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from domain.checks import normalize_or_none
+from domain.model import CheckResult, Verdict
+
+CHECK_SCRIPT = (Path(__file__).with_name("lua") / "check.lua").read_text()
+
+
+class DncUnavailable(Exception):
+    """Neither Redis nor the API could answer: do not dial."""
+
+
+class DncClient:
+    def __init__(
+        self,
+        *,
+        redis: Redis,
+        organization_id: UUID | str,
+        http: httpx.AsyncClient,
+        prefix: str = "dnc",
+    ) -> None:
+        self.redis = redis
+        self.http = http
+        self.meta_key = f"{prefix}:{{{organization_id}}}:meta"
+        self._script = redis.register_script(CHECK_SCRIPT)
+
+    @classmethod
+    def connect(
+        cls,
+        *,
+        redis_url: str,
+        organization_id: UUID | str,
+        api_url: str,
+        token: str,
+        prefix: str = "dnc",
+        timeout_seconds: float = 2.0,
+    ) -> Self:
+        redis = Redis.from_url(
+            redis_url,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            client_name="dnc-client",
+        )
+        http = httpx.AsyncClient(
+            base_url=api_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout_seconds * 5,
+        )
+        return cls(redis=redis, organization_id=organization_id, http=http, prefix=prefix)
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+        await self.http.aclose()
+
+    async def check(self, phone_numbers: Sequence[str]) -> CheckResult:
+        """Verdicts in the order given. Raises :class:`DncUnavailable` rather than guess."""
+        normalized = [normalize_or_none(raw) for raw in phone_numbers]
+        unique = list(dict.fromkeys(n for n in normalized if n is not None))
+        try:
+            reply = await self._script(keys=[self.meta_key], args=unique)
+        except (RedisError, OSError):
+            reply = None
+        if reply is not None and int(reply[1]) == 1:
+            enabled = int(reply[0]) == 1
+            listed = {n for n, hit in zip(unique, reply[2:], strict=False) if int(hit) == 1}
+            verdicts = [
+                Verdict(raw, n, True, "invalid")
+                if n is None
+                else Verdict(
+                    raw, n, enabled and n in listed, "dnc" if enabled and n in listed else None
+                )
+                for raw, n in zip(phone_numbers, normalized, strict=True)
+            ]
+            return CheckResult(enabled, verdicts, "redis")
+        return await self._ask_api(phone_numbers)
+
+    async def _ask_api(self, phone_numbers: Sequence[str]) -> CheckResult:
+        try:
+            response = await self.http.post(
+                "/api/dnc/check", json={"phoneNumbers": list(phone_numbers)}
+            )
+            payload: dict[str, Any] = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise DncUnavailable(f"the DNC API could not answer: {exc}") from exc
+        if response.status_code != httpx.codes.OK:
+            raise DncUnavailable(
+                f"the DNC API answered {response.status_code}: {payload.get('errorMessage')}"
+            )
+        data = payload["data"]
+        verdicts = [
+            Verdict(r["phoneNumber"], r["normalized"], r["blocked"], r["reason"])
+            for r in data["results"]
+        ]
+        return CheckResult(data["dncEnabled"], verdicts, "api")

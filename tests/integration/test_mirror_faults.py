@@ -1,0 +1,258 @@
+"""The mirror under failure, on servers the tests own: a private redis-server (flushed,
+restarted empty, stopped) and a TCP proxy in front of Postgres that the test cuts.
+Whatever happens, a listed number is never reported callable."""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from dataclasses import replace
+from typing import cast
+from urllib.parse import urlsplit
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from app.asgi import create_app
+from domain import mirror as mirror_module
+from domain.mirror import reconcile, sync_all, verify
+from infra.dnc_client import DncClient, DncUnavailable
+from infra.queue import ArqJobQueue
+from infra.redis_mirror import RedisMirror
+from infra.settings import Settings
+from tests.api.conftest import add_body, seed_call
+from tests.helpers import (
+    Client,
+    Org,
+    arq_for,
+    assert_error,
+    body,
+    mirror_for,
+    new_org,
+    run_worker,
+    uow_for,
+)
+from tests.servers import PrivateRedis, TcpProxy
+
+LISTED = "12125551234"
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def own_settings(settings: Settings, private_redis: PrivateRedis) -> Settings:
+    return replace(settings, redis_url=private_redis.url, redis_timeout_seconds=0.5)
+
+
+@pytest.fixture
+async def app_client(own_settings: Settings) -> AsyncIterator[Client]:
+    async with AsyncTestClient(app=create_app(own_settings)) as client:
+        yield client
+
+
+@pytest.fixture
+async def listed(own_settings: Settings, app_client: Client) -> Org:
+    org = await new_org(own_settings, "Faulty Redis Inc")
+    await seed_call(app_client, org)
+    assert (
+        await app_client.post("/api/dnc/add", json=add_body(), headers=org.headers)
+    ).status_code == 200
+    return org
+
+
+async def check(client: Client, org: Org) -> dict[str, object]:
+    response = await client.get(
+        "/api/dnc/check", params={"phoneNumber": LISTED}, headers=org.headers
+    )
+    assert response.status_code == 200, response.text
+    data: dict[str, object] = body(response)["data"]
+    return data
+
+
+async def direct(settings: Settings, org: Org, client: Client) -> tuple[str, bool]:
+    async with arq_for(settings) as redis:
+        client.headers["Authorization"] = f"Bearer {org.token}"
+        try:
+            dialer = DncClient(
+                redis=redis, organization_id=org.id, http=client, prefix=settings.redis_prefix
+            )
+            result = await dialer.check([LISTED])
+        finally:
+            del client.headers["Authorization"]
+    return result.source, result.verdicts[0].blocked
+
+
+async def recovers(settings: Settings, org: Org, client: Client) -> None:
+    """The rebuild the checks asked for runs; the mirror answers again, right."""
+    await run_worker(settings)
+    assert await direct(settings, org, client) == ("redis", True)
+    async with uow_for(settings) as uow, mirror_for(settings) as mirror:
+        assert not (await verify(uow, mirror, org.id)).drifted
+
+
+async def test_flushed_redis(
+    own_settings: Settings, app_client: Client, listed: Org, private_redis: PrivateRedis
+) -> None:
+    assert await direct(own_settings, listed, app_client) == ("redis", True)
+    private_redis.flush()
+    assert (await check(app_client, listed))["blocked"] is True
+    assert await direct(own_settings, listed, app_client) == ("api", True)
+    await recovers(own_settings, listed, app_client)
+
+
+async def test_redis_restarted_empty(
+    own_settings: Settings, app_client: Client, listed: Org, private_redis: PrivateRedis
+) -> None:
+    private_redis.stop()
+    private_redis.start()
+    assert (await check(app_client, listed))["blocked"] is True
+    assert await direct(own_settings, listed, app_client) == ("api", True)
+    await recovers(own_settings, listed, app_client)
+
+
+async def test_redis_unreachable_checks_answer_from_postgres(
+    own_settings: Settings, app_client: Client, listed: Org, private_redis: PrivateRedis
+) -> None:
+    private_redis.stop()
+    assert (await check(app_client, listed))["blocked"] is True
+    response = await app_client.post(
+        "/api/dnc/check", json={"phoneNumbers": [LISTED, "2125550100"]}, headers=listed.headers
+    )
+    assert [r["blocked"] for r in body(response)["data"]["results"]] == [True, False]
+    # a write cannot reach the mirror: refused, nothing saved
+    await seed_call(app_client, listed, request_uuid="req-2", phone="2125550100")
+    add = await app_client.post(
+        "/api/dnc/add", json=add_body("2125550100", request_uuid="req-2"), headers=listed.headers
+    )
+    assert_error(add, 503, "nothing was saved")
+    assert (await check(app_client, listed))["blocked"] is True
+    private_redis.start()  # back, and empty
+    assert (await check(app_client, listed))["blocked"] is True
+    await recovers(own_settings, listed, app_client)
+
+
+async def test_disable_while_redis_is_down_is_saved_and_catches_up(
+    own_settings: Settings, app_client: Client, listed: Org, private_redis: PrivateRedis
+) -> None:
+    async with arq_for(own_settings) as redis:  # keep Redis's memory but make it unreachable
+        await redis.client_pause(1500, all=True)
+    response = await app_client.post(
+        "/api/dnc/enable-disable", json={"enable": False}, headers=listed.headers
+    )
+    assert_error(response, 503, "switched off and saved", "keep skipping")
+    settings_now = body(await app_client.get("/api/dnc/settings", headers=listed.headers))["data"]
+    assert settings_now["enabled"] is False
+    await asyncio.sleep(1.6)  # the pause is over
+    async with mirror_for(own_settings) as mirror:
+        assert (await mirror.state(listed.id)).enabled is True  # still blocking: the safe side
+        async with uow_for(own_settings) as uow:
+            assert await sync_all(uow, mirror) == 1  # the worker's periodic relay
+        assert (await mirror.state(listed.id)).enabled is False
+
+
+async def test_neither_redis_nor_postgres_is_a_503(
+    own_settings: Settings, listed: Org, private_redis: PrivateRedis
+) -> None:
+    db = urlsplit(own_settings.database_url)
+    proxy = TcpProxy(db.port or 5432)
+    proxy.start()
+    proxied = replace(
+        own_settings,
+        database_url=db._replace(netloc=f"{db.username}@127.0.0.1:{proxy.port}").geturl(),
+    )
+    async with AsyncTestClient(app=create_app(proxied)) as client:
+        assert (await check(client, listed))["blocked"] is True  # the token is known from here on
+        private_redis.stop()
+        assert (await check(client, listed))["blocked"] is True  # from Postgres
+        proxy.cut()
+        response = await client.get(
+            "/api/dnc/check", params={"phoneNumber": LISTED}, headers=listed.headers
+        )
+        assert_error(response, 503, "do not dial")
+        response = await client.post(
+            "/api/dnc/check", json={"phoneNumbers": [LISTED]}, headers=listed.headers
+        )
+        assert_error(response, 503, "do not dial")
+        proxy.restore()
+        assert (await check(client, listed))["blocked"] is True  # recovered without a restart
+    proxy.close()
+
+
+async def test_a_redis_write_lost_after_the_commit_is_applied_by_the_relay(
+    own_settings: Settings, app_client: Client, listed: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process 'dies' after committing an add: its Redis write and its sync never happen."""
+
+    async def lost(*_: object, **__: object) -> bool:
+        return True
+
+    await seed_call(app_client, listed, request_uuid="req-2", phone="2125550100")
+
+    monkeypatch.setattr(RedisMirror, "apply", lost)
+    monkeypatch.setattr(mirror_module, "sync_mirror", lost)
+    response = await app_client.post(
+        "/api/dnc/add", json=add_body("2125550100", request_uuid="req-2"), headers=listed.headers
+    )
+    assert response.status_code == 200
+    monkeypatch.undo()
+    async with uow_for(own_settings) as uow, mirror_for(own_settings) as mirror:
+        drift = await verify(uow, mirror, listed.id)
+        assert drift.missing_in_redis == 1  # what the crash left behind
+        assert await sync_all(uow, mirror) >= 1  # the worker's periodic relay
+        assert not (await verify(uow, mirror, listed.id)).drifted
+    assert await direct(own_settings, listed, app_client) == ("redis", True)
+
+
+async def test_reconciliation_repairs_drift(
+    own_settings: Settings, app_client: Client, listed: Org
+) -> None:
+    async with mirror_for(own_settings) as mirror:
+        state = await mirror.state(listed.id)
+        assert state.generation
+        assert state.buckets
+        bucket, member = int(LISTED) % state.buckets, int(LISTED) // state.buckets
+        key = mirror.bucket_key(listed.id, state.generation, bucket)
+        assert await cast(Awaitable[int], mirror.redis.srem(key, member)) == 1
+        async with uow_for(own_settings) as uow:
+            assert (await verify(uow, mirror, listed.id)).missing_in_redis == 1
+
+            found = await reconcile(uow, mirror, ArqJobQueue(mirror.redis, own_settings))  # type: ignore[arg-type]
+            assert [d.organization_id for d in found] == [listed.id]
+    await recovers(own_settings, listed, app_client)
+
+
+async def test_the_direct_client_refuses_to_guess(
+    own_settings: Settings, listed: Org, private_redis: PrivateRedis
+) -> None:
+    private_redis.stop()
+    dialer = DncClient.connect(
+        redis_url=own_settings.redis_url,
+        organization_id=listed.id,
+        api_url="http://127.0.0.1:9",  # nothing listens
+        token=listed.token,
+        prefix=own_settings.redis_prefix,
+        timeout_seconds=0.2,
+    )
+
+    with pytest.raises(DncUnavailable):
+        await dialer.check([LISTED])
+    await dialer.aclose()
+
+
+async def test_postgres_rows_are_untouched_by_redis_faults(
+    own_settings: Settings, listed: Org, private_redis: PrivateRedis
+) -> None:
+    private_redis.flush()
+    connection = await asyncpg.connect(own_settings.database_url)
+    try:
+        assert (
+            await connection.fetchval("SELECT count(*) FROM dnc_entries WHERE removed_at IS NULL")
+            == 1
+        )
+    finally:
+        await connection.close()
