@@ -17,7 +17,8 @@ run: install services migrate
 	wait -n; kill $$api $$worker 2>/dev/null; wait
 
 ## test: install, start local Postgres/Redis if needed, lint, type-check, run every test
-test: install services lint
+test: install lint
+	@bash .ci/services --for-tests
 	$(BIN)/pytest
 
 install: $(UV)

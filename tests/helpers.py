@@ -153,6 +153,15 @@ class _Collector:
     def __init__(self, sink: "SmtpSink") -> None:
         self.sink = sink
 
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        with self.sink.lock:
+            if self.sink.refusals:
+                return self.sink.refusals.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.content
         raw = content if isinstance(content, bytes) else str(content).encode()
@@ -167,6 +176,7 @@ class SmtpSink:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.messages: list[Message] = []
+        self.refusals: list[str] = []  # replies to give the next RCPTs, e.g. "451 try later"
         self.lock = threading.Lock()
         self._controller: Controller | None = None
 

@@ -50,9 +50,9 @@ class BatchController(Controller):
     )
     async def create(
         self,
-        data: JSONBody[BatchCreate | None],
         uow: NamedDependency[SqlUnitOfWork],
         principal: NamedDependency[Principal],
+        data: JSONBody[BatchCreate | None] = None,
     ) -> DataEnvelope[BatchRead]:
         data = data or BatchCreate()
         name = (data.name or "").strip() or None

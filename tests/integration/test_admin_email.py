@@ -140,3 +140,28 @@ async def test_a_failed_add_leaves_no_email_behind(
     duplicate = await client.post("/api/dnc/add", json=add_body(), headers=org.headers)
     assert duplicate.status_code == 400
     assert len(await outbox_rows(smtp_settings)) == 1
+
+
+async def test_a_deferred_recipient_is_retried(
+    smtp_settings: Settings, smtp: SmtpSink, org: Org
+) -> None:
+    smtp.refusals = ["451 4.7.1 greylisted, try again later"] * 2
+    await add_listed_number(smtp_settings, org)
+    await run_worker(smtp_settings)
+    assert len(smtp.messages) == 1
+    [row] = await outbox_rows(smtp_settings)
+    assert row["attempts"] == 2
+    assert "greylisted" in row["last_error"]
+    assert row["processed_at"] is not None
+
+
+async def test_a_recipient_refused_for_good_is_not_retried(
+    smtp_settings: Settings, smtp: SmtpSink, org: Org
+) -> None:
+    smtp.refusals = ["550 5.1.1 no such user"]
+    await add_listed_number(smtp_settings, org)
+    await run_worker(smtp_settings)
+    assert smtp.messages == []
+    [row] = await outbox_rows(smtp_settings)
+    assert (row["attempts"], row["processed_at"] is not None) == (1, True)
+    assert "no such user" in row["last_error"]

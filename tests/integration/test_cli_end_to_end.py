@@ -8,15 +8,19 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
+from litestar.testing import AsyncTestClient
 
+from app.asgi import create_app
 from infra.settings import Settings
-from tests.helpers import SUCCESS_ADD, SmtpSink, free_port
+from tests.api.conftest import add_body, seed_call
+from tests.helpers import SUCCESS_ADD, Client, Org, SmtpSink, bearer, free_port, mirror_for
 
 DNC = str(Path(sys.executable).with_name("dnc"))
 
@@ -37,7 +41,7 @@ def env_of(settings: Settings) -> dict[str, str]:
     return env
 
 
-def dnc(settings: Settings, *args: str, expect: int = 0) -> dict[str, str]:
+def dnc(settings: Settings, *args: str, expect: int = 0) -> dict[str, Any]:
     done = subprocess.run(
         [DNC, *args], env=env_of(settings), capture_output=True, text=True, timeout=60, check=False
     )
@@ -45,7 +49,7 @@ def dnc(settings: Settings, *args: str, expect: int = 0) -> dict[str, str]:
     output = done.stdout if expect == 0 else done.stderr
     lines = output.strip().splitlines()
     assert len(lines) == 1, output  # one JSON object, nothing else
-    result: dict[str, str] = json.loads(lines[0])
+    result: dict[str, Any] = json.loads(lines[0])
     return result
 
 
@@ -130,3 +134,55 @@ def test_the_readme_walkthrough(served: Settings, smtp: SmtpSink) -> None:
         time.sleep(0.2)
     assert [str(m["To"]) for m in smtp.messages] == ["ops@acme.test"]
     assert "+12125551234" in str(smtp.messages[0]["Subject"])
+
+
+def run_dnc(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [DNC, *args], env=env_of(settings), capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+async def test_cache_verify_and_rebuild(settings: Settings, client: Client, org: Org) -> None:
+    await seed_call(client, org)
+    assert (await client.post("/api/dnc/add", json=add_body(), headers=org.headers)).is_success
+
+    clean = run_dnc(settings, "cache", "verify")
+    assert clean.returncode == 0, clean.stderr
+    [report] = json.loads(clean.stdout)["organizations"]
+    assert (report["ready"], report["postgres"], report["redis"], report["drift"]) == (
+        True,
+        1,
+        1,
+        False,
+    )
+
+    async with mirror_for(settings) as mirror:  # lose a number from Redis
+        state = await mirror.state(org.id)
+        assert state.generation
+        assert state.buckets
+        number = 12125551234
+        key = mirror.bucket_key(org.id, state.generation, number % state.buckets)
+        await cast(Awaitable[int], mirror.redis.srem(key, number // state.buckets))
+    drifted = run_dnc(settings, "cache", "verify")
+    assert drifted.returncode == 1
+    assert json.loads(drifted.stdout)["organizations"][0]["missingInRedis"] == 1
+
+    rebuilt = run_dnc(settings, "cache", "rebuild", "--org", str(org.id))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads(rebuilt.stdout) == {
+        "rebuilt": [{"orgId": str(org.id), "numbers": 1, "swapped": True}]
+    }
+    assert f"rebuild {org.id}: 1/1 numbers" in rebuilt.stderr
+    assert run_dnc(settings, "cache", "verify").returncode == 0
+    every = run_dnc(settings, "cache", "rebuild", "--all")
+    assert [r["orgId"] for r in json.loads(every.stdout)["rebuilt"]] == [str(org.id)]
+
+
+async def test_token_revoke(settings: Settings, org: Org) -> None:
+    token = await org.token_for(org.admin_email)
+    assert dnc(settings, "token", "revoke", "--token", token) == {"revoked": True}
+    again = dnc(settings, "token", "revoke", "--token", token, expect=1)
+    assert "revoked already" in again["error"]
+    async with AsyncTestClient(app=create_app(settings)) as fresh:
+        response = await fresh.get("/api/dnc/settings", headers=bearer(token))
+    assert response.status_code == 401
