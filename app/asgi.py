@@ -24,6 +24,7 @@ from app.routes.batches import BatchController
 from app.routes.cache import CacheController
 from app.routes.check import CheckController
 from app.routes.dnc import DncController
+from app.routes.lists import ListController
 from app.routes.ops import health, ready
 from domain.checks import RebuildRequests
 from infra.db.uow import create_engine, create_sessionmaker
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health,
             ready,
             DncController,
+            ListController,
             CheckController,
             CacheController,
             BatchController,

@@ -1,7 +1,7 @@
 """Request and response messages (msgspec), named as the contract names them."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
@@ -20,6 +20,7 @@ class AddRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
     batch_id: Text64
     request_uuid: Annotated[str, Meta(max_length=128)] = msgspec.field(name="requestUUID")
     type: Text64 | None = None
+    expires_at: AwareDatetime | None = None
 
 
 class EnableDisableRequest(msgspec.Struct):
@@ -178,3 +179,54 @@ class CacheStatus(msgspec.Struct, rename="camel"):
     postgres_count: int
     redis_count: int | None
     last_rebuild: LastRebuild | None
+
+
+class ListPage(msgspec.Struct, rename="camel"):
+    items: list[EntryRead]
+    page: int
+    limit: int
+    total: int
+    next_cursor: str | None
+
+
+class BulkItemIn(msgspec.Struct, rename="camel"):
+    phone_number: Annotated[str, Meta(max_length=64)]
+    type: Text64 | None = None
+    expires_at: AwareDatetime | None = None
+
+
+class BulkAddRequest(msgspec.Struct):
+    numbers: Annotated[list[BulkItemIn], Meta(max_length=10_000)]
+
+
+class BulkItemOut(msgspec.Struct, rename="camel", omit_defaults=True):
+    phone_number: str
+    normalized: str | None
+    outcome: str
+    error: str | None = None
+
+
+class BulkAddResult(msgspec.Struct):
+    results: list[BulkItemOut]
+    added: int
+    duplicate: int
+    invalid: int
+
+
+class AuditItem(msgspec.Struct, rename="camel"):
+    id: int
+    action: str
+    actor_user_id: str | None
+    phone_number: str | None
+    entity_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    created_at: datetime
+
+
+class AuditPageOut(msgspec.Struct, rename="camel"):
+    items: list[AuditItem]
+    page: int
+    limit: int
+    total: int
+    next_cursor: str | None

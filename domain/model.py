@@ -167,3 +167,15 @@ class CheckResult:
     @property
     def blocked_count(self) -> int:
         return sum(1 for v in self.verdicts if v.blocked)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    action: str
+    actor_user_id: UUID | None
+    phone_number: str | None
+    entity_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    created_at: datetime

@@ -3,12 +3,13 @@
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 from uuid import UUID
 
 from domain.model import (
     ApiToken,
     AuditEvent,
+    AuditRecord,
     Batch,
     CallRecord,
     DncEntry,
@@ -21,6 +22,9 @@ from domain.model import (
     Principal,
     User,
 )
+
+if TYPE_CHECKING:
+    from domain.lists import AuditQuery
 
 
 class OrganizationRepository(Protocol):
@@ -102,9 +106,45 @@ class DncEntryRepository(Protocol):
         self, organization_id: UUID, now: datetime, chunk: int
     ) -> AsyncIterator[list[str]]: ...
 
+    async def page(
+        self,
+        organization_id: UUID,
+        search: str | None,
+        after: tuple[datetime, UUID] | None,
+        offset: int,
+        limit: int,
+    ) -> list[DncEntry]:
+        """Listed entries, newest first: after a keyset cursor, or from an offset."""
+        ...
+
+    async def count_listed(self, organization_id: UUID, search: str | None) -> int: ...
+
+    async def add_many(self, entries: Sequence[DncEntry]) -> set[str]:
+        """Insert what is not listed yet; the numbers actually added."""
+        ...
+
+    async def retire_expired(
+        self, organization_id: UUID, numbers: Sequence[str], now: datetime
+    ) -> None:
+        """Tombstone listed-but-expired entries of these numbers, so they can be listed anew."""
+        ...
+
+    async def expire_due(self, now: datetime, limit: int) -> list[DncEntry]:
+        """Tombstone (reason "expired") entries whose expiry has passed; the ones retired."""
+        ...
+
 
 class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
+    async def page(
+        self,
+        organization_id: UUID,
+        query: "AuditQuery",
+        after_id: int | None,
+        offset: int,
+        limit: int,
+    ) -> list[AuditRecord]: ...
+    async def count(self, organization_id: UUID, query: "AuditQuery") -> int: ...
 
 
 class Outbox(Protocol):

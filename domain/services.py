@@ -54,6 +54,7 @@ class AddNumber:
     batch_id: str
     request_uuid: str
     type: str | None = None
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ async def add_number(
 ) -> DncEntry:
     """The vendor's add: link the number to its batch and call, copy the evidence, notify."""
     number = normalize(cmd.phone_number)
+    if cmd.expires_at is not None and cmd.expires_at <= utcnow():
+        raise InvalidInput("expiresAt must be in the future")
     org_id = principal.organization_id
     async with uow:
         batch = await _batch(uow, org_id, cmd.batch_id)
@@ -103,6 +106,7 @@ async def add_number(
             transcription=call.transcription,
             added_by=principal.user_id,
             created_at=now,
+            expires_at=cmd.expires_at,
         )
         await uow.entries.add(entry)
         await uow.audit.record(

@@ -9,6 +9,7 @@ from arq import Retry, Worker, cron, func
 from arq.cron import CronJob
 
 from domain.errors import Unavailable
+from domain.lists import expire_due
 from domain.mirror import rebuild_mirror, reconcile, sync_all
 from domain.ports import MailerUnavailable
 from domain.services import deliver_outbox_message, pending_outbox
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 WORKER_NAME = "dnc-worker"
 MAX_TRIES = 25
 MIRROR_SYNC_EVERY = 5  # seconds
+EXPIRY_EVERY = 15  # seconds: expired entries stop blocking well within a minute
 Ctx = dict[str, Any]
 
 
@@ -114,6 +116,15 @@ async def reconcile_mirrors(ctx: Ctx) -> int:
         return 0
 
 
+async def expire_entries(ctx: Ctx) -> int:
+    """Retire entries whose expiry has passed, so they stop blocking within a minute."""
+    try:
+        return await expire_due(_uow(ctx), ctx["mirror"])
+    except Unavailable:
+        log.warning("expired entries retired, but the mirror sync waits for Redis")
+        return 0
+
+
 def _every(seconds: int) -> dict[str, set[int]]:
     if seconds < 60:
         return {"second": set(range(0, 60, max(seconds, 1)))}
@@ -125,6 +136,7 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
     return [
         cron(relay_outbox, name=f"{prefix}:relay_outbox", second={0, 30}),
         cron(sync_mirrors, name=f"{prefix}:sync_mirrors", **_every(MIRROR_SYNC_EVERY)),  # type: ignore[arg-type]
+        cron(expire_entries, name=f"{prefix}:expire_entries", **_every(EXPIRY_EVERY)),  # type: ignore[arg-type]
         cron(
             reconcile_mirrors,
             name=f"{prefix}:reconcile_mirrors",

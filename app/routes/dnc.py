@@ -64,6 +64,7 @@ class DncController(Controller):
             batch_id=data.batch_id.strip(),
             request_uuid=data.request_uuid.strip(),
             type=(data.type or "").strip() or None,
+            expires_at=data.expires_at,
         )
         await add_number(uow, mirror, queue, principal, command)
         return done("Phone number added to DNC successfully")

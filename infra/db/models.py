@@ -128,6 +128,11 @@ class DncEntryRow(Base):
             postgresql_where=text("removed_at IS NULL"),
         ),
         Index("ix_dnc_entries_org_created", "organization_id", "created_at", "id"),
+        Index(
+            "ix_dnc_entries_expiring",
+            "expires_at",
+            postgresql_where=text("removed_at IS NULL AND expires_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)

@@ -5,15 +5,17 @@ from datetime import datetime
 from typing import cast
 from uuid import UUID
 
-from sqlalchemy import func, literal_column, select, text, update
+from sqlalchemy import func, literal_column, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from domain.errors import AlreadyListed, Conflict, NotFound
+from domain.lists import AuditQuery
 from domain.model import (
     ApiToken,
     AuditEvent,
+    AuditRecord,
     Batch,
     CallRecord,
     DncEntry,
@@ -308,22 +310,7 @@ class SqlDncEntryRepository(_Repository):
     async def add(self, entry: DncEntry) -> None:
         inserted = await self.session.scalar(
             insert(DncEntryRow)
-            .values(
-                id=entry.id,
-                organization_id=entry.organization_id,
-                phone_number=entry.phone_number,
-                type=entry.type,
-                source=entry.source,
-                batch_pk=entry.batch_pk,
-                batch_id=entry.batch_id,
-                call_record_id=entry.call_record_id,
-                request_uuid=entry.request_uuid,
-                call_recording=entry.call_recording,
-                transcription=entry.transcription,
-                added_by_user_id=entry.added_by,
-                created_at=entry.created_at,
-                expires_at=entry.expires_at,
-            )
+            .values(**_entry_values(entry))
             .on_conflict_do_nothing(
                 index_elements=[DncEntryRow.organization_id, DncEntryRow.phone_number],
                 index_where=DncEntryRow.removed_at.is_(None),
@@ -377,6 +364,117 @@ class SqlDncEntryRepository(_Repository):
         async for partition in result.partitions(chunk):
             yield list(partition)
 
+    async def page(
+        self,
+        organization_id: UUID,
+        search: str | None,
+        after: tuple[datetime, UUID] | None,
+        offset: int,
+        limit: int,
+    ) -> list[DncEntry]:
+        query = (
+            select(DncEntryRow)
+            .where(*_listed(organization_id, search))
+            .order_by(DncEntryRow.created_at.desc(), DncEntryRow.id.desc())
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(tuple_(DncEntryRow.created_at, DncEntryRow.id) < tuple_(*after))
+        elif offset:
+            query = query.offset(offset)
+        return [_entry(row) for row in await self.session.scalars(query)]
+
+    async def count_listed(self, organization_id: UUID, search: str | None) -> int:
+        return (
+            await self.session.scalar(select(func.count()).where(*_listed(organization_id, search)))
+            or 0
+        )
+
+    async def add_many(self, entries: Sequence[DncEntry]) -> set[str]:
+        added: set[str] = set()
+        for start in range(0, len(entries), 2000):
+            chunk = entries[start : start + 2000]
+            rows = await self.session.scalars(
+                insert(DncEntryRow)
+                .values([_entry_values(e) for e in chunk])
+                .on_conflict_do_nothing(
+                    index_elements=[DncEntryRow.organization_id, DncEntryRow.phone_number],
+                    index_where=DncEntryRow.removed_at.is_(None),
+                )
+                .returning(DncEntryRow.phone_number)
+            )
+            added.update(rows)
+        return added
+
+    async def retire_expired(
+        self, organization_id: UUID, numbers: Sequence[str], now: datetime
+    ) -> None:
+        if numbers:
+            await self.session.execute(
+                update(DncEntryRow)
+                .where(
+                    DncEntryRow.organization_id == organization_id,
+                    DncEntryRow.phone_number.in_(list(numbers)),
+                    DncEntryRow.removed_at.is_(None),
+                    DncEntryRow.expires_at <= now,
+                )
+                .values(removed_at=func.now(), removal_reason="expired")
+            )
+
+    async def expire_due(self, now: datetime, limit: int) -> list[DncEntry]:
+        due = (
+            select(DncEntryRow.id)
+            .where(DncEntryRow.removed_at.is_(None), DncEntryRow.expires_at <= now)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        rows = await self.session.scalars(
+            update(DncEntryRow)
+            .where(DncEntryRow.id.in_(due))
+            .values(removed_at=func.now(), removal_reason="expired")
+            .returning(DncEntryRow)
+        )
+        return [_entry(row) for row in rows]
+
+
+def _listed(organization_id: UUID, search: str | None) -> list[ColumnElement[bool]]:
+    """Entries on the list (not removed), optionally matching a search text."""
+    conditions: list[ColumnElement[bool]] = [
+        DncEntryRow.organization_id == organization_id,
+        DncEntryRow.removed_at.is_(None),
+    ]
+    if search:
+        pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        digits = "".join(ch for ch in search if ch.isdigit())
+        matches: list[ColumnElement[bool]] = [
+            DncEntryRow.type.ilike(pattern),
+            DncEntryRow.request_uuid.ilike(pattern),
+        ]
+        if digits:
+            matches.append(DncEntryRow.phone_number.contains(digits, autoescape=True))
+        conditions.append(or_(*matches))
+    return conditions
+
+
+def _entry_values(entry: DncEntry) -> dict[str, object]:
+    return {
+        "id": entry.id,
+        "organization_id": entry.organization_id,
+        "phone_number": entry.phone_number,
+        "type": entry.type,
+        "source": entry.source,
+        "batch_pk": entry.batch_pk,
+        "batch_id": entry.batch_id,
+        "call_record_id": entry.call_record_id,
+        "request_uuid": entry.request_uuid,
+        "call_recording": entry.call_recording,
+        "transcription": entry.transcription,
+        "added_by_user_id": entry.added_by,
+        "created_at": entry.created_at,
+        "expires_at": entry.expires_at,
+    }
+
 
 def _blocking(organization_id: UUID, now: datetime) -> tuple[ColumnElement[bool], ...]:
     """Listed (not removed) and not expired: what a check blocks."""
@@ -388,6 +486,46 @@ def _blocking(organization_id: UUID, now: datetime) -> tuple[ColumnElement[bool]
 
 
 class SqlAuditLog(_Repository):
+    async def page(
+        self,
+        organization_id: UUID,
+        query: AuditQuery,
+        after_id: int | None,
+        offset: int,
+        limit: int,
+    ) -> list[AuditRecord]:
+        statement = (
+            select(AuditRow)
+            .where(*_audit_filters(organization_id, query))
+            .order_by(AuditRow.id.desc())
+            .limit(limit)
+        )
+        if after_id is not None:
+            statement = statement.where(AuditRow.id < after_id)
+        elif offset:
+            statement = statement.offset(offset)
+        return [
+            AuditRecord(
+                r.id,
+                r.action,
+                r.actor_user_id,
+                r.phone_number,
+                r.entity_id,
+                r.before,
+                r.after,
+                r.created_at,
+            )
+            for r in await self.session.scalars(statement)
+        ]
+
+    async def count(self, organization_id: UUID, query: AuditQuery) -> int:
+        return (
+            await self.session.scalar(
+                select(func.count()).where(*_audit_filters(organization_id, query))
+            )
+            or 0
+        )
+
     async def record(self, event: AuditEvent) -> None:
         self.session.add(
             AuditRow(
@@ -401,6 +539,21 @@ class SqlAuditLog(_Repository):
             )
         )
         await self.session.flush()
+
+
+def _audit_filters(organization_id: UUID, query: AuditQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [AuditRow.organization_id == organization_id]
+    if query.phone_number:
+        conditions.append(AuditRow.phone_number == query.phone_number)
+    if query.action:
+        conditions.append(AuditRow.action == query.action)
+    if query.actor:
+        conditions.append(AuditRow.actor_user_id == query.actor)
+    if query.since:
+        conditions.append(AuditRow.created_at >= query.since)
+    if query.until:
+        conditions.append(AuditRow.created_at < query.until)
+    return conditions
 
 
 class SqlOutbox(_Repository):

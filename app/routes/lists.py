@@ -1,0 +1,147 @@
+"""Browsing the list, adding in bulk, and the audit log."""
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from uuid import UUID
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, JSONBody
+
+from app.auth import authorize
+from app.errors import DataEnvelope, error_responses, ok
+from app.schemas import (
+    AuditItem,
+    AuditPageOut,
+    BulkAddRequest,
+    BulkAddResult,
+    BulkItemOut,
+    EntryRead,
+    ListPage,
+)
+from domain.errors import InvalidInput
+from domain.lists import AuditQuery, BulkItem, PageRequest, bulk_add, list_entries, read_audit
+from domain.model import Principal
+from infra.db.uow import SqlUnitOfWork
+from infra.redis_mirror import RedisMirror
+
+
+def encode_cursor(*parts: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps([str(p) for p in parts]).encode()).decode()
+
+
+def decode_cursor(cursor: str, size: int) -> list[str]:
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if isinstance(parts, list) and len(parts) == size:
+            return [str(p) for p in parts]
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise InvalidInput("cursor is not one this API handed out; use nextCursor as given")
+
+
+class ListController(Controller):
+    path = "/api/dnc"
+    guards = (authorize,)
+    tags = ("Managing the list",)
+
+    @get(
+        "/list", summary="The organization's entries, newest first", responses=error_responses(400)
+    )
+    async def list(
+        self,
+        uow: NamedDependency[SqlUnitOfWork],
+        principal: NamedDependency[Principal],
+        page: FromQuery[int] = 1,
+        limit: FromQuery[int] = 10,
+        search: FromQuery[str | None] = None,
+        cursor: FromQuery[str | None] = None,
+    ) -> DataEnvelope[ListPage]:
+        after = None
+        if cursor:
+            at, entry_id = decode_cursor(cursor, 2)
+            try:
+                after = (datetime.fromisoformat(at), UUID(entry_id))
+            except ValueError:
+                raise InvalidInput("cursor is not one this API handed out") from None
+        result = await list_entries(uow, principal, PageRequest(page, limit, after), search)
+        last = result.items[-1] if result.items else None
+        next_cursor = (
+            encode_cursor(last.created_at.isoformat(), last.id)
+            if last and result.has_more
+            else None
+        )
+        return ok(
+            ListPage(
+                [EntryRead.of(e) for e in result.items], page, limit, result.total, next_cursor
+            )
+        )
+
+    @post(
+        "/bulk-add",
+        status_code=200,
+        summary="Add up to 10,000 numbers; each item's outcome in order",
+        responses=error_responses(400, 413, 503),
+    )
+    async def bulk_add(
+        self,
+        data: JSONBody[BulkAddRequest],
+        uow: NamedDependency[SqlUnitOfWork],
+        mirror: NamedDependency[RedisMirror],
+        principal: NamedDependency[Principal],
+    ) -> DataEnvelope[BulkAddResult]:
+        items = [BulkItem(n.phone_number, n.type, n.expires_at) for n in data.numbers]
+        outcomes = await bulk_add(uow, mirror, principal, items)
+        results = [BulkItemOut(o.phone_number, o.normalized, o.outcome, o.error) for o in outcomes]
+        count = {
+            kind: sum(1 for o in outcomes if o.outcome == kind)
+            for kind in ("added", "duplicate", "invalid")
+        }
+        return ok(BulkAddResult(results, count["added"], count["duplicate"], count["invalid"]))
+
+    @get(
+        "/audit",
+        summary="Who added, removed, toggled or rebuilt what, and when",
+        responses=error_responses(400),
+    )
+    async def audit(
+        self,
+        uow: NamedDependency[SqlUnitOfWork],
+        principal: NamedDependency[Principal],
+        page: FromQuery[int] = 1,
+        limit: FromQuery[int] = 50,
+        phoneNumber: FromQuery[str | None] = None,
+        action: FromQuery[str | None] = None,
+        actor: FromQuery[UUID | None] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        cursor: FromQuery[str | None] = None,
+    ) -> DataEnvelope[AuditPageOut]:
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and value.tzinfo is None:
+                raise InvalidInput(f"{name} needs a timezone, e.g. 2026-11-23T10:00:00Z")
+        after_id = None
+        if cursor:
+            [raw] = decode_cursor(cursor, 1)
+            if not raw.isdigit():
+                raise InvalidInput("cursor is not one this API handed out")
+            after_id = int(raw)
+        query = AuditQuery(phoneNumber, action, actor, since, until)
+        result = await read_audit(uow, principal, query, page, limit, after_id)
+        items = [
+            AuditItem(
+                id=r.id,
+                action=r.action,
+                actor_user_id=str(r.actor_user_id) if r.actor_user_id else None,
+                phone_number=r.phone_number,
+                entity_id=r.entity_id,
+                before=r.before,
+                after=r.after,
+                created_at=r.created_at,
+            )
+            for r in result.items
+        ]
+        next_cursor = encode_cursor(items[-1].id) if items and result.has_more else None
+        return ok(AuditPageOut(items, page, limit, result.total, next_cursor))
