@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from redis.exceptions import RedisError
+
 from domain.errors import DomainError, Unavailable
 from domain.mirror import rebuild_mirror, verify
 from domain.model import ROLES, SCOPES
@@ -96,7 +98,7 @@ async def _org_create(tools: Tools, args: argparse.Namespace) -> dict[str, Any]:
     org, admin = await create_organization(tools.uow, args.name, args.admin_email)
     try:  # an empty mirror, ready at once; if Redis is away the worker builds it later
         await rebuild_mirror(tools.uow, tools.mirror, org.id)
-    except (Unavailable, OSError, ConnectionError) as exc:
+    except (Unavailable, RedisError, OSError) as exc:
         print(f"warning: mirror not built yet ({exc}); the worker will", file=sys.stderr)
     return {"orgId": str(org.id), "userId": str(admin.id)}
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 from domain.errors import InvalidInput, InvalidPhoneNumber
-from domain.mirror import record_change, settle
+from domain.mirror import apply_in_chunks, record_change, settle
 from domain.model import AuditEvent, AuditRecord, DncEntry, Principal
 from domain.phone import normalize
 from domain.ports import DncMirror, UnitOfWork
@@ -109,7 +109,8 @@ async def bulk_add(
             )
         )
         await record_change(uow, org_id, sorted(added))
-        await mirror.apply(org_id, add=sorted(added))  # before the commit: errs towards blocking
+        await uow.organizations.lock_mirror(org_id)  # no sync may interleave until the commit
+        await apply_in_chunks(mirror, org_id, add=sorted(added))  # before the commit
         await uow.commit()
     await settle(uow, mirror, org_id)
     return outcomes

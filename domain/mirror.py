@@ -11,7 +11,7 @@ then swaps it in atomically; a reconciliation pass compares the two stores perio
 """
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 MIRROR_SYNC = "mirror.sync"
 STREAM_CHUNK = 50_000
+APPLY_CHUNK = 10_000
+SYNC_BATCH = 500  # outbox messages applied per transaction
 Progress = Callable[[int, int], None]
 
 
@@ -31,27 +33,46 @@ async def record_change(uow: UnitOfWork, organization_id: UUID, numbers: Iterabl
     await uow.outbox.add(organization_id, MIRROR_SYNC, {"numbers": sorted(set(numbers))})
 
 
+async def apply_in_chunks(
+    mirror: DncMirror,
+    organization_id: UUID,
+    add: Sequence[str] = (),
+    remove: Sequence[str] = (),
+    enabled: bool | None = None,
+) -> None:
+    """Several bounded script calls instead of one unbounded one."""
+    for start in range(0, max(len(add), len(remove), 1), APPLY_CHUNK):
+        end = start + APPLY_CHUNK
+        await mirror.apply(organization_id, add[start:end], remove[start:end], enabled)
+
+
 async def sync_mirror(uow: UnitOfWork, mirror: DncMirror, organization_id: UUID) -> int:
     """Apply every committed, unapplied change of one organization; returns how many."""
-    async with uow:
-        await uow.organizations.lock_mirror(organization_id)
-        pending = await uow.outbox.pending_for(organization_id, MIRROR_SYNC)
-        if not pending:
-            return 0
-        numbers = {n for message in pending for n in _numbers_of(message.payload)}
-        await _write_truth(uow, mirror, organization_id, numbers)
-        await uow.outbox.mark_processed_many([message.id for message in pending])
-        await uow.commit()
-    return len(pending)
+    applied = 0
+    while True:
+        async with uow:
+            await uow.organizations.lock_mirror(organization_id)
+            pending = await uow.outbox.pending_for(organization_id, MIRROR_SYNC, SYNC_BATCH)
+            if not pending:
+                return applied
+            numbers = {n for message in pending for n in _numbers_of(message.payload)}
+            await _write_truth(uow, mirror, organization_id, numbers)
+            await uow.outbox.mark_processed_many([message.id for message in pending])
+            await uow.commit()
+        applied += len(pending)
 
 
 async def sync_all(uow: UnitOfWork, mirror: DncMirror) -> int:
-    """Apply the pending changes of every organization (the worker's periodic relay)."""
+    """Apply the pending changes of every organization (the worker's periodic relay); one
+    organization's failure does not hold up the others."""
     async with uow:
         organizations = await uow.outbox.organizations_pending(MIRROR_SYNC)
     applied = 0
     for organization_id in organizations:
-        applied += await sync_mirror(uow, mirror, organization_id)
+        try:
+            applied += await sync_mirror(uow, mirror, organization_id)
+        except Exception:
+            log.exception("mirror sync of %s failed; next round retries", organization_id)
     return applied
 
 
@@ -134,24 +155,22 @@ class Drift:
 
 
 async def reconcile(uow: UnitOfWork, mirror: DncMirror, queue: JobQueue) -> list[Drift]:
-    """Compare counts per organization; a mirror not ready or off by any number is rebuilt."""
+    """Compare every organization's mirror with Postgres, number by number; a mirror that is
+    not ready or differs in any number is rebuilt. One organization's failure does not stop
+    the others."""
     await sync_all(uow, mirror)
     async with uow:
         organizations = await uow.organizations.ids()
     found = []
     for organization_id in organizations:
-        async with uow:
-            await uow.organizations.lock_mirror(organization_id)
-            postgres = await uow.entries.count_blocked(organization_id, utcnow())
-            state = await mirror.state(organization_id)
-            redis = await mirror.count(organization_id) if state.ready else None
-        if state.ready and redis == postgres:
-            continue
-        drift = Drift(organization_id, state.ready, postgres, redis)
-        if not state.building:
-            await queue.enqueue_rebuild(organization_id)
-        log.warning("mirror drift, rebuild requested: %s", drift)
-        found.append(drift)
+        try:
+            drift = await verify(uow, mirror, organization_id)
+            if drift.drifted:
+                await queue.enqueue_rebuild(organization_id)
+                log.warning("mirror drift, rebuild requested: %s", drift)
+                found.append(drift)
+        except Exception:
+            log.exception("reconciling %s failed; next round retries", organization_id)
     return found
 
 
@@ -180,7 +199,8 @@ async def _write_truth(
 ) -> None:
     blocked = await uow.entries.blocked_among(organization_id, sorted(numbers), utcnow())
     organization = await uow.organizations.get(organization_id)
-    await mirror.apply(
+    await apply_in_chunks(
+        mirror,
         organization_id,
         add=sorted(blocked),
         remove=sorted(numbers - blocked),

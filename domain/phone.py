@@ -17,6 +17,7 @@ _ALLOWED = re.compile(r"\+?[0-9 ().\-]+")
 _NON_DIGITS = re.compile(r"[^0-9]")
 _EXAMPLE = "send it in international form with its country code, e.g. +12125551234"
 MAX_INPUT_LENGTH = 40
+E164_MAX_DIGITS = 15
 
 
 def normalize(raw: str) -> str:
@@ -40,7 +41,12 @@ def normalize(raw: str) -> str:
         raise InvalidPhoneNumber(
             f"phoneNumber {_quote(raw)} is not a valid phone number; {_EXAMPLE}"
         )
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
+    if len(e164) > E164_MAX_DIGITS:  # valid for its country, but longer than E.164 allows
+        raise InvalidPhoneNumber(
+            f"phoneNumber {_quote(raw)} has more than {E164_MAX_DIGITS} digits; {_EXAMPLE}"
+        )
+    return e164
 
 
 def _quote(raw: str) -> str:

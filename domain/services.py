@@ -130,6 +130,7 @@ async def add_number(
             for admin in await uow.users.admins(org_id)
         ]
         await record_change(uow, org_id, [number])
+        await uow.organizations.lock_mirror(org_id)  # no sync may interleave until the commit
         await mirror.apply(org_id, add=[number])  # before the commit: errs towards blocking
         await uow.commit()
     await settle(uow, mirror, org_id)
@@ -157,6 +158,7 @@ async def set_dnc_enabled(
         )
         await record_change(uow, org_id, [])
         if enabled:
+            await uow.organizations.lock_mirror(org_id)  # no sync may interleave until commit
             await mirror.apply(org_id, enabled=True)  # before the commit: errs towards blocking
         await uow.commit()
     if not await settle(uow, mirror, org_id) and not enabled:

@@ -99,15 +99,19 @@ class RedisMirror:
 
     async def state(self, organization_id: UUID) -> MirrorState:
         fields = ["ready", "enabled", "gen", "buckets", "bgen", "rebuilt_at", "rebuilt_count"]
-        values = await cast(
-            Awaitable[list[bytes | None]],
-            self.redis.hmget(self.meta_key(organization_id), fields),
-        )
-        ready, enabled, gen, buckets, bgen, rebuilt_at, rebuilt_count = (
+        try:
+            values = await cast(
+                Awaitable[list[bytes | None]],
+                self.redis.hmget(self.meta_key(organization_id), [*fields, "run_id"]),
+            )
+            server = await cast(Awaitable[dict[str, object]], self.redis.info("server"))
+        except (RedisError, OSError) as exc:
+            raise Unavailable("The DNC cache (Redis) could not be reached") from exc
+        ready, enabled, gen, buckets, bgen, rebuilt_at, rebuilt_count, run_id = (
             v.decode() if v is not None else None for v in values
         )
         return MirrorState(
-            ready=ready == "1" and gen is not None,
+            ready=ready == "1" and gen is not None and run_id == server.get("run_id"),
             enabled=None if enabled is None else enabled == "1",
             generation=gen,
             buckets=int(buckets) if buckets else None,
@@ -151,9 +155,12 @@ class RedisMirror:
         """Announce a new generation sized for ``expected`` numbers; live writes reach it
         from now on."""
         build = MirrorBuild(secrets.token_hex(4), bucket_count_for(expected))
-        stale_gen, stale_buckets = await self._begin(
-            keys=[self.meta_key(organization_id)], args=[build.generation, build.buckets]
-        )
+        try:
+            stale_gen, stale_buckets = await self._begin(
+                keys=[self.meta_key(organization_id)], args=[build.generation, build.buckets]
+            )
+        except (RedisError, OSError) as exc:
+            raise Unavailable("The DNC cache (Redis) could not be reached") from exc
         if stale_gen and stale_buckets:  # an earlier rebuild died half-way
             await self.delete_generation(organization_id, stale_gen.decode(), int(stale_buckets))
         return build
@@ -176,10 +183,13 @@ class RedisMirror:
         self, organization_id: UUID, build: MirrorBuild, enabled: bool, rebuilt_at: str, count: int
     ) -> bool:
         """Make the build live and the mirror ready; False if another rebuild took over."""
-        reply = await self._swap(
-            keys=[self.meta_key(organization_id)],
-            args=[build.generation, build.buckets, "1" if enabled else "0", rebuilt_at, count],
-        )
+        try:
+            reply = await self._swap(
+                keys=[self.meta_key(organization_id)],
+                args=[build.generation, build.buckets, "1" if enabled else "0", rebuilt_at, count],
+            )
+        except (RedisError, OSError) as exc:
+            raise Unavailable("The DNC cache (Redis) could not be reached") from exc
         if int(reply[0]) != 1:
             return False
         old_gen, old_buckets = (x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:])

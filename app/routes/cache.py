@@ -2,6 +2,7 @@
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
+from redis.exceptions import RedisError
 
 from app.auth import ADMIN_ONLY, authorize
 from app.errors import DataEnvelope, error_responses, ok
@@ -31,7 +32,7 @@ class CacheController(Controller):
     ) -> DataEnvelope[RebuildAccepted]:
         try:
             job_id = await queue.enqueue_rebuild(principal.organization_id)
-        except (OSError, ConnectionError) as exc:
+        except (RedisError, OSError) as exc:
             raise Unavailable("The job queue (Redis) is unreachable; retry shortly") from exc
         return ok(RebuildAccepted(job_id=job_id), "Rebuild queued", 202)
 
@@ -52,7 +53,7 @@ class CacheController(Controller):
         try:
             state = await mirror.state(org_id)
             redis = await mirror.count(org_id) if state.ready else None
-        except (OSError, ConnectionError) as exc:
+        except (RedisError, OSError) as exc:
             raise Unavailable("The DNC cache (Redis) is unreachable") from exc
         last = (
             LastRebuild(at=state.rebuilt_at, count=state.rebuilt_count or 0)

@@ -5,7 +5,21 @@ from datetime import datetime
 from typing import cast
 from uuid import UUID
 
-from sqlalchemy import func, literal_column, or_, select, text, tuple_, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    BindParameter,
+    Text,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -348,7 +362,7 @@ class SqlDncEntryRepository(_Repository):
             return set()
         rows = await self.session.scalars(
             select(DncEntryRow.phone_number).where(
-                *_blocking(organization_id, now), DncEntryRow.phone_number.in_(list(numbers))
+                *_blocking(organization_id, now), DncEntryRow.phone_number == any_(_texts(numbers))
             )
         )
         return set(rows)
@@ -414,7 +428,7 @@ class SqlDncEntryRepository(_Repository):
                 update(DncEntryRow)
                 .where(
                     DncEntryRow.organization_id == organization_id,
-                    DncEntryRow.phone_number.in_(list(numbers)),
+                    DncEntryRow.phone_number == any_(_texts(numbers)),
                     DncEntryRow.removed_at.is_(None),
                     DncEntryRow.expires_at <= now,
                 )
@@ -474,6 +488,11 @@ def _entry_values(entry: DncEntry) -> dict[str, object]:
         "created_at": entry.created_at,
         "expires_at": entry.expires_at,
     }
+
+
+def _texts(values: Sequence[str]) -> BindParameter[list[str]]:
+    """One array parameter, however many values (Postgres takes at most 32,767 parameters)."""
+    return bindparam(None, list(values), type_=ARRAY(Text()))  # type: ignore[arg-type]
 
 
 def _blocking(organization_id: UUID, now: datetime) -> tuple[ColumnElement[bool], ...]:
@@ -601,7 +620,9 @@ class SqlOutbox(_Repository):
         )
         return list(rows)
 
-    async def pending_for(self, organization_id: UUID, kind: str) -> list[OutboxMessage]:
+    async def pending_for(
+        self, organization_id: UUID, kind: str, limit: int = 1000
+    ) -> list[OutboxMessage]:
         rows = await self.session.scalars(
             select(OutboxRow)
             .where(
@@ -610,6 +631,7 @@ class SqlOutbox(_Repository):
                 OutboxRow.processed_at.is_(None),
             )
             .order_by(OutboxRow.id)
+            .limit(limit)
         )
         return [
             OutboxMessage(r.id, r.organization_id, r.kind, dict(r.payload), r.attempts)
@@ -620,7 +642,10 @@ class SqlOutbox(_Repository):
         if message_ids:
             await self.session.execute(
                 update(OutboxRow)
-                .where(OutboxRow.id.in_(list(message_ids)))
+                .where(
+                    OutboxRow.id
+                    == any_(bindparam(None, list(message_ids), type_=ARRAY(BigInteger())))
+                )
                 .values(processed_at=func.now())
             )
 

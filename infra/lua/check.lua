@@ -8,8 +8,11 @@
 --               enabled is then -1 and no memberships follow;
 --   enabled = 0 DNC is off for the organization: every number is callable (no memberships);
 --   mI = 1      number I is on the list (blocked); 0 it is not.
-local meta = redis.call('HMGET', KEYS[1], 'ready', 'enabled', 'gen', 'buckets')
-if meta[1] ~= '1' or not meta[3] or not meta[4] then
+local meta = redis.call('HMGET', KEYS[1], 'ready', 'enabled', 'gen', 'buckets', 'run_id')
+-- A mirror loaded by another server process (a restart from a snapshot, a failover to a
+-- replica) may miss recent writes: only the process that loaded it vouches for it.
+local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
+if meta[1] ~= '1' or not meta[3] or not meta[4] or meta[5] ~= run_id then
   return {-1, 0}
 end
 if meta[2] ~= '1' then

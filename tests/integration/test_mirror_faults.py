@@ -256,3 +256,55 @@ async def test_postgres_rows_are_untouched_by_redis_faults(
         )
     finally:
         await connection.close()
+
+
+async def test_a_redis_restored_from_an_old_snapshot_is_not_trusted(
+    own_settings: Settings, app_client: Client, listed: Org, private_redis: PrivateRedis
+) -> None:
+    async with arq_for(own_settings) as redis:
+        await redis.save()  # a snapshot from before the next add
+    await seed_call(app_client, listed, request_uuid="req-2", phone="2125550100")
+    added = await app_client.post(
+        "/api/dnc/add", json=add_body("2125550100", request_uuid="req-2"), headers=listed.headers
+    )
+    assert added.status_code == 200
+    private_redis.stop()  # nothing saved on the way down...
+    private_redis.start()  # ...so the old snapshot comes back, still saying "ready"
+    response = await app_client.get(
+        "/api/dnc/check", params={"phoneNumber": "2125550100"}, headers=listed.headers
+    )
+    assert body(response)["data"]["blocked"] is True
+    async with arq_for(own_settings) as redis:
+        dialer = DncClient(
+            redis=redis,
+            organization_id=listed.id,
+            http=app_client,
+            prefix=own_settings.redis_prefix,
+        )
+        app_client.headers["Authorization"] = f"Bearer {listed.token}"
+        try:
+            result = await dialer.check(["2125550100"])
+        finally:
+            del app_client.headers["Authorization"]
+    assert (result.source, result.verdicts[0].blocked) == ("api", True)
+    await recovers(own_settings, listed, app_client)
+
+
+async def test_a_huge_check_falls_back_to_postgres_in_one_query(
+    own_settings: Settings, app_client: Client, listed: Org, private_redis: PrivateRedis
+) -> None:
+    private_redis.stop()
+    numbers = [f"+1212{i:07d}" for i in range(2_000_000, 2_040_000)] + ["2125551234"]
+    response = await app_client.post(
+        "/api/dnc/check", json={"phoneNumbers": numbers}, headers=listed.headers
+    )
+    assert response.status_code == 200, response.text[:300]
+    assert body(response)["data"]["blockedCount"] == 1
+
+
+async def test_cache_admin_answers_503_while_redis_is_down(
+    app_client: Client, listed: Org, private_redis: PrivateRedis
+) -> None:
+    private_redis.stop()
+    assert_error(await app_client.get("/api/dnc/cache/status", headers=listed.headers), 503)
+    assert_error(await app_client.post("/api/dnc/cache/rebuild", headers=listed.headers), 503)

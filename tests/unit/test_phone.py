@@ -84,3 +84,8 @@ def test_ten_digits_are_a_nanp_number(area: int, area_rest: int, exchange: int, 
     else:
         with pytest.raises(InvalidPhoneNumber):
             normalize(national)
+
+
+def test_more_digits_than_e164_allows_are_refused() -> None:
+    with pytest.raises(InvalidPhoneNumber, match="more than 15 digits"):
+        normalize("+49 30 1234565887994")
