@@ -41,7 +41,7 @@ lint:
 
 ## bench: the speed benchmarks under tests/bench (not part of `make test`)
 bench: install services
-	$(BIN)/pytest tests/bench -p no:cacheprovider -s
+	$(BIN)/pytest tests/bench -o addopts="" -p no:cacheprovider -s -q
 
 clean:
 	rm -rf .venv $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -26,6 +26,7 @@ from app.routes.check import CheckController
 from app.routes.dnc import DncController
 from app.routes.lists import ListController
 from app.routes.ops import health, ready
+from app.routes.transfer import TransferController
 from domain.checks import RebuildRequests
 from infra.db.uow import create_engine, create_sessionmaker
 from infra.queue import ArqJobQueue, create_arq, create_redis_pool
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ready,
             DncController,
             ListController,
+            TransferController,
             CheckController,
             CacheController,
             BatchController,

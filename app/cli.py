@@ -12,11 +12,13 @@ from typing import Any
 from uuid import UUID
 
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.errors import DomainError, Unavailable
 from domain.mirror import rebuild_mirror, verify
 from domain.model import ROLES, SCOPES
 from domain.services import create_organization, create_token, create_user, revoke_token
+from infra.db.csv_io import export_csv, process_import, stage_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.queue import create_arq, create_redis_pool
 from infra.redis_mirror import RedisMirror
@@ -63,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every organization")
     cache.add_parser("verify", help="compare every mirror with Postgres; exit 1 on drift")
 
+    importing = commands.add_parser("import", help="import a CSV file, with progress")
+    importing.add_argument("--org", required=True, type=UUID, help="organization id")
+    importing.add_argument("file", help="CSV with a header: phoneNumber[,type][,expiresAt]")
+    exporting = commands.add_parser("export", help="write the list as CSV to stdout")
+    exporting.add_argument("--org", required=True, type=UUID, help="organization id")
+
     commands.add_parser("serve", help="run the API (DNC_HOST:DNC_PORT, DNC_WORKERS processes)")
     commands.add_parser("worker", help="run the background worker")
     return parser
@@ -72,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 class Tools:
     uow: SqlUnitOfWork
     mirror: RedisMirror
+    engine: AsyncEngine
 
 
 @asynccontextmanager
@@ -80,7 +89,9 @@ async def _tools(settings: Settings) -> AsyncIterator[Tools]:
     redis = create_arq(create_redis_pool(settings, CLI_NAME), settings)
     try:
         yield Tools(
-            SqlUnitOfWork(create_sessionmaker(engine)), RedisMirror(redis, settings.redis_prefix)
+            SqlUnitOfWork(create_sessionmaker(engine)),
+            RedisMirror(redis, settings.redis_prefix),
+            engine,
         )
     finally:
         await redis.aclose(close_connection_pool=True)
@@ -154,14 +165,53 @@ async def _cache_verify(tools: Tools, args: argparse.Namespace) -> dict[str, Any
     return {"organizations": results, "drift": any(r["drift"] for r in results)}
 
 
+async def _file_chunks(path: str) -> AsyncIterator[bytes]:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            yield chunk
+
+
+async def _import(tools: Tools, args: argparse.Namespace) -> dict[str, Any]:
+    import_id, rows = await stage_import(tools.engine, args.org, None, _file_chunks(args.file))
+    print(f"import {import_id}: {rows} rows staged", file=sys.stderr, flush=True)
+
+    def progress(done: int, total: int) -> None:
+        print(f"import {import_id}: {done}/{total} rows checked", file=sys.stderr, flush=True)
+
+    report = await process_import(tools.engine, tools.mirror, import_id, progress)
+    return {
+        "importId": str(report.id),
+        "rows": report.rows,
+        "added": report.added,
+        "duplicate": report.duplicate,
+        "invalid": report.invalid,
+        "errors": report.errors,
+    }
+
+
+async def _export(tools: Tools, args: argparse.Namespace) -> dict[str, Any]:
+    rows = 0
+    out = sys.stdout.buffer
+    async for chunk in export_csv(tools.engine, args.org):
+        out.write(chunk)
+        before, rows = rows, rows + chunk.count(b"\n")
+        if rows // 100_000 > before // 100_000:
+            print(f"export: {rows - 1} rows", file=sys.stderr, flush=True)
+    out.flush()
+    print(f"export: {max(rows - 1, 0)} rows in all", file=sys.stderr, flush=True)
+    return {}
+
+
 Action = Callable[[Tools, argparse.Namespace], Awaitable[dict[str, Any]]]
-ACTIONS: dict[tuple[str, str], Action] = {
+ACTIONS: dict[tuple[str, str | None], Action] = {
     ("org", "create"): _org_create,
     ("user", "create"): _user_create,
     ("token", "create"): _token_create,
     ("token", "revoke"): _token_revoke,
     ("cache", "rebuild"): _cache_rebuild,
     ("cache", "verify"): _cache_verify,
+    ("import", None): _import,
+    ("export", None): _export,
 }
 
 
@@ -190,7 +240,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         from infra.db.migrate import upgrade
 
         return {"database": settings.database_name, "created": upgrade(settings)}
-    action = ACTIONS[(args.group, args.command)]
+    action = ACTIONS[(args.group, getattr(args, "command", None))]
 
     async def run() -> dict[str, Any]:
         async with _tools(settings) as tools:
@@ -221,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     except DomainError as exc:
         print(json.dumps({"error": exc.message}), file=sys.stderr)
         return 1
-    print(json.dumps(result))
+    if args.group != "export":  # an export's stdout is the CSV itself
+        print(json.dumps(result))
     return 1 if result.get("drift") else 0
 
 

@@ -18,12 +18,14 @@ from domain.errors import (
     NotFound,
     Unauthenticated,
     Unavailable,
+    UnsupportedMediaType,
 )
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
+    (UnsupportedMediaType, 415),
     (InvalidInput, 400),
     (Unauthenticated, 401),
     (Forbidden, 403),
@@ -39,6 +41,7 @@ TITLES = {
     405: "Method not allowed",
     409: "Conflict",
     413: "Request body too large",
+    415: "Unsupported media type",
     429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",

@@ -230,3 +230,21 @@ class AuditPageOut(msgspec.Struct, rename="camel"):
     limit: int
     total: int
     next_cursor: str | None
+
+
+class ImportLineError(msgspec.Struct):
+    line: int
+    error: str
+
+
+class ImportOut(msgspec.Struct, rename="camel"):
+    import_id: str
+    status: str
+    rows: int
+    processed: int
+    added: int
+    duplicate: int
+    invalid: int
+    errors: list[ImportLineError]
+    job_id: str | None = None
+    failure: str | None = None

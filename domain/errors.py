@@ -17,6 +17,10 @@ class InvalidPhoneNumber(InvalidInput):
     """A value is not a phone number we can normalize (400 on writes)."""
 
 
+class UnsupportedMediaType(InvalidInput):
+    """The body is not in a format the endpoint takes (415)."""
+
+
 class AlreadyListed(InvalidInput):
     """The number is already on the organization's list (400, as the vendor documents)."""
 

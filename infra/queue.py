@@ -10,6 +10,7 @@ from infra.settings import Settings
 
 DELIVER_OUTBOX = "deliver_outbox"
 REBUILD_MIRROR = "rebuild_mirror"
+IMPORT_NUMBERS = "import_numbers"
 
 
 def create_redis_pool(settings: Settings, client_name: str) -> BlockingConnectionPool:
@@ -51,4 +52,9 @@ class ArqJobQueue:
         """One rebuild per organization at a time: the job id is the organization's."""
         job_id = rebuild_job_id(self.settings, organization_id)
         await self.arq.enqueue_job(REBUILD_MIRROR, str(organization_id), _job_id=job_id)
+        return job_id
+
+    async def enqueue_import(self, import_id: UUID) -> str:
+        job_id = f"{self.settings.redis_prefix}:import:{import_id}"
+        await self.arq.enqueue_job(IMPORT_NUMBERS, str(import_id), _job_id=job_id)
         return job_id

@@ -14,10 +14,12 @@ from domain.mirror import rebuild_mirror, reconcile, sync_all
 from domain.ports import MailerUnavailable
 from domain.services import deliver_outbox_message, pending_outbox
 from domain.time import utcnow
+from infra.db.csv_io import mark_failed, process_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.mailer import create_mailer
 from infra.queue import (
     DELIVER_OUTBOX,
+    IMPORT_NUMBERS,
     REBUILD_MIRROR,
     ArqJobQueue,
     create_arq,
@@ -98,6 +100,23 @@ async def rebuild(ctx: Ctx, organization_id: str) -> int:
     return report.loaded
 
 
+async def import_numbers(ctx: Ctx, import_id: str) -> int:
+    """Process a staged CSV import; progress goes to the imports row and the log."""
+    try:
+        report = await process_import(
+            ctx["engine"],
+            ctx["mirror"],
+            UUID(import_id),
+            progress=lambda done, total: log.info("import %s: %d/%d rows", import_id, done, total),
+        )
+    except Unavailable as exc:
+        raise Retry(defer=retry_delay(ctx["settings"], ctx["job_try"])) from exc
+    except Exception as exc:
+        await mark_failed(ctx["engine"], UUID(import_id), f"{type(exc).__name__}: {exc}")
+        raise
+    return report.added
+
+
 async def sync_mirrors(ctx: Ctx) -> int:
     """Apply mirror changes whose immediate sync failed (a crash, Redis briefly away)."""
     try:
@@ -152,6 +171,7 @@ def build_worker(settings: Settings, *, burst: bool = False, with_cron: bool = T
         functions=[
             func(deliver_outbox, name=DELIVER_OUTBOX, max_tries=MAX_TRIES),
             func(rebuild, name=REBUILD_MIRROR, max_tries=10, timeout=3600),
+            func(import_numbers, name=IMPORT_NUMBERS, max_tries=5, timeout=3600),
         ],
         cron_jobs=cron_jobs(settings) if with_cron else [],
         queue_name=settings.queue_name,

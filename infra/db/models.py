@@ -195,3 +195,28 @@ class OutboxRow(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ImportRow(Base):
+    """One CSV import: staged by the API, processed inline or by a worker job."""
+
+    __tablename__ = "imports"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16))
+    rows: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    processed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    added: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    duplicate: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    invalid: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'"))
+    failure: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

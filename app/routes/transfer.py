@@ -1,0 +1,104 @@
+"""CSV import and export of whole lists."""
+
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Stream
+from redis.exceptions import RedisError
+
+from app.auth import authorize
+from app.deps import resources_of
+from app.errors import DataEnvelope, error_responses, ok
+from app.schemas import ImportLineError, ImportOut
+from domain.errors import NotFound, Unavailable, UnsupportedMediaType
+from domain.model import Principal
+from infra.db.csv_io import ImportReport, export_csv, import_report, process_import, stage_import
+
+MAX_IMPORT_BYTES = 2 * 1024**3
+INLINE_ROWS = 50_000  # larger files are processed by the worker (202 + jobId)
+CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+
+
+def import_out(report: ImportReport, job_id: str | None = None) -> ImportOut:
+    return ImportOut(
+        import_id=str(report.id),
+        status=report.status,
+        rows=report.rows,
+        processed=report.processed,
+        added=report.added,
+        duplicate=report.duplicate,
+        invalid=report.invalid,
+        errors=[ImportLineError(e["line"], e["error"]) for e in report.errors],
+        job_id=job_id,
+        failure=report.failure,
+    )
+
+
+class TransferController(Controller):
+    path = "/api/dnc"
+    guards = (authorize,)
+    tags = ("Managing the list",)
+
+    @post(
+        "/import",
+        status_code=200,
+        request_max_body_size=MAX_IMPORT_BYTES,
+        summary="Import a CSV (phoneNumber[,type][,expiresAt]); large ones run in the background",
+        responses=error_responses(400, 413, 415, 503),
+    )
+    async def import_csv(
+        self, request: Request[Principal, str, State], principal: NamedDependency[Principal]
+    ) -> Response[DataEnvelope[ImportOut]]:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type not in CSV_TYPES:
+            raise UnsupportedMediaType("send the file with Content-Type: text/csv")
+        resources = resources_of(request.app.state)
+        import_id, rows = await stage_import(
+            resources.engine, principal.organization_id, principal.user_id, request.stream()
+        )
+        if rows > INLINE_ROWS:
+            try:
+                job_id = await resources.queue.enqueue_import(import_id)
+            except (RedisError, OSError) as exc:
+                raise Unavailable("The job queue (Redis) is unreachable; retry the import") from exc
+            report = await import_report(resources.engine, principal.organization_id, import_id)
+            return Response(ok(import_out(report, job_id), "Import queued", 202), status_code=202)
+        report = await process_import(resources.engine, resources.mirror, import_id)
+        return Response(ok(import_out(report), "Import finished"))
+
+    @get(
+        "/imports/{importId:str}",
+        summary="How an import is doing, or how it ended",
+        responses=error_responses(404),
+    )
+    async def import_status(
+        self, importId: FromPath[str], state: State, principal: NamedDependency[Principal]
+    ) -> DataEnvelope[ImportOut]:
+        try:
+            import_id = UUID(importId)
+        except ValueError:
+            raise NotFound(f"No import {importId!r}") from None
+        report = await import_report(
+            resources_of(state).engine, principal.organization_id, import_id
+        )
+        return ok(import_out(report))
+
+    @get(
+        "/export",
+        summary="The whole list as CSV (phoneNumber,type,expiresAt,createdAt), streamed",
+        media_type="text/csv",
+        responses=error_responses(),
+    )
+    async def export(self, state: State, principal: NamedDependency[Principal]) -> Stream:
+        rows: AsyncIterator[bytes] = export_csv(
+            resources_of(state).engine, principal.organization_id
+        )
+        return Stream(
+            rows,
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="dnc-export.csv"'},
+        )

@@ -1,0 +1,66 @@
+"""The rules for one row of an imported CSV file (the pipeline around it is in infra)."""
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.errors import InvalidInput, InvalidPhoneNumber
+from domain.phone import normalize
+
+COLUMNS = ("phoneNumber", "type", "expiresAt", "createdAt")  # createdAt (from an export) is ignored
+MAX_TYPE_LENGTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedRow:
+    line: int
+    number: str | None
+    type: str | None
+    expires_at: datetime | None
+    error: str | None
+
+
+def header_columns(header: str) -> list[str]:
+    """The columns of a CSV header line; ``phoneNumber`` is required, ``type`` and
+    ``expiresAt`` optional, ``createdAt`` (an export's) ignored, nothing else allowed."""
+    names = [name.strip() for name in next(csv.reader([header.lstrip("\ufeff")]), [])]
+    if "phoneNumber" not in names:
+        raise InvalidInput(
+            "the first line must be a header naming the columns, with phoneNumber and "
+            "optionally type and expiresAt"
+        )
+    unknown = [n for n in names if n not in COLUMNS]
+    if unknown:
+        raise InvalidInput(
+            f"unknown column(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(COLUMNS)}"
+        )
+    if len(set(names)) != len(names):
+        raise InvalidInput("a column appears twice in the header")
+    return names
+
+
+def read_row(
+    line: int, phone_raw: str | None, type_raw: str | None, expires_raw: str | None, now: datetime
+) -> ImportedRow:
+    kind = (type_raw or "").strip() or None
+    try:
+        number = normalize(phone_raw or "")
+    except InvalidPhoneNumber as exc:
+        return ImportedRow(line, None, kind, None, exc.message)
+    if kind is not None and len(kind) > MAX_TYPE_LENGTH:
+        return ImportedRow(
+            line, None, None, None, f"type is longer than {MAX_TYPE_LENGTH} characters"
+        )
+    expires_at = None
+    if expires_raw and expires_raw.strip():
+        try:
+            expires_at = datetime.fromisoformat(expires_raw.strip().replace("Z", "+00:00"))
+        except ValueError:
+            expires_at = None
+        if expires_at is None or expires_at.tzinfo is None:
+            return ImportedRow(
+                line, None, kind, None, "expiresAt must be an ISO 8601 time with a timezone"
+            )
+        if expires_at <= now:
+            return ImportedRow(line, None, kind, None, "expiresAt must be in the future")
+    return ImportedRow(line, number, kind, expires_at, None)

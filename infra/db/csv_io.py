@@ -1,0 +1,335 @@
+"""CSV import and export for lists of millions of numbers, through Postgres COPY.
+
+An import is staged first: the request body streams straight into a table of its own with
+``COPY`` (line numbers from an identity column), so the file is never held in memory. It is
+then processed in one transaction: rows are read back in chunks, checked by the domain's row
+rules, copied into a second table, and inserted set-based (first occurrence of each number
+wins, numbers already listed are duplicates). Added numbers reach the mirror before the
+commit. An export is ``COPY (SELECT …) TO STDOUT`` streamed through a bounded queue.
+"""
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.errors import InvalidInput, NotFound
+from domain.imports import header_columns, read_row
+from domain.ports import DncMirror
+from domain.time import utcnow
+
+log = logging.getLogger(__name__)
+STAGED = {
+    "phoneNumber": "phone_raw",
+    "type": "type_raw",
+    "expiresAt": "expires_raw",
+    "createdAt": "created_raw",
+}
+CHUNK = 50_000
+MIRROR_CHUNK = 10_000
+MAX_ERRORS = 100
+Progress = Callable[[int, int], None]
+
+
+def staging_table(import_id: UUID) -> str:
+    return f"dnc_import_{import_id.hex}"
+
+
+async def split_header(body: AsyncIterator[bytes]) -> tuple[str, AsyncIterator[bytes]]:
+    """The CSV header line, and the rest of the body as it keeps streaming in."""
+    buffered = b""
+    async for chunk in body:
+        buffered += chunk
+        if b"\n" in buffered or len(buffered) > 64 * 1024:
+            break
+    header, _, rest = buffered.partition(b"\n")
+
+    async def remainder() -> AsyncIterator[bytes]:
+        if rest:
+            yield rest
+        async for chunk in body:
+            yield chunk
+
+    try:
+        return header.decode("utf-8").rstrip("\r"), remainder()
+    except UnicodeDecodeError:
+        raise InvalidInput("the CSV file must be UTF-8 text") from None
+
+
+async def _driver(connection: Any) -> asyncpg.Connection:
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    return driver
+
+
+@asynccontextmanager
+async def _transaction(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection, used through asyncpg directly (COPY, cursors), in a transaction."""
+    async with engine.connect() as connection:
+        db = await _driver(connection)
+        async with db.transaction():
+            yield db
+
+
+async def stage_import(
+    engine: AsyncEngine,
+    organization_id: UUID,
+    user_id: UUID | None,
+    body: AsyncIterator[bytes],
+) -> tuple[UUID, int]:
+    """COPY a CSV body into its own staging table; the import's id and its row count."""
+    header, rows = await split_header(body)
+    columns = [STAGED[name] for name in header_columns(header)]
+    import_id = uuid4()
+    table = staging_table(import_id)
+    async with _transaction(engine) as db:
+        await db.execute(
+            f"CREATE UNLOGGED TABLE {table} (line bigint GENERATED ALWAYS AS IDENTITY "
+            "(START WITH 2), phone_raw text, type_raw text, expires_raw text, created_raw text)"
+        )
+        try:
+            status = await db.copy_to_table(table, source=rows, columns=columns, format="csv")
+        except (
+            asyncpg.DataError,
+            asyncpg.PostgresSyntaxError,
+            asyncpg.BadCopyFileFormatError,
+        ) as exc:
+            raise InvalidInput(f"the CSV file could not be read: {_copy_error(exc)}") from exc
+        count = int(status.split()[-1])
+        await db.execute(
+            "INSERT INTO imports (id, organization_id, user_id, status, rows) "
+            "VALUES ($1, $2, $3, 'queued', $4)",
+            import_id, organization_id, user_id, count,
+        )  # fmt: skip
+    return import_id, count
+
+
+def _copy_error(exc: asyncpg.PostgresError) -> str:
+    """COPY's message and file line (its own count starts after the header); no table names."""
+    found = re.search(r"line (\d+)", str(exc.context or ""))
+    return f"line {int(found.group(1)) + 1}: {exc}" if found else str(exc)
+
+
+@dataclass
+class ImportReport:
+    id: UUID
+    status: str
+    rows: int
+    processed: int = 0
+    added: int = 0
+    duplicate: int = 0
+    invalid: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    failure: str | None = None
+
+
+async def import_report(
+    engine: AsyncEngine, organization_id: UUID, import_id: UUID
+) -> ImportReport:
+    async with _transaction(engine) as db:
+        row = await db.fetchrow(
+            "SELECT * FROM imports WHERE id = $1 AND organization_id = $2",
+            import_id,
+            organization_id,
+        )
+    if row is None:
+        raise NotFound(f"No import {import_id}")
+    errors = row["errors"]
+    return ImportReport(
+        id=row["id"],
+        status=row["status"],
+        rows=row["rows"],
+        processed=row["processed"],
+        added=row["added"],
+        duplicate=row["duplicate"],
+        invalid=row["invalid"],
+        errors=json.loads(errors) if isinstance(errors, str) else list(errors),
+        failure=row["failure"],
+    )
+
+
+async def process_import(
+    engine: AsyncEngine, mirror: DncMirror, import_id: UUID, progress: Progress | None = None
+) -> ImportReport:
+    """Validate and insert a staged import in one transaction; safe to run again."""
+    async with _transaction(engine) as db:
+        # One run at a time; the row itself stays unlocked so progress can be written to it.
+        await db.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"import:{import_id}"
+        )
+        job = await db.fetchrow("SELECT * FROM imports WHERE id = $1", import_id)
+        if job is None:
+            raise NotFound(f"No import {import_id}")
+        if job["status"] == "done":
+            return await import_report(engine, job["organization_id"], import_id)
+        await _mark_running(engine, import_id)
+        org_id, total = job["organization_id"], job["rows"]
+        table, checked = staging_table(import_id), f"dnc_checked_{import_id.hex}"
+        await db.execute(
+            f"CREATE TEMP TABLE {checked} (line bigint, number text, type text, "
+            "expires_at timestamptz, error text) ON COMMIT DROP"
+        )
+        await _check_rows(db, engine, import_id, table, checked, total, progress)
+        added = await _insert(db, checked, org_id, job["user_id"])
+        for start in range(0, len(added), MIRROR_CHUNK):  # before the commit: errs to blocking
+            await mirror.apply(org_id, add=added[start : start + MIRROR_CHUNK])
+        report = await _finish(db, import_id, checked, total, len(added))
+        await db.execute(
+            "INSERT INTO audit_log (organization_id, actor_user_id, action, after) "
+            "VALUES ($1, $2, 'dnc.import', $3)",
+            org_id, job["user_id"],
+            json.dumps({"importId": str(import_id), "added": report.added,
+                        "duplicate": report.duplicate, "invalid": report.invalid}),
+        )  # fmt: skip
+        await db.execute(f"DROP TABLE {table}")
+    log.info("import %s: %d rows, %d added", import_id, total, report.added)
+    return report
+
+
+async def _mark_running(engine: AsyncEngine, import_id: UUID) -> None:
+    async with engine.begin() as connection:  # seen by status readers at once
+        db = await _driver(connection)
+        await db.execute("UPDATE imports SET status = 'running' WHERE id = $1", import_id)
+
+
+async def _check_rows(
+    db: asyncpg.Connection,
+    engine: AsyncEngine,
+    import_id: UUID,
+    table: str,
+    checked: str,
+    total: int,
+    progress: Progress | None,
+) -> None:
+    now = utcnow()
+    done = 0
+    cursor = db.cursor(
+        f"SELECT line, phone_raw, type_raw, expires_raw FROM {table} ORDER BY line",
+        prefetch=10_000,
+    )
+    batch: list[tuple[Any, ...]] = []
+    async for line, phone_raw, type_raw, expires_raw in cursor.__aiter__():
+        row = read_row(line, phone_raw, type_raw, expires_raw, now)
+        batch.append((row.line, row.number, row.type, row.expires_at, row.error))
+        if len(batch) >= CHUNK:
+            done += await _flush(db, checked, batch)
+            await _report_progress(engine, import_id, done, total, progress)
+    done += await _flush(db, checked, batch)
+    await _report_progress(engine, import_id, done, total, progress)
+
+
+async def _flush(db: asyncpg.Connection, checked: str, batch: list[tuple[Any, ...]]) -> int:
+    count = len(batch)
+    if batch:
+        await db.copy_records_to_table(
+            checked, records=batch, columns=["line", "number", "type", "expires_at", "error"]
+        )
+        batch.clear()
+    return count
+
+
+async def _report_progress(
+    engine: AsyncEngine, import_id: UUID, done: int, total: int, progress: Progress | None
+) -> None:
+    if progress:
+        progress(done, total)
+    async with _transaction(engine) as db:
+        await db.execute("UPDATE imports SET processed = $2 WHERE id = $1", import_id, done)
+
+
+async def _insert(
+    db: asyncpg.Connection, checked: str, org_id: UUID, user_id: UUID | None
+) -> list[str]:
+    await db.execute(f"CREATE INDEX ON {checked} (number, line)")
+    await db.execute(
+        f"UPDATE dnc_entries e SET removed_at = now(), removal_reason = 'expired' "
+        f"FROM {checked} c WHERE e.organization_id = $1 AND e.phone_number = c.number "
+        "AND e.removed_at IS NULL AND e.expires_at <= now()",
+        org_id,
+    )
+    rows = await db.fetch(
+        "INSERT INTO dnc_entries (id, organization_id, phone_number, type, source, "
+        "added_by_user_id, created_at, expires_at) "
+        f"SELECT gen_random_uuid(), $1, number, type, 'import', $2, now(), expires_at FROM "
+        f"(SELECT DISTINCT ON (number) number, type, expires_at FROM {checked} "
+        " WHERE number IS NOT NULL ORDER BY number, line) first "
+        "ON CONFLICT (organization_id, phone_number) WHERE removed_at IS NULL DO NOTHING "
+        "RETURNING phone_number",
+        org_id, user_id,
+    )  # fmt: skip
+    return [r[0] for r in rows]
+
+
+async def _finish(
+    db: asyncpg.Connection, import_id: UUID, checked: str, total: int, added: int
+) -> ImportReport:
+    invalid = await db.fetchval(f"SELECT count(*) FROM {checked} WHERE error IS NOT NULL")
+    errors = [
+        {"line": r["line"], "error": r["error"]}
+        for r in await db.fetch(
+            f"SELECT line, error FROM {checked} WHERE error IS NOT NULL "
+            f"ORDER BY line LIMIT {MAX_ERRORS}"
+        )
+    ]
+    report = ImportReport(
+        import_id, "done", total, total, added, total - invalid - added, invalid, errors
+    )
+    await db.execute(
+        "UPDATE imports SET status = 'done', processed = $2, added = $3, duplicate = $4, "
+        "invalid = $5, errors = $6, finished_at = now() WHERE id = $1",
+        import_id, total, report.added, report.duplicate, report.invalid, json.dumps(errors),
+    )  # fmt: skip
+    return report
+
+
+async def mark_failed(engine: AsyncEngine, import_id: UUID, failure: str) -> None:
+    async with _transaction(engine) as db:
+        await db.execute(
+            "UPDATE imports SET status = 'failed', failure = $2, finished_at = now() WHERE id = $1",
+            import_id, failure[:2000],
+        )  # fmt: skip
+
+
+EXPORT_QUERY = """
+SELECT phone_number AS "phoneNumber", type,
+       to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "expiresAt",
+       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "createdAt"
+FROM dnc_entries
+WHERE organization_id = $1 AND removed_at IS NULL
+ORDER BY created_at, id
+"""
+
+
+async def export_csv(engine: AsyncEngine, organization_id: UUID) -> AsyncIterator[bytes]:
+    """The organization's list as CSV, streamed with constant memory."""
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
+
+    async def sink(chunk: bytes | bytearray | memoryview) -> None:
+        await queue.put(bytes(chunk))
+
+    async def copy() -> None:
+        try:
+            async with engine.connect() as connection:
+                db = await _driver(connection)
+                await db.copy_from_query(
+                    EXPORT_QUERY, organization_id, output=sink, format="csv", header=True
+                )
+        finally:
+            await queue.put(None)
+
+    task = asyncio.create_task(copy())
+    try:
+        while (chunk := await queue.get()) is not None:
+            yield chunk
+        await task
+    finally:
+        if not task.done():
+            task.cancel()

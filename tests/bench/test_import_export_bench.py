@@ -1,0 +1,97 @@
+"""`make bench`: import/export of a large list next to raw COPY of the same file, and deep
+keyset paging next to OFFSET paging, measured side by side in one run.
+
+Rows: DNC_BENCH_ROWS (default 1,000,000).
+"""
+
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+
+from domain.lists import PageRequest, list_entries
+from domain.model import Principal
+from infra.db.csv_io import export_csv, process_import, stage_import
+from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
+from infra.settings import Settings
+from tests.helpers import Org, mirror_for
+
+ROWS = int(os.environ.get("DNC_BENCH_ROWS", "1000000"))
+
+
+async def chunks(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            yield chunk
+
+
+async def discard(_: bytes) -> None:
+    return None
+
+
+async def test_import_export_throughput(settings: Settings, org: Org, tmp_path: Path) -> None:
+    source = tmp_path / "list.csv"
+    with source.open("w") as out:
+        out.write("phoneNumber,type\n")
+        for n in range(2_000_000, 2_000_000 + ROWS):
+            out.write(f"1212{n:07d},bench\n")
+    results: list[tuple[str, float, str, float]] = []
+
+    connection = await asyncpg.connect(settings.database_url)
+    try:
+        await connection.execute("CREATE TEMP TABLE raw (phone text, type text)")
+        started = time.perf_counter()
+        await connection.copy_to_table("raw", source=chunks(source), format="csv", header=True)
+        raw_copy_in = time.perf_counter() - started
+        started = time.perf_counter()
+        await connection.copy_from_query(
+            "SELECT phone, type FROM raw", output=discard, format="csv", header=True
+        )
+        raw_copy_out = time.perf_counter() - started
+    finally:
+        await connection.close()
+
+    engine = create_engine(settings, "dnc-bench")
+    uow = SqlUnitOfWork(create_sessionmaker(engine))
+    async with mirror_for(settings) as mirror:
+        started = time.perf_counter()
+        import_id, rows = await stage_import(engine, org.id, None, chunks(source))
+        staged = time.perf_counter() - started
+        report = await process_import(engine, mirror, import_id)
+        imported = time.perf_counter() - started
+        assert (rows, report.added) == (ROWS, ROWS)
+
+        started = time.perf_counter()
+        lines = 0
+        async for chunk in export_csv(engine, org.id):
+            lines += chunk.count(b"\n")
+        exported = time.perf_counter() - started
+        assert lines == ROWS + 1
+
+        principal = Principal(org.admin_id, org.id, "admin", "full", org.admin_id)
+        deep_page = ROWS // 100  # page 10,000 of 100 for 1M rows
+        started = time.perf_counter()
+        await list_entries(uow, principal, PageRequest(deep_page, 100), None)
+        offset_paging = time.perf_counter() - started
+        last = (await list_entries(uow, principal, PageRequest(deep_page - 1, 100), None)).items[-1]
+        started = time.perf_counter()
+        await list_entries(uow, principal, PageRequest(1, 100, (last.created_at, last.id)), None)
+        keyset_paging = time.perf_counter() - started
+
+    results += [
+        ("import: COPY into staging", staged, "raw COPY in", raw_copy_in),
+        ("import: whole (stage, check, insert, mirror)", imported, "raw COPY in", raw_copy_in),
+        ("export (streamed CSV)", exported, "raw COPY out", raw_copy_out),
+        (
+            f"list page {deep_page:,} (keyset cursor)",
+            keyset_paging,
+            "same page by OFFSET",
+            offset_paging,
+        ),
+    ]
+    print(f"\n{ROWS:,} rows, one run; lower is better\n")
+    print(f"{'metric':<48} {'ours':>9} {'reference':<20} {'ref':>9} {'ratio':>8}")
+    for name, ours, ref_name, ref in results:
+        print(f"{name:<48} {ours:>8.2f}s {ref_name:<20} {ref:>8.2f}s {ours / ref:>7.2f}x")
