@@ -185,7 +185,7 @@ class ListPage(msgspec.Struct, rename="camel"):
     items: list[EntryRead]
     page: int
     limit: int
-    total: int
+    total: int | None  # null when paging by cursor: counting costs a full scan
     next_cursor: str | None
 
 

@@ -40,7 +40,7 @@ class PageRequest:
 @dataclass(frozen=True, slots=True)
 class EntryPage:
     items: list[DncEntry]
-    total: int
+    total: int | None  # counted for page requests; a cursor request skips the full count
     has_more: bool
 
 
@@ -52,7 +52,11 @@ async def list_entries(
         rows = await uow.entries.page(
             principal.organization_id, text, request.after, request.offset, request.limit + 1
         )
-        total = await uow.entries.count_listed(principal.organization_id, text)
+        total = (
+            None
+            if request.after
+            else await uow.entries.count_listed(principal.organization_id, text)
+        )
     return EntryPage(rows[: request.limit], total, len(rows) > request.limit)
 
 

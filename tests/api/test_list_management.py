@@ -232,3 +232,15 @@ async def test_the_audit_log_filters_and_pages(client: Client, org: Org) -> None
         400,
         "timezone",
     )
+
+
+async def test_cursor_pages_skip_the_count(client: Client, org: Org) -> None:
+    await bulk(client, org, [{"phoneNumber": nanp(i)} for i in range(3)])
+    first = body(await client.get("/api/dnc/list", params={"limit": 1}, headers=org.headers))[
+        "data"
+    ]
+    assert first["total"] == 3
+    params = {"limit": 1, "cursor": first["nextCursor"]}
+    second = body(await client.get("/api/dnc/list", params=params, headers=org.headers))["data"]
+    assert second["total"] is None
+    assert len(second["items"]) == 1
