@@ -94,9 +94,6 @@ class RedisMirror:
             raise Unavailable(UNREACHABLE) from exc
         return bool(live)
 
-    async def add_numbers(self, organization_id: UUID, numbers: Sequence[str]) -> None:
-        await self.apply(organization_id, add=numbers)
-
     async def state(self, organization_id: UUID) -> MirrorState:
         fields = ["ready", "enabled", "gen", "buckets", "bgen", "rebuilt_at", "rebuilt_count"]
         try:
