@@ -109,9 +109,10 @@ async def rebuild_mirror(
     build = await mirror.begin_rebuild(organization_id, expected)
     loaded = 0
     async with uow:
-        async for chunk in uow.entries.stream_blocked(organization_id, utcnow(), STREAM_CHUNK):
-            await mirror.load(organization_id, build, chunk)
-            loaded += len(chunk)
+        stream = uow.entries.stream_blocked_buckets(organization_id, utcnow(), build.buckets)
+        async for groups in stream:
+            await mirror.load_buckets(organization_id, build, groups)
+            loaded += sum(len(members) for _, members in groups)
             if progress:
                 progress(loaded, expected)
     async with uow:

@@ -106,6 +106,12 @@ class DncEntryRepository(Protocol):
         self, organization_id: UUID, now: datetime, chunk: int
     ) -> AsyncIterator[list[str]]: ...
 
+    def stream_blocked_buckets(
+        self, organization_id: UUID, now: datetime, buckets: int
+    ) -> AsyncIterator[list[tuple[int, list[int]]]]:
+        """What checks block, grouped as the mirror stores it: (n mod buckets, members)."""
+        ...
+
     async def page(
         self,
         organization_id: UUID,
@@ -216,8 +222,8 @@ class DncMirror(Protocol):
     async def count(self, organization_id: UUID) -> int | None: ...
     async def members(self, organization_id: UUID) -> set[int] | None: ...
     async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild: ...
-    async def load(
-        self, organization_id: UUID, build: MirrorBuild, numbers: Sequence[str]
+    async def load_buckets(
+        self, organization_id: UUID, build: MirrorBuild, groups: Sequence[tuple[int, list[int]]]
     ) -> None: ...
     async def swap(
         self, organization_id: UUID, build: MirrorBuild, enabled: bool, rebuilt_at: str, count: int

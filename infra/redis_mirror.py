@@ -18,8 +18,7 @@ the rebuild's bulk load below; ``check.lua`` is the one-round-trip contract for 
 """
 
 import secrets
-from collections import defaultdict
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import cast
 from uuid import UUID
@@ -162,15 +161,14 @@ class RedisMirror:
             await self.delete_generation(organization_id, stale_gen.decode(), int(stale_buckets))
         return build
 
-    async def load(self, organization_id: UUID, build: MirrorBuild, numbers: Iterable[str]) -> None:
-        """Bulk-add numbers to a generation being built: one SADD per bucket per call."""
-        grouped: defaultdict[int, list[int]] = defaultdict(list)
-        for number in numbers:
-            bucket, member = locate(int(number), build.buckets)
-            grouped[bucket].append(member)
+    async def load_buckets(
+        self, organization_id: UUID, build: MirrorBuild, groups: Sequence[tuple[int, list[int]]]
+    ) -> None:
+        """Bulk-load a generation being built: one SADD per bucket, with the members already
+        computed (see ``locate``) by whoever grouped them."""
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for bucket, members in grouped.items():
+                for bucket, members in groups:
                     pipe.sadd(self.bucket_key(organization_id, build.generation, bucket), *members)
                 await pipe.execute()
         except (RedisError, OSError) as exc:

@@ -20,6 +20,9 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy import (
+    cast as cast_,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -377,6 +380,20 @@ class SqlDncEntryRepository(_Repository):
         )
         async for partition in result.partitions(chunk):
             yield list(partition)
+
+    async def stream_blocked_buckets(
+        self, organization_id: UUID, now: datetime, buckets: int
+    ) -> AsyncIterator[list[tuple[int, list[int]]]]:
+        number = cast_(DncEntryRow.phone_number, BigInteger)
+        bucket = (number % buckets).label("bucket")
+        result = await self.session.stream(
+            select(bucket, func.array_agg((number - number % buckets) // buckets))
+            .where(*_blocking(organization_id, now))
+            .group_by(bucket)
+            .execution_options(yield_per=500)
+        )
+        async for partition in result.partitions(500):
+            yield [(int(b), list(members)) for b, members in partition]
 
     async def page(
         self,

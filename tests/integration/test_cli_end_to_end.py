@@ -18,6 +18,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
+from infra.redis_mirror import locate
 from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
 from tests.helpers import SUCCESS_ADD, Client, Org, SmtpSink, bearer, free_port, mirror_for
@@ -160,9 +161,9 @@ async def test_cache_verify_and_rebuild(settings: Settings, client: Client, org:
         state = await mirror.state(org.id)
         assert state.generation
         assert state.buckets
-        number = 12125551234
-        key = mirror.bucket_key(org.id, state.generation, number % state.buckets)
-        await cast(Awaitable[int], mirror.redis.srem(key, number // state.buckets))
+        bucket, member = locate(12125551234, state.buckets)
+        key = mirror.bucket_key(org.id, state.generation, bucket)
+        await cast(Awaitable[int], mirror.redis.srem(key, member))
     drifted = run_dnc(settings, "cache", "verify")
     assert drifted.returncode == 1
     assert json.loads(drifted.stdout)["organizations"][0]["missingInRedis"] == 1

@@ -17,7 +17,7 @@ from domain import mirror as mirror_module
 from domain.mirror import reconcile, sync_all, verify
 from infra.dnc_client import DncClient, DncUnavailable
 from infra.queue import ArqJobQueue
-from infra.redis_mirror import RedisMirror
+from infra.redis_mirror import RedisMirror, locate
 from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
 from tests.helpers import (
@@ -215,7 +215,7 @@ async def test_reconciliation_repairs_drift(
         state = await mirror.state(listed.id)
         assert state.generation
         assert state.buckets
-        bucket, member = int(LISTED) % state.buckets, int(LISTED) // state.buckets
+        bucket, member = locate(int(LISTED), state.buckets)
         key = mirror.bucket_key(listed.id, state.generation, bucket)
         assert await cast(Awaitable[int], mirror.redis.srem(key, member)) == 1
         async with uow_for(own_settings) as uow:

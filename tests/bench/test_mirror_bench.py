@@ -1,0 +1,110 @@
+"""`make bench`: Redis memory per listed number and rebuild time, for one organization with
+DNC_BENCH_ROWS (default 1,000,000) random numbers, each next to its reference measured in the
+same run on a private redis-server."""
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any, cast
+
+import asyncpg
+import pytest
+import redis
+
+from domain.mirror import rebuild_mirror
+from infra.settings import Settings
+from tests.helpers import Org, mirror_for, uow_for
+from tests.servers import PrivateRedis
+
+ROWS = int(os.environ.get("DNC_BENCH_ROWS", "1000000"))
+TARGET_BYTES = 10.0
+TARGET_REBUILD_RATIO = 2.0
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.cleanup()
+
+
+def used_memory(port: int) -> int:
+    client = redis.Redis(port=port)
+    try:
+        info = cast(dict[str, Any], client.info("memory"))
+        return int(info["used_memory"])
+    finally:
+        client.close()
+
+
+async def test_redis_memory_and_rebuild(
+    settings: Settings, org: Org, private_redis: PrivateRedis
+) -> None:
+    connection = await asyncpg.connect(settings.database_url)
+    try:  # random NANP-shaped numbers: 1, area [2-9]xx, exchange [2-9]xx, line xxxx
+        await connection.execute(
+            """
+            INSERT INTO dnc_entries (id, organization_id, phone_number, source)
+            SELECT gen_random_uuid(), $1,
+                   '1' || (200 + floor(random() * 800))::int || (200 + floor(random() * 800))::int
+                       || lpad(floor(random() * 10000)::int::text, 4, '0'),
+                   'import'
+            FROM generate_series(1, $2)
+            ON CONFLICT DO NOTHING
+            """,
+            org.id, ROWS,
+        )  # fmt: skip
+        count = await connection.fetchval(
+            "SELECT count(*) FROM dnc_entries WHERE organization_id = $1", org.id
+        )
+    finally:
+        await connection.close()
+
+    own = replace(settings, redis_url=private_redis.url)
+    before = used_memory(private_redis.port)
+    async with uow_for(own) as uow, mirror_for(own) as mirror:
+        started = time.perf_counter()
+        report = await rebuild_mirror(uow, mirror, org.id)
+        rebuilt = time.perf_counter() - started
+    assert report.loaded == count
+    per_number = (used_memory(private_redis.port) - before) / count
+
+    # the reference: the same numbers straight from COPY into one Redis set
+    psql, cli = shutil.which("psql"), shutil.which("redis-cli")
+    assert psql
+    assert cli
+    query = (  # the id is a UUID the test made, not outside input
+        f"COPY (SELECT 'SADD bench:raw ' || phone_number FROM dnc_entries "  # noqa: S608
+        f"WHERE organization_id = '{org.id}') TO STDOUT"
+    )
+    started = time.perf_counter()
+    copy = subprocess.Popen(
+        [psql, "-q", settings.database_url, "-c", query], stdout=subprocess.PIPE
+    )
+    piped = subprocess.run(
+        [cli, "-p", str(private_redis.port), "--pipe"],
+        stdin=copy.stdout,
+        capture_output=True,
+        check=True,
+    )
+    copy.wait()
+    raw = time.perf_counter() - started
+    assert b"errors: 0" in piped.stdout, piped.stdout
+    plain_set = (used_memory(private_redis.port) - before) / count - per_number
+
+    ratio = rebuilt / raw
+    rows = [
+        ("Redis bytes per listed number", f"{per_number:.1f} B", "a plain SET of the same strings",
+         f"{plain_set:.1f} B", per_number / plain_set, "<= 10 B", per_number <= TARGET_BYTES),
+        ("rebuild (Postgres -> Redis)", f"{rebuilt:.2f} s", "COPY ... | redis-cli --pipe",
+         f"{raw:.2f} s", ratio, "<= 2.0x", ratio <= TARGET_REBUILD_RATIO),
+    ]  # fmt: skip
+    print(f"\n{count:,} random numbers in one organization, one run\n")
+    print(f"{'metric':<31} {'ours':>9}  {'reference':<32} {'ref':>8} {'ratio':>6}  target")
+    for name, ours, ref_name, ref, value, target, met in rows:
+        verdict = "met" if met else "NOT met"
+        print(f"{name:<31} {ours:>9}  {ref_name:<32} {ref:>8} {value:>5.2f}x  {target} {verdict}")
