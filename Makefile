@@ -41,6 +41,7 @@ lint:
 
 ## bench: the speed benchmarks under tests/bench (not part of `make test`)
 bench: install services
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || { echo "install wrk (apt-get install wrk)"; exit 1; }
 	$(BIN)/pytest tests/bench -o addopts="" -p no:cacheprovider -s -q
 
 clean:

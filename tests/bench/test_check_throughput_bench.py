@@ -1,0 +1,160 @@
+"""`make bench`: /check throughput against /health on the same server (`dnc serve`, its
+default worker count), bulk checks in numbers per second, and 512 connections without an
+error. Load comes from wrk (Debian's package, installed by `make bench`)."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import pytest
+
+from domain.lists import BulkItem, bulk_add
+from domain.model import Principal
+from infra.settings import Settings
+from tests.helpers import Org, free_port, mirror_for, uow_for
+from tests.integration.test_cli_end_to_end import env_of
+
+DNC = str(Path(sys.executable).with_name("dnc"))
+SECONDS = int(os.environ.get("DNC_BENCH_SECONDS", "10"))
+LISTED = [f"1212555{i:04d}" for i in range(10_000)]
+
+
+@dataclass
+class Run:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    socket_errors: int
+
+    @property
+    def errors(self) -> int:
+        return self.non_2xx + self.socket_errors
+
+
+def wrk(url: str, connections: int, token: str, script: Path | None = None) -> Run:
+    binary = shutil.which("wrk")
+    assert binary, "wrk is not installed (make bench installs it)"
+    command = [
+        binary,
+        "-t2",
+        f"-c{connections}",
+        f"-d{SECONDS}s",
+        "--latency",
+        "-H",
+        f"Authorization: Bearer {token}",
+    ]
+    if script:
+        command += ["-s", str(script)]
+    out = subprocess.run(
+        [*command, url], capture_output=True, text=True, check=True, timeout=SECONDS + 60
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    latencies = dict(re.findall(r"\s(50|99)%\s+([\d.]+\w+)", out))
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    socket_errors = sum(int(n) for n in sockets.groups()) if sockets else 0
+    return Run(
+        rate,
+        _ms(latencies["50"]),
+        _ms(latencies["99"]),
+        int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors,
+    )
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    own = replace(settings, port=free_port(), log_level="WARNING")
+    process = subprocess.Popen([DNC, "serve"], env=env_of(own))
+    base = f"http://127.0.0.1:{own.port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+async def test_check_throughput(settings: Settings, org: Org, server: str, tmp_path: Path) -> None:
+    principal = Principal(org.admin_id, org.id, "admin", "full", org.admin_id)
+    async with uow_for(settings) as uow, mirror_for(settings) as mirror:
+        await bulk_add(uow, mirror, principal, [BulkItem(n) for n in LISTED])
+    token = await org.token_for(org.admin_email, scope="check")
+    check_url = f"{server}/api/dnc/check?phoneNumber=%2B{LISTED[1234]}"
+    assert httpx.get(check_url, headers={"Authorization": f"Bearer {token}"}).json()["data"][
+        "blocked"
+    ]
+
+    body = json.dumps({"phoneNumbers": [f"+1 212 555 {i % 10_000:04d}" for i in range(1000)]})
+    script = tmp_path / "bulk.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+    )
+    health = wrk(f"{server}/health", 64, token)
+    single = wrk(check_url, 64, token)
+    bulk = wrk(f"{server}/api/dnc/check", 8, token, script)
+    crowd = wrk(check_url, 512, token)
+
+    single_rate, health_rate = single.requests_per_second, health.requests_per_second
+    numbers_per_second = bulk.requests_per_second * 1000
+    rows = [
+        (
+            "GET /check, 64 connections",
+            f"{single_rate:,.0f} req/s",
+            "GET /health",
+            f"{health_rate:,.0f} req/s",
+            single_rate / health_rate,
+            ">= 0.85x",
+        ),
+        (
+            "GET /check p99 / p50",
+            f"{single.p99_ms:.1f}/{single.p50_ms:.1f} ms",
+            "",
+            "",
+            single.p99_ms / single.p50_ms,
+            "<= 3x",
+        ),
+        (
+            "POST /check, 1,000 numbers each",
+            f"{numbers_per_second:,.0f} numbers/s",
+            "target",
+            "1,000,000 numbers/s",
+            numbers_per_second / 1_000_000,
+            ">= 1.0x",
+        ),
+        (
+            "GET /check, 512 connections",
+            f"{crowd.non_2xx} non-2xx, {crowd.socket_errors} socket",
+            "",
+            "",
+            float(crowd.errors),
+            "0 errors",
+        ),
+    ]
+    print(f"\n{SECONDS} s per run, wrk -t2, one run\n")
+    print(f"{'metric':<34} {'ours':>22}  {'reference':<12} {'ref':>20} {'ratio':>7}  target")
+    for name, ours, ref_name, ref, ratio, target in rows:
+        print(f"{name:<34} {ours:>22}  {ref_name:<12} {ref:>20} {ratio:>6.2f}x  {target}")
