@@ -8,17 +8,31 @@ from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
 from tests.helpers import Client, Org, assert_error, bearer, body
 
-PROTECTED = [
+Endpoint = tuple[str, str, object]
+PROTECTED: list[Endpoint] = [
     ("POST", "/api/dnc/add", add_body()),
     ("POST", "/api/dnc/enable-disable", {"enable": True}),
     ("GET", "/api/dnc/entries/12125551234", None),
     ("GET", "/api/dnc/settings", None),
     ("POST", "/api/batches", {}),
     ("POST", "/api/batches/b/calls", {"phoneNumber": "+12125551234"}),
+    ("GET", "/api/dnc/list", None),
+    ("POST", "/api/dnc/bulk-add", {"numbers": [{"phoneNumber": "2125551234"}]}),
+    ("POST", "/api/dnc/remove", {"phoneNumber": "2125551234"}),
+    ("DELETE", "/api/dnc/delete/00000000-0000-0000-0000-000000000000", None),
+    ("GET", "/api/dnc/export", None),
+    ("GET", "/api/dnc/audit", None),
+    ("GET", "/api/dnc/imports/00000000-0000-0000-0000-000000000000", None),
+    ("GET", "/api/dnc/cache/status", None),
+    ("POST", "/api/dnc/cache/rebuild", None),
+]
+CHECKS: list[Endpoint] = [
+    ("GET", "/api/dnc/check?phoneNumber=2125551234", None),
+    ("POST", "/api/dnc/check", {"phoneNumbers": ["2125551234"]}),
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "payload"), PROTECTED)
+@pytest.mark.parametrize(("method", "path", "payload"), PROTECTED + CHECKS)
 @pytest.mark.parametrize(
     ("headers", "fragment"),
     [
@@ -100,3 +114,42 @@ async def test_toggling_one_organization_leaves_the_other_alone(
     await client.post("/api/dnc/enable-disable", json={"enable": False}, headers=org.headers)
     other = body(await client.get("/api/dnc/settings", headers=other_org.headers))["data"]
     assert other["enabled"] is True
+
+
+async def test_import_needs_a_token_and_full_scope(client: Client, org: Org) -> None:
+    csv_headers = {"Content-Type": "text/csv"}
+    response = await client.post("/api/dnc/import", content=b"phoneNumber\n", headers=csv_headers)
+    assert_error(response, 401)
+    token = await org.token_for(org.admin_email, scope="check")
+    response = await client.post(
+        "/api/dnc/import", content=b"phoneNumber\n", headers={**bearer(token), **csv_headers}
+    )
+    assert_error(response, 403, "scope is 'check'")
+
+
+async def test_another_organizations_ids_are_not_found(
+    client: Client, org: Org, other_org: Org
+) -> None:
+    await client.post(
+        "/api/dnc/bulk-add", json={"numbers": [{"phoneNumber": "2125551234"}]}, headers=org.headers
+    )
+    entry = body(await client.get("/api/dnc/entries/12125551234", headers=org.headers))["data"]
+    response = await client.delete(f"/api/dnc/delete/{entry['id']}", headers=other_org.headers)
+    assert_error(response, 404)
+    imported = await client.post(
+        "/api/dnc/import",
+        content=b"phoneNumber\n2125550100\n",
+        headers={**org.headers, "Content-Type": "text/csv"},
+    )
+    import_id = body(imported)["data"]["importId"]
+    assert_error(await client.get(f"/api/dnc/imports/{import_id}", headers=other_org.headers), 404)
+    listed = body(await client.get("/api/dnc/list", headers=other_org.headers))["data"]
+    assert listed["total"] == 0
+    exported = await client.get("/api/dnc/export", headers=other_org.headers)
+    assert exported.text.strip() == "phoneNumber,type,expiresAt,createdAt"
+    audit = body(await client.get("/api/dnc/audit", headers=other_org.headers))["data"]
+    assert [i["action"] for i in audit["items"]] == ["cache.rebuild"]  # its own mirror build
+    # and the entry is still listed for its owner
+    assert (
+        await client.get("/api/dnc/entries/12125551234", headers=org.headers)
+    ).status_code == 200
