@@ -109,7 +109,7 @@ async def bulk_add(
                 organization_id=org_id,
                 actor_user_id=principal.user_id,
                 action="dnc.bulk_add",
-                after=_counts(outcomes),
+                after=count_outcomes(outcomes),
             )
         )
         await record_change(uow, org_id, sorted(added))
@@ -155,11 +155,12 @@ def _outcomes(
     return outcomes
 
 
-def _counts(outcomes: list[BulkOutcome]) -> dict[str, object]:
+def count_outcomes(outcomes: list[BulkOutcome]) -> dict[str, int]:
+    """How many items were added, duplicate and invalid."""
     counts = {"added": 0, "duplicate": 0, "invalid": 0}
     for outcome in outcomes:
         counts[outcome.outcome] += 1
-    return dict(counts)
+    return counts
 
 
 async def expire_due(uow: UnitOfWork, mirror: DncMirror, limit: int = 10_000) -> int:

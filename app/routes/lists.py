@@ -22,7 +22,15 @@ from app.schemas import (
     ListPage,
 )
 from domain.errors import InvalidInput
-from domain.lists import AuditQuery, BulkItem, PageRequest, bulk_add, list_entries, read_audit
+from domain.lists import (
+    AuditQuery,
+    BulkItem,
+    PageRequest,
+    bulk_add,
+    count_outcomes,
+    list_entries,
+    read_audit,
+)
 from domain.model import Principal
 from infra.db.uow import SqlUnitOfWork
 from infra.redis_mirror import RedisMirror
@@ -95,10 +103,7 @@ class ListController(Controller):
         items = [BulkItem(n.phone_number, n.type, n.expires_at) for n in data.numbers]
         outcomes = await bulk_add(uow, mirror, principal, items)
         results = [BulkItemOut(o.phone_number, o.normalized, o.outcome, o.error) for o in outcomes]
-        count = {
-            kind: sum(1 for o in outcomes if o.outcome == kind)
-            for kind in ("added", "duplicate", "invalid")
-        }
+        count = count_outcomes(outcomes)
         return ok(BulkAddResult(results, count["added"], count["duplicate"], count["invalid"]))
 
     @get(
