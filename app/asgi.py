@@ -28,6 +28,7 @@ from app.routes.lists import ListController
 from app.routes.ops import health, ready
 from app.routes.transfer import TransferController
 from domain.checks import RebuildRequests
+from domain.phone import nanp_table
 from infra.db.uow import create_engine, create_sessionmaker
 from infra.queue import ArqJobQueue, create_arq, create_redis_pool
 from infra.redis_mirror import RedisMirror
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        nanp_table()  # built now rather than by the first check
         engine = create_engine(settings, API_NAME)
         pool = create_redis_pool(settings, API_NAME)
         arq = create_arq(pool, settings)

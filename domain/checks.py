@@ -8,7 +8,7 @@ from uuid import UUID
 
 from domain.errors import InvalidPhoneNumber, Unavailable
 from domain.model import CheckResult, Verdict
-from domain.phone import normalize
+from domain.phone import fast_normalize, normalize
 from domain.ports import DncMirror, JobQueue, UnitOfWork
 from domain.time import utcnow
 
@@ -41,6 +41,9 @@ class RebuildRequests:
 
 
 def normalize_or_none(raw: str) -> str | None:
+    number = fast_normalize(raw)
+    if number is not None:
+        return number or None
     try:
         return normalize(raw)
     except InvalidPhoneNumber:

@@ -8,10 +8,12 @@ The rules, in the order they apply:
 """
 
 import re
+from functools import cache
 
 import phonenumbers
 
 from domain.errors import InvalidPhoneNumber
+from domain.nanp import INVALID, PREFIX_DIGITS, VALID, build_table
 
 _ALLOWED = re.compile(r"\+?[0-9 ().\-]+")
 _NON_DIGITS = re.compile(r"[^0-9]")
@@ -22,6 +24,42 @@ E164_MAX_DIGITS = 15
 
 def normalize(raw: str) -> str:
     """Return ``raw`` as E.164 digits without ``+`` or raise :class:`InvalidPhoneNumber`."""
+    number = fast_normalize(raw)
+    if number:
+        return number
+    if number is not None:
+        raise InvalidPhoneNumber(_not_valid(raw))
+    return _normalize_in_full(raw)
+
+
+def fast_normalize(raw: str) -> str | None:
+    """``normalize`` for the shapes dialers send most (a NANP number as 10 digits, or 11
+    after an optional ``+``) in about a microsecond: the digits if valid, ``""`` if not, and
+    None for every other shape, which only ``normalize`` itself answers. The validity comes
+    from a table derived from ``phonenumbers``' own patterns (``domain.nanp``)."""
+    if not raw.isascii():
+        return None
+    plus = raw[:1] == "+"
+    digits = raw[1:] if plus else raw
+    if not digits.isdigit():
+        return None
+    if len(digits) == 10 and not plus:
+        digits = "1" + digits
+    elif len(digits) != 11 or digits[0] != "1":
+        return None
+    verdict = nanp_table()[int(digits[1 : 1 + PREFIX_DIGITS])]
+    if verdict == VALID:
+        return digits
+    return "" if verdict == INVALID else None  # DEPENDS: only phonenumbers can tell
+
+
+@cache
+def nanp_table() -> bytearray:
+    """Built on first use (under a second); the API and the worker build it at start-up."""
+    return build_table()
+
+
+def _normalize_in_full(raw: str) -> str:
     text = raw.strip()
     if not text:
         raise InvalidPhoneNumber("phoneNumber is empty; " + _EXAMPLE)
@@ -38,15 +76,17 @@ def normalize(raw: str) -> str:
     except phonenumbers.NumberParseException:
         parsed = None
     if parsed is None or not phonenumbers.is_valid_number(parsed):
-        raise InvalidPhoneNumber(
-            f"phoneNumber {_quote(raw)} is not a valid phone number; {_EXAMPLE}"
-        )
+        raise InvalidPhoneNumber(_not_valid(raw))
     e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
     if len(e164) > E164_MAX_DIGITS:  # valid for its country, but longer than E.164 allows
         raise InvalidPhoneNumber(
             f"phoneNumber {_quote(raw)} has more than {E164_MAX_DIGITS} digits; {_EXAMPLE}"
         )
     return e164
+
+
+def _not_valid(raw: str) -> str:
+    return f"phoneNumber {_quote(raw)} is not a valid phone number; {_EXAMPLE}"
 
 
 def _quote(raw: str) -> str:

@@ -1,12 +1,14 @@
 """Phone normalization: what callers send, and what the service stores."""
 
+import random
+
 import phonenumbers
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.errors import InvalidPhoneNumber
-from domain.phone import normalize
+from domain.phone import _normalize_in_full, fast_normalize, normalize
 
 
 @pytest.mark.parametrize(
@@ -89,3 +91,64 @@ def test_ten_digits_are_a_nanp_number(area: int, area_rest: int, exchange: int, 
 def test_more_digits_than_e164_allows_are_refused() -> None:
     with pytest.raises(InvalidPhoneNumber, match="more than 15 digits"):
         normalize("+49 30 1234565887994")
+
+
+# The fast path answers like the full path, for every input ---------------------------------
+
+
+def _full(raw: str) -> str | None:
+    """What ``normalize`` answers without its fast path: the digits, or None if refused."""
+    try:
+        return _normalize_in_full(raw)
+    except InvalidPhoneNumber:
+        return None
+
+
+def _either(raw: str) -> str | None:
+    try:
+        return normalize(raw)
+    except InvalidPhoneNumber:
+        return None
+
+
+NANP_SHAPED = st.builds(
+    lambda lead, digits: lead + digits,
+    st.sampled_from(["", "1", "+1", "+", "0", "+0"]),
+    st.text(alphabet="0123456789", min_size=9, max_size=11),
+)
+
+
+@settings(max_examples=3000)
+@given(NANP_SHAPED)
+def test_fast_path_equals_phonenumbers_on_nanp_shaped_input(raw: str) -> None:
+    fast = fast_normalize(raw)
+    if fast is not None:  # the fast path answered: it must be the full path's answer
+        assert (fast or None) == _full(raw)
+    assert _either(raw) == _full(raw)
+
+
+@settings(max_examples=1000)
+@given(st.text(alphabet="+0123456789 ()-.\t٣²", max_size=20))
+def test_fast_path_equals_phonenumbers_on_any_text(raw: str) -> None:
+    fast = fast_normalize(raw)
+    if fast is not None:
+        assert (fast or None) == _full(raw)
+    assert _either(raw) == _full(raw)
+
+
+def test_fast_path_agrees_on_every_area_code() -> None:
+    """Ten exchanges of each of the 1,000 area codes (the table is per six-digit prefix)."""
+    rng = random.Random(5)
+    for area in range(1000):
+        for _ in range(10):
+            national = f"{area:03d}{rng.randrange(10_000_000):07d}"
+            fast = fast_normalize("+1" + national)
+            assert fast is None or (fast or None) == _full("+1" + national), national
+
+
+def test_fast_path_leaves_other_shapes_to_phonenumbers() -> None:
+    assert fast_normalize("+44 20 7946 0958") is None
+    assert fast_normalize("(212) 555-1234") is None
+    assert fast_normalize("+12125551234") == "12125551234"
+    assert fast_normalize("2125551234") == "12125551234"
+    assert fast_normalize("+11125551234") == ""  # area codes do not start with 1
