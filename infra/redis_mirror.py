@@ -17,6 +17,7 @@ The Lua scripts in ``infra/lua`` are the only code that reads or writes this lay
 the rebuild's bulk load below; ``check.lua`` is the one-round-trip contract for dialers.
 """
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
@@ -30,6 +31,7 @@ from domain.errors import Unavailable
 from domain.model import MirrorAnswer, MirrorBuild, MirrorState
 
 LUA = Path(__file__).with_name("lua")
+_Waiter = tuple[Sequence[str], "asyncio.Future[MirrorAnswer]"]
 TARGET_PER_BUCKET = 256
 UNREACHABLE = "The DNC cache (Redis) could not be reached; nothing was saved, retry the request"
 
@@ -57,6 +59,8 @@ class RedisMirror:
         self._apply = redis.register_script((LUA / "apply.lua").read_text())
         self._begin = redis.register_script((LUA / "begin_rebuild.lua").read_text())
         self._swap = redis.register_script((LUA / "swap.lua").read_text())
+        self._waiting: dict[UUID, list[_Waiter]] = {}
+        self._drainer: asyncio.Future[None] | None = None
 
     def meta_key(self, organization_id: UUID) -> str:
         return f"{self.prefix}:{{{organization_id}}}:meta"
@@ -65,15 +69,50 @@ class RedisMirror:
         return f"{self.prefix}:{{{organization_id}}}:n:{generation}:{bucket}"
 
     async def check(self, organization_id: UUID, numbers: Sequence[str]) -> MirrorAnswer:
-        """One round trip. Raises :class:`Unavailable` when Redis cannot answer."""
+        """Raises :class:`Unavailable` when Redis cannot answer.
+
+        Checks share round trips: one is in flight at a time per process, and every check
+        that arrives meanwhile waits for the next, which asks for all of them at once (one
+        ``check.lua`` call per organization, pipelined). Under load the batches grow instead
+        of the queue for connections."""
+        future: asyncio.Future[MirrorAnswer] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(organization_id, []).append((numbers, future))
+        if self._drainer is None:
+            self._drainer = asyncio.ensure_future(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
         try:
-            reply = await self._check(keys=[self.meta_key(organization_id)], args=list(numbers))
-        except (RedisError, OSError) as exc:
-            raise Unavailable("The DNC cache (Redis) could not be reached") from exc
-        enabled, ready, *listed = (int(x) for x in reply)
-        if not ready:
-            return MirrorAnswer(ready=False, enabled=False)
-        return MirrorAnswer(ready=True, enabled=enabled == 1, listed=tuple(x == 1 for x in listed))
+            while self._waiting:
+                waiting, self._waiting = self._waiting, {}
+                await self._answer(waiting)
+        finally:
+            self._drainer = None
+
+    async def _answer(self, waiting: dict[UUID, list[_Waiter]]) -> None:
+        organizations = list(waiting)
+        batches = [[n for numbers, _ in waiting[org] for n in numbers] for org in organizations]
+        try:
+            if len(organizations) == 1:
+                keys = [self.meta_key(organizations[0])]
+                replies = [await self._check(keys=keys, args=batches[0])]
+            else:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for org, batch in zip(organizations, batches, strict=True):
+                        await self._check(keys=[self.meta_key(org)], args=batch, client=pipe)
+                    replies = await pipe.execute()
+        except Exception as exc:  # every waiter must hear back, whatever went wrong
+            error: BaseException = exc
+            if isinstance(exc, RedisError | OSError):
+                error = Unavailable("The DNC cache (Redis) could not be reached")
+                error.__cause__ = exc
+            for org in organizations:
+                for _, future in waiting[org]:
+                    if not future.done():
+                        future.set_exception(error)
+            return
+        for org, reply in zip(organizations, replies, strict=True):
+            _deliver(waiting[org], [int(x) for x in reply])
 
     async def apply(
         self,
@@ -206,3 +245,19 @@ class RedisMirror:
         await cast(Awaitable[int], self.redis.unlink(self.meta_key(organization_id)))
         if state.generation and state.buckets:
             await self.delete_generation(organization_id, state.generation, state.buckets)
+
+
+def _deliver(waiters: list[_Waiter], reply: list[int]) -> None:
+    """Hand each waiter its slice of one ``check.lua`` reply."""
+    enabled, ready, *listed = reply
+    start = 0
+    for numbers, future in waiters:
+        end = start + len(numbers)
+        if future.done():  # the caller went away
+            pass
+        elif not ready:
+            future.set_result(MirrorAnswer(ready=False, enabled=False))
+        else:
+            hits = tuple(x == 1 for x in listed[start:end])
+            future.set_result(MirrorAnswer(ready=True, enabled=enabled == 1, listed=hits))
+        start = end

@@ -9,8 +9,10 @@ from typing import cast
 from urllib.parse import urlsplit
 
 import asyncpg
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
+from redis import Redis as SyncRedis
 
 from app.asgi import create_app
 from domain import mirror as mirror_module
@@ -308,3 +310,51 @@ async def test_cache_admin_answers_503_while_redis_is_down(
     private_redis.stop()
     assert_error(await app_client.get("/api/dnc/cache/status", headers=listed.headers), 503)
     assert_error(await app_client.post("/api/dnc/cache/rebuild", headers=listed.headers), 503)
+
+
+async def test_concurrent_checks_share_round_trips_and_each_gets_its_own_answer(
+    own_settings: Settings, listed: Org, private_redis: PrivateRedis
+) -> None:
+    other = await new_org(own_settings, "Other Dialer")
+    redis = SyncRedis(port=private_redis.port)
+    numbers = [f"+1 212 555 {n:04d}" for n in range(1200, 1300)]  # 1234 is listed by `listed`
+
+    # httpx's ASGI transport runs each request in the caller's task, so gathered requests
+    # really are concurrent, on this event loop, with the app's lifespan run here too
+    app = create_app(own_settings)
+    transport = httpx.ASGITransport(app=app)
+    async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+
+        async def one(org: Org, number: str) -> tuple[Org, str, object]:
+            answer = await check_number(http, org, number)
+            return org, number, answer["blocked"]
+
+        for org in (listed, other):  # tokens are looked up once, then cached
+            await one(org, numbers[0])
+        before = _evalsha_calls(redis)
+        answers = await asyncio.gather(
+            *(one(org, number) for number in numbers for org in (listed, other))
+        )
+        for org, number, blocked in answers:
+            assert blocked is (org is listed and number.endswith("1234")), (org.id, number)
+        round_trips = _evalsha_calls(redis) - before
+        redis.close()
+        assert 1 <= round_trips < len(answers) / 4, round_trips
+
+        private_redis.stop()  # every waiter of a failed round trip falls back to Postgres
+        answers = await asyncio.gather(*(one(listed, number) for number in numbers))
+        assert [b for _, _, b in answers] == [n.endswith("1234") for n in numbers]
+
+
+def _evalsha_calls(redis: SyncRedis) -> int:
+    stats = cast(dict[str, dict[str, int]], redis.info("commandstats"))
+    return stats.get("cmdstat_evalsha", {}).get("calls", 0)
+
+
+async def check_number(client: httpx.AsyncClient, org: Org, number: str) -> dict[str, object]:
+    response = await client.get(
+        "/api/dnc/check", params={"phoneNumber": number}, headers=org.headers
+    )
+    assert response.status_code == 200, body(response)
+    data: dict[str, object] = body(response)["data"]
+    return data

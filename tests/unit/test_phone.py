@@ -112,9 +112,12 @@ def _either(raw: str) -> str | None:
 
 
 NANP_SHAPED = st.builds(
-    lambda lead, digits: lead + digits,
-    st.sampled_from(["", "1", "+1", "+", "0", "+0"]),
+    lambda lead, digits, separators: (
+        lead + "".join(d + separators[i % len(separators)] for i, d in enumerate(digits))
+    ),
+    st.sampled_from(["", "1", "+1", "+", "0", "+0", " +1 ", "1-", "+1 (", "(", "+ 1"]),
     st.text(alphabet="0123456789", min_size=9, max_size=11),
+    st.lists(st.sampled_from(["", "", "", " ", "-", ".", "(", ")", "+", "\t"]), min_size=1),
 )
 
 
@@ -148,7 +151,10 @@ def test_fast_path_agrees_on_every_area_code() -> None:
 
 def test_fast_path_leaves_other_shapes_to_phonenumbers() -> None:
     assert fast_normalize("+44 20 7946 0958") is None
-    assert fast_normalize("(212) 555-1234") is None
+    assert fast_normalize("(212) 555-1234") == "12125551234"
+    assert fast_normalize("+1 212 555 1234") == "12125551234"
+    assert fast_normalize(" 2125551234\t") is None  # a tab: only the full path strips it
+    assert fast_normalize("2125551234" + " " * 31) is None  # over 40 characters: the full path
     assert fast_normalize("+12125551234") == "12125551234"
     assert fast_normalize("2125551234") == "12125551234"
     assert fast_normalize("+11125551234") == ""  # area codes do not start with 1
