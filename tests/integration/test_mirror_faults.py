@@ -322,7 +322,7 @@ async def test_concurrent_checks_share_round_trips_and_each_gets_its_own_answer(
     # httpx's ASGI transport runs each request in the caller's task, so gathered requests
     # really are concurrent, on this event loop, with the app's lifespan run here too
     app = create_app(own_settings)
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # httpx types ASGI loosely
     async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
 
         async def one(org: Org, number: str) -> tuple[Org, str, object]:
