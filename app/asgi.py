@@ -1,5 +1,6 @@
 """``create_app``: the one place the API's connections are built (in the lifespan)."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +21,7 @@ from app.deps import (
     provide_uow,
 )
 from app.errors import handle_exception
+from app.fast_check import FastCheck
 from app.routes.batches import BatchController
 from app.routes.cache import CacheController
 from app.routes.check import CheckController
@@ -57,6 +59,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             rebuilds=RebuildRequests(queue),
         )
         app.state.tokens = TokenCache(settings.token_cache_seconds)
+        # What start-up built lives as long as the process: keep the collector from walking
+        # it again in every full collection (a pause of tens of milliseconds, seen in p99)
+        gc.freeze()
         try:
             yield
         finally:
@@ -98,3 +103,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         ),
     )
+
+
+def create_server_app(settings: Settings | None = None) -> FastCheck:
+    """What ``dnc serve`` runs: the app, with the single check's everyday case answered
+    before routing (see ``app.fast_check``)."""
+    return FastCheck(create_app(settings))

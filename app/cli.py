@@ -219,7 +219,7 @@ def _serve(settings: Settings) -> None:
     import uvicorn
 
     uvicorn.run(
-        "app.asgi:create_app",
+        "app.asgi:create_server_app",
         factory=True,
         host=settings.host,
         port=settings.port,

@@ -235,6 +235,8 @@ def build_table() -> bytearray:
             )
 
     walk(0, 0, [s for region in regions for s in region.states()])
+    for cached in (_nullable, _derive_seq, derive, verdict):  # needed only while building
+        cached.cache_clear()
     return table
 
 

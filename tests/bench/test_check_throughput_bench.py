@@ -24,6 +24,7 @@ from tests.integration.test_cli_end_to_end import env_of
 
 DNC = str(Path(sys.executable).with_name("dnc"))
 SECONDS = int(os.environ.get("DNC_BENCH_SECONDS", "10"))
+THREADS = int(os.environ.get("DNC_BENCH_THREADS", "2"))
 LISTED = [f"1212555{i:04d}" for i in range(10_000)]
 
 
@@ -45,7 +46,7 @@ def wrk(url: str, connections: int, token: str, script: Path | None = None) -> R
     assert binary, "wrk is not installed (make bench installs it)"
     command = [
         binary,
-        "-t2",
+        f"-t{THREADS}",
         f"-c{connections}",
         f"-d{SECONDS}s",
         "--latency",

@@ -1,0 +1,75 @@
+"""``GET /api/dnc/check``'s everyday case, answered before Litestar routes the request.
+
+Dialers call this endpoint more than all others together, and most of its cost in Litestar is
+the framework's per-request work (routing, the middleware and guard layers, the response
+object), not the lookup. :class:`FastCheck` wraps the Litestar app and answers a request
+itself only when everything about it is ordinary: a GET of exactly this path, one
+``Authorization: Bearer`` header whose token is already in the token cache, and one
+``phoneNumber``. The answer is built by the same code as the route's
+(:func:`app.routes.check.single_check`) and encoded by Litestar's own encoder. Anything
+else, and any failure on the way (a token to look up, a bad request, Redis and Postgres
+down), goes to Litestar untouched, which gives the usual answer or error envelope.
+``tests/api/test_fast_check.py`` holds the two paths to the same bytes.
+"""
+
+from typing import Any
+
+from litestar import Litestar
+from litestar._parsers import parse_query_string
+from litestar.serialization import encode_json
+
+from app.auth import TokenCache
+from app.deps import resources_of
+from app.routes.check import PATH, single_check
+from domain.checks import check_numbers
+from domain.services import hash_token
+from infra.db.uow import SqlUnitOfWork
+
+_HEADERS = [(b"content-type", b"application/json")]
+_BEARER = "Bearer "
+
+
+class FastCheck:
+    def __init__(self, app: Litestar) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == PATH:
+            body = await self._answer(scope)
+            if body is not None:
+                length = (b"content-length", str(len(body)).encode())
+                start = {"type": "http.response.start", "status": 200}
+                await send({**start, "headers": [*_HEADERS, length]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: Any) -> bytes | None:
+        """The response body, or None to let Litestar answer."""
+        authorization = [v for k, v in scope["headers"] if k == b"authorization"]
+        if len(authorization) != 1:
+            return None
+        header = authorization[0].decode("latin-1")
+        if not header.startswith(_BEARER):
+            return None
+        tokens: TokenCache = self.app.state.tokens
+        principal = tokens.get(hash_token(header[len(_BEARER) :].strip()))
+        if principal is None:
+            return None
+        try:
+            numbers = [
+                v for k, v in parse_query_string(scope["query_string"]) if k == "phoneNumber"
+            ]
+            if len(numbers) != 1 or not numbers[0]:
+                return None
+            resources = resources_of(self.app.state)
+            result = await check_numbers(
+                SqlUnitOfWork(resources.sessions),
+                resources.mirror,
+                resources.rebuilds,
+                principal.organization_id,
+                numbers,
+            )
+            return encode_json(single_check(result))
+        except Exception:  # Litestar answers again, with the envelope this failure deserves
+            return None
