@@ -5,7 +5,9 @@ check path does not ask Postgres on every request; a revoked token stops working
 time.
 """
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
@@ -26,9 +28,31 @@ _MAX_CACHED = 10_000
 
 
 class TokenCache:
+    """Principals by token hash for ``seconds``. Concurrent misses of one token share one
+    lookup, so an expiry under load costs one query, not one per waiting request."""
+
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self._entries: dict[str, tuple[float, Principal]] = {}
+        self._loading: dict[str, asyncio.Future[Principal]] = {}
+
+    async def get_or_load(
+        self, token_hash: str, load: Callable[[], Awaitable[Principal]]
+    ) -> Principal:
+        principal = self.get(token_hash)
+        if principal is not None:
+            return principal
+        loading = self._loading.get(token_hash)
+        if loading is None:
+            loading = asyncio.ensure_future(load())
+            self._loading[token_hash] = loading
+            loading.add_done_callback(lambda done: self._loaded(token_hash, done))
+        return await asyncio.shield(loading)  # one waiter leaving does not cancel the rest
+
+    def _loaded(self, token_hash: str, done: "asyncio.Future[Principal]") -> None:
+        self._loading.pop(token_hash, None)
+        if not done.cancelled() and done.exception() is None:
+            self.put(token_hash, done.result())
 
     def get(self, token_hash: str) -> Principal | None:
         hit = self._entries.get(token_hash)
@@ -55,12 +79,10 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("The Authorization header must be 'Bearer <token>'")
         cache: TokenCache = connection.app.state.tokens
-        key = hash_token(token.strip())
-        principal = cache.get(key)
-        if principal is None:
-            uow = SqlUnitOfWork(resources_of(connection.app.state).sessions)
-            principal = await authenticate(uow, token.strip())
-            cache.put(key, principal)
+        uow = SqlUnitOfWork(resources_of(connection.app.state).sessions)
+        principal = await cache.get_or_load(
+            hash_token(token.strip()), lambda: authenticate(uow, token.strip())
+        )
         return AuthenticationResult(user=principal, auth=principal.token_id)
 
 
