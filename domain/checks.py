@@ -60,14 +60,14 @@ async def check_numbers(
     normalized = [normalize_or_none(raw) for raw in raw_numbers]
     unique = list(dict.fromkeys(n for n in normalized if n is not None))
     enabled, listed, source = await _lookup(uow, mirror, rebuilds, organization_id, unique)
-    verdicts = []
-    for raw, number in zip(raw_numbers, normalized, strict=True):
-        if number is None:
-            verdicts.append(Verdict(raw, None, True, "invalid"))
-        elif enabled and number in listed:
-            verdicts.append(Verdict(raw, number, True, "dnc"))
-        else:
-            verdicts.append(Verdict(raw, number, False, None))
+    verdicts = [
+        Verdict(raw, None, True, "invalid")
+        if number is None
+        else Verdict(raw, number, True, "dnc")
+        if enabled and number in listed
+        else Verdict(raw, number, False, None)
+        for raw, number in zip(raw_numbers, normalized, strict=True)
+    ]
     return CheckResult(enabled, verdicts, source)
 
 

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 Role = Literal["admin", "member"]
@@ -148,8 +148,7 @@ class MirrorBuild:
     buckets: int
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):  # a tuple: a bulk check makes tens of thousands of them
     """One number's answer: ``reason`` is "dnc" (listed), "invalid", or None (callable)."""
 
     phone_number: str

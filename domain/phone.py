@@ -8,7 +8,6 @@ The rules, in the order they apply:
 """
 
 import re
-from functools import cache
 
 import phonenumbers
 
@@ -17,7 +16,8 @@ from domain.nanp import INVALID, PREFIX_DIGITS, VALID, build_table
 
 _ALLOWED = re.compile(r"\+?[0-9 ().\-]+")
 _NON_DIGITS = re.compile(r"[^0-9]")
-_SEPARATORS = str.maketrans("", "", " ().-")
+_SEPARATORS = (" ", "-", ".", "(", ")")
+_TABLE: bytearray | None = None
 _EXAMPLE = "send it in international form with its country code, e.g. +12125551234"
 MAX_INPUT_LENGTH = 40
 E164_MAX_DIGITS = 15
@@ -42,23 +42,28 @@ def fast_normalize(raw: str) -> str | None:
     if len(raw) > MAX_INPUT_LENGTH or not raw.isascii():
         return None
     plus = raw[:1] == "+"
-    digits = (raw[1:] if plus else raw).translate(_SEPARATORS)
-    if not digits.isdigit():  # empty, or something besides digits and separators
-        return None
+    digits = raw[1:] if plus else raw
+    if not digits.isdigit():
+        for separator in _SEPARATORS:  # str.replace x5 is faster than translate or re.sub
+            digits = digits.replace(separator, "")
+        if not digits.isdigit():  # empty, or something besides digits and separators
+            return None
     if len(digits) == 10 and not plus:
         digits = "1" + digits
     elif len(digits) != 11 or digits[0] != "1":
         return None
-    verdict = nanp_table()[int(digits[1 : 1 + PREFIX_DIGITS])]
+    verdict = (_TABLE or nanp_table())[int(digits[1 : 1 + PREFIX_DIGITS])]
     if verdict == VALID:
         return digits
     return "" if verdict == INVALID else None  # DEPENDS: only phonenumbers can tell
 
 
-@cache
 def nanp_table() -> bytearray:
-    """Built on first use (under a second); the API and the worker build it at start-up."""
-    return build_table()
+    """Built on first use (under a second); the API builds it at start-up."""
+    global _TABLE  # built once, read on every check
+    if _TABLE is None:
+        _TABLE = build_table()
+    return _TABLE
 
 
 def _normalize_in_full(raw: str) -> str:

@@ -33,6 +33,7 @@ from domain.model import MirrorAnswer, MirrorBuild, MirrorState
 LUA = Path(__file__).with_name("lua")
 _Waiter = tuple[Sequence[str], "asyncio.Future[MirrorAnswer]"]
 TARGET_PER_BUCKET = 256
+_ONE = ord("1")
 UNREACHABLE = "The DNC cache (Redis) could not be reached; nothing was saved, retry the request"
 
 
@@ -52,15 +53,17 @@ def locate(number: int, buckets: int) -> tuple[int, int]:
 
 
 class RedisMirror:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, checks_in_flight: int = 2) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.checks_in_flight = checks_in_flight
         self._check = redis.register_script((LUA / "check.lua").read_text())
         self._apply = redis.register_script((LUA / "apply.lua").read_text())
         self._begin = redis.register_script((LUA / "begin_rebuild.lua").read_text())
         self._swap = redis.register_script((LUA / "swap.lua").read_text())
         self._waiting: dict[UUID, list[_Waiter]] = {}
-        self._drainer: asyncio.Future[None] | None = None
+        self._drainers = 0
+        self._drain_tasks: set[asyncio.Future[None]] = set()
 
     def meta_key(self, organization_id: UUID) -> str:
         return f"{self.prefix}:{{{organization_id}}}:meta"
@@ -71,14 +74,16 @@ class RedisMirror:
     async def check(self, organization_id: UUID, numbers: Sequence[str]) -> MirrorAnswer:
         """Raises :class:`Unavailable` when Redis cannot answer.
 
-        Checks share round trips: one is in flight at a time per process, and every check
-        that arrives meanwhile waits for the next, which asks for all of them at once (one
-        ``check.lua`` call per organization, pipelined). Under load the batches grow instead
-        of the queue for connections."""
+        Checks share round trips: at most ``checks_in_flight`` are in flight at a time per
+        process, and every check that arrives meanwhile waits for the next, which asks for
+        all of them at once (one ``check.lua`` call per organization, pipelined). Under load
+        the batches grow instead of the queue for connections."""
         future: asyncio.Future[MirrorAnswer] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(organization_id, []).append((numbers, future))
-        if self._drainer is None:
-            self._drainer = asyncio.ensure_future(self._drain())
+        if self._drainers < self.checks_in_flight:
+            self._drainers += 1
+            self._drain_tasks.add(task := asyncio.ensure_future(self._drain()))
+            task.add_done_callback(self._drain_tasks.discard)
         return await future
 
     async def _drain(self) -> None:
@@ -87,7 +92,7 @@ class RedisMirror:
                 waiting, self._waiting = self._waiting, {}
                 await self._answer(waiting)
         finally:
-            self._drainer = None
+            self._drainers -= 1
 
     async def _answer(self, waiting: dict[UUID, list[_Waiter]]) -> None:
         organizations = list(waiting)
@@ -95,11 +100,12 @@ class RedisMirror:
         try:
             if len(organizations) == 1:
                 keys = [self.meta_key(organizations[0])]
-                replies = [await self._check(keys=keys, args=batches[0])]
+                replies = [await self._check(keys=keys, args=["@", ",".join(batches[0])])]
             else:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for org, batch in zip(organizations, batches, strict=True):
-                        await self._check(keys=[self.meta_key(org)], args=batch, client=pipe)
+                        args = ["@", ",".join(batch)]
+                        await self._check(keys=[self.meta_key(org)], args=args, client=pipe)
                     replies = await pipe.execute()
         except Exception as exc:  # every waiter must hear back, whatever went wrong
             error: BaseException = exc
@@ -112,7 +118,9 @@ class RedisMirror:
                         future.set_exception(error)
             return
         for org, reply in zip(organizations, replies, strict=True):
-            _deliver(waiting[org], [int(x) for x in reply])
+            _deliver(
+                waiting[org], int(reply[0]), int(reply[1]), reply[2] if len(reply) > 2 else b""
+            )
 
     async def apply(
         self,
@@ -247,9 +255,8 @@ class RedisMirror:
             await self.delete_generation(organization_id, state.generation, state.buckets)
 
 
-def _deliver(waiters: list[_Waiter], reply: list[int]) -> None:
-    """Hand each waiter its slice of one ``check.lua`` reply."""
-    enabled, ready, *listed = reply
+def _deliver(waiters: list[_Waiter], enabled: int, ready: int, listed: bytes) -> None:
+    """Hand each waiter its slice of one packed ``check.lua`` reply."""
     start = 0
     for numbers, future in waiters:
         end = start + len(numbers)
@@ -258,6 +265,6 @@ def _deliver(waiters: list[_Waiter], reply: list[int]) -> None:
         elif not ready:
             future.set_result(MirrorAnswer(ready=False, enabled=False))
         else:
-            hits = tuple(x == 1 for x in listed[start:end])
+            hits = tuple(map(_ONE.__eq__, listed[start:end]))
             future.set_result(MirrorAnswer(ready=True, enabled=enabled == 1, listed=hits))
         start = end

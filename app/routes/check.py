@@ -70,12 +70,6 @@ class CheckController(Controller):
     ) -> DataEnvelope[BulkCheck]:
         result = await _check(request, data.phone_numbers)
         items = [
-            CheckItem(
-                phone_number=v.phone_number,
-                normalized=v.normalized,
-                blocked=v.blocked,
-                reason=v.reason,
-            )
-            for v in result.verdicts
+            CheckItem(v.phone_number, v.normalized, v.blocked, v.reason) for v in result.verdicts
         ]
         return ok(BulkCheck(result.dnc_enabled, items, result.blocked_count))

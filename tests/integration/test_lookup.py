@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from infra.dnc_client import DncClient
+from infra.redis_mirror import LUA
 from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
 from tests.helpers import Client, Org, arq_for, assert_error, bearer, body, mirror_for, run_worker
@@ -228,3 +229,17 @@ async def test_only_admins_may_rebuild(client: Client, listed: Org) -> None:
     assert_error(await client.post("/api/dnc/cache/rebuild", headers=bearer(member)), 403, "admin")
     check_token = await listed.token_for(listed.admin_email, scope="check")
     assert_error(await client.post("/api/dnc/cache/rebuild", headers=bearer(check_token)), 403)
+
+
+async def test_check_lua_answers_alike_per_argument_and_packed(
+    settings: Settings, listed: Org
+) -> None:
+    numbers = [LISTED, "12125550100", "442079460958", LISTED, "12125550101"]
+    async with mirror_for(settings) as mirror:
+        script = mirror.redis.register_script((LUA / "check.lua").read_text())
+        keys = [mirror.meta_key(listed.id)]
+        one_each = await script(keys=keys, args=numbers)
+        packed = await script(keys=keys, args=["@", ",".join(numbers)])
+        assert one_each == [1, 1, 1, 0, 0, 1, 0]
+        assert packed == [1, 1, b"10010"]
+        assert await script(keys=keys, args=["@", ""]) == [1, 1, b""]
