@@ -5,7 +5,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, InternalServerException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -22,6 +22,7 @@ from domain.errors import (
 )
 
 log = logging.getLogger(__name__)
+CLIENT_GONE = "client disconnected prematurely"  # Litestar's words when the body stops short
 T = TypeVar("T")
 
 STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
@@ -93,6 +94,11 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         return error_response(400, _validation_message(exc))
     if isinstance(exc, HTTPException) and exc.status_code < HTTP_500_INTERNAL_SERVER_ERROR:
         return error_response(exc.status_code, _http_message(request, exc), exc.headers)
+    if isinstance(exc, InternalServerException) and exc.detail == CLIENT_GONE:
+        # nobody is left to read an answer; an everyday event under load, not a server fault
+        log.info("client disconnected before sending its whole request: %s %s",
+                 request.method, request.url.path)  # fmt: skip
+        return error_response(400, "The client disconnected before sending its whole request")
     if isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError):
         log.warning("database unreachable on %s %s: %s", request.method, request.url.path, exc)
         return error_response(503, "The database is unreachable; retry shortly")

@@ -1,6 +1,9 @@
 """Every response, Litestar's own errors included, is the one envelope; /health, /ready, schema."""
 
+import logging
+from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -113,3 +116,37 @@ async def test_success_envelopes_carry_data_only_where_there_is_some(
     assert "data" not in added
     settings = body(await client.get("/api/dnc/settings", headers=org.headers))
     assert settings["data"] == {"enabled": True, "count": 1}
+
+
+async def test_a_client_that_hangs_up_mid_body_is_an_info_line_not_a_500(
+    settings: Settings, org: Org, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(settings)
+    events: Iterator[dict[str, Any]] = iter(
+        [
+            {"type": "http.request", "body": b'{"phoneNumbers": ["21', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(events)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/api/dnc/check", "raw_path": b"/api/dnc/check",
+        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"64"),
+                    (b"authorization", f"Bearer {org.token}".encode())],
+    }  # fmt: skip
+    caplog.set_level(logging.INFO)
+    async with app.lifespan():
+        await app(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["status"] == 400
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("client disconnected" in r.getMessage() for r in caplog.records)
