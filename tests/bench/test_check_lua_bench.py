@@ -1,0 +1,63 @@
+"""`make bench`: what check.lua costs inside Redis per call and per number, and what its
+`INFO server` (the run_id check that refuses a mirror restored from a snapshot) adds, next to
+the same script without it, on a private redis-server."""
+
+from collections.abc import Iterator
+from typing import Any, cast
+from uuid import uuid4
+
+import pytest
+import redis
+
+from infra.redis_mirror import LUA, bucket_count_for, locate
+from tests.servers import PrivateRedis
+
+CALLS = 2000
+RUN_ID_LINE = "local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')"
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.cleanup()
+
+
+def test_check_lua_cost(private_redis: PrivateRedis) -> None:
+    client = redis.Redis(port=private_redis.port)
+    source = (LUA / "check.lua").read_text()
+    assert RUN_ID_LINE in source
+    without_info = source.replace(RUN_ID_LINE, "local run_id = meta[5]")
+    org, listed = uuid4(), 1_000_000
+    buckets = bucket_count_for(listed)
+    meta = f"bench:{{{org}}}:meta"  # the layout of infra/redis_mirror.py
+    run_id = cast(dict[str, Any], client.info("server"))["run_id"]
+    client.hset(meta, mapping={"ready": "1", "enabled": "1", "gen": "g", "buckets": buckets,
+                               "run_id": run_id})  # fmt: skip
+    numbers = [12_000_000_000 + n * 7_919 for n in range(1000)]
+    for number in numbers[::2]:  # half of them listed
+        bucket, member = locate(number, buckets)
+        client.sadd(f"bench:{{{org}}}:n:g:{bucket}", member)
+
+    rows = []
+    for batch in (1, 1000):
+        args = ["@", ",".join(str(n) for n in numbers[:batch])]
+        timings = {}
+        for name, text in (("check.lua", source), ("without INFO", without_info)):
+            script = client.register_script(text)
+            script(keys=[meta], args=args)
+            client.config_resetstat()
+            for _ in range(CALLS if batch == 1 else CALLS // 10):
+                script(keys=[meta], args=args)
+            stats = cast(dict[str, dict[str, float]], client.info("commandstats"))
+            timings[name] = stats["cmdstat_evalsha"]["usec_per_call"]
+        rows.append((batch, timings["check.lua"], timings["without INFO"]))
+    client.close()
+
+    print("\ncheck.lua inside Redis (usec_per_call from INFO commandstats), one run\n")
+    print(f"{'numbers per call':>16} {'check.lua':>12} {'without INFO':>13} {'ratio':>6}"
+          f" {'per number':>11}")  # fmt: skip
+    for batch, ours, reference in rows:
+        print(f"{batch:>16} {ours:>10.1f}us {reference:>11.1f}us {ours / reference:>5.2f}x"
+              f" {ours / batch * 1000:>9.0f}ns")  # fmt: skip
