@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from infra.redis_mirror import LUA, bucket_count_for, locate
+from tests.bench.conftest import Row
 from tests.servers import PrivateRedis
 
 CALLS = 2000
@@ -24,7 +25,7 @@ def private_redis() -> Iterator[PrivateRedis]:
     server.cleanup()
 
 
-def test_check_lua_cost(private_redis: PrivateRedis) -> None:
+def test_check_lua_cost(private_redis: PrivateRedis, report: list[Row]) -> None:
     client = redis.Redis(port=private_redis.port)
     source = (LUA / "check.lua").read_text()
     assert RUN_ID_LINE in source
@@ -55,9 +56,8 @@ def test_check_lua_cost(private_redis: PrivateRedis) -> None:
         rows.append((batch, timings["check.lua"], timings["without INFO"]))
     client.close()
 
-    print("\ncheck.lua inside Redis (usec_per_call from INFO commandstats), one run\n")
-    print(f"{'numbers per call':>16} {'check.lua':>12} {'without INFO':>13} {'ratio':>6}"
-          f" {'per number':>11}")  # fmt: skip
     for batch, ours, reference in rows:
-        print(f"{batch:>16} {ours:>10.1f}us {reference:>11.1f}us {ours / reference:>5.2f}x"
-              f" {ours / batch * 1000:>9.0f}ns")  # fmt: skip
+        report.append(
+            Row(f"check.lua in Redis, {batch:,} number(s) a call", f"{ours:,.1f} us a call",
+                "the same without INFO server", f"{reference:,.1f} us a call", ours / reference)
+        )  # fmt: skip
