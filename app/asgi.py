@@ -22,6 +22,7 @@ from app.deps import (
 )
 from app.errors import handle_exception
 from app.fast_check import FastCheck
+from app.ratelimit import RateLimiter
 from app.routes.batches import BatchController
 from app.routes.cache import CacheController
 from app.routes.check import CheckController
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             rebuilds=RebuildRequests(queue),
         )
         app.state.tokens = TokenCache(settings.token_cache_seconds)
+        app.state.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         # What start-up built lives as long as the process: keep the collector from walking
         # it again in every full collection (a pause of tens of milliseconds, seen in p99)
         gc.freeze()

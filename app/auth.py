@@ -14,6 +14,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from app.deps import resources_of
+from app.ratelimit import RateLimited, RateLimiter
 from domain.errors import Forbidden, Unauthenticated
 from domain.model import Principal
 from domain.services import authenticate, hash_token
@@ -83,6 +84,10 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         principal = await cache.get_or_load(
             hash_token(token.strip()), lambda: authenticate(uow, token.strip())
         )
+        limiter: RateLimiter = connection.app.state.limiter
+        wait = limiter.wait_for(principal.token_id)
+        if wait:
+            raise RateLimited(wait)
         return AuthenticationResult(user=principal, auth=principal.token_id)
 
 

@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from app.ratelimit import RateLimited
 from domain.errors import (
     Conflict,
     DomainError,
@@ -86,6 +87,8 @@ def error_response(
 
 
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Envelope]:
+    if isinstance(exc, RateLimited):
+        return error_response(429, exc.message, {"Retry-After": str(exc.retry_after_seconds)})
     if isinstance(exc, DomainError):
         for kind, code in STATUS_OF:
             if isinstance(exc, kind):

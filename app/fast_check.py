@@ -20,6 +20,7 @@ from litestar.serialization import encode_json
 
 from app.auth import TokenCache
 from app.deps import resources_of
+from app.ratelimit import RateLimiter
 from app.routes.check import PATH, single_check
 from domain.checks import check_numbers
 from domain.services import hash_token
@@ -56,6 +57,9 @@ class FastCheck:
         principal = tokens.get(hash_token(header[len(_BEARER) :].strip()))
         if principal is None:
             return None
+        limiter: RateLimiter = self.app.state.limiter
+        if limiter.wait_for(principal.token_id):
+            return None  # Litestar asks the limiter again and answers 429
         try:
             numbers = [
                 v for k, v in parse_query_string(scope["query_string"]) if k == "phoneNumber"

@@ -28,6 +28,8 @@ class Settings:
     redis_pool_size: int = 64
     redis_timeout_seconds: float = 2.0
     token_cache_seconds: float = 30.0
+    rate_limit_per_second: float = 2000.0
+    rate_limit_burst: float = 4000.0
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_username: str = ""
@@ -59,6 +61,11 @@ class Settings:
             raise SettingsError("DNC_REDIS_URL must be a redis://host:port/db URL")
         if self.smtp_tls not in get_args(SmtpTls):
             raise SettingsError("DNC_SMTP_TLS must be one of none, starttls, tls")
+        if self.rate_limit_per_second < 0 or self.rate_limit_burst < 1:
+            raise SettingsError(
+                "DNC_RATE_LIMIT_PER_SECOND must be 0 (no limit) or more, "
+                "and DNC_RATE_LIMIT_BURST 1 or more"
+            )
         if not self.redis_prefix or "{" in self.redis_prefix or "}" in self.redis_prefix:
             raise SettingsError("DNC_REDIS_PREFIX must be non-empty and free of braces")
 
