@@ -23,6 +23,7 @@ from app.deps import (
 from app.errors import handle_exception
 from app.fast_check import FastCheck
 from app.ratelimit import RateLimiter
+from app.request_ids import RequestIds
 from app.routes.batches import BatchController
 from app.routes.cache import CacheController
 from app.routes.check import CheckController
@@ -107,7 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
 
-def create_server_app(settings: Settings | None = None) -> FastCheck:
+def create_server_app(settings: Settings | None = None) -> RequestIds:
     """What ``dnc serve`` runs: the app, with the single check's everyday case answered
-    before routing (see ``app.fast_check``)."""
-    return FastCheck(create_app(settings))
+    before routing (see ``app.fast_check``), and an id for every request."""
+    return RequestIds(FastCheck(create_app(settings)))

@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import json
 import logging
+import logging.config
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from domain.model import ROLES, SCOPES
 from domain.services import create_organization, create_token, create_user, revoke_token
 from infra.db.csv_io import export_csv, process_import, stage_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
+from infra.logs import logging_config
 from infra.queue import create_arq, create_redis_pool
 from infra.redis_mirror import RedisMirror
 from infra.settings import Settings, SettingsError
@@ -225,6 +227,7 @@ def _serve(settings: Settings) -> None:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_level, settings.log_format),  # every worker
         access_log=False,
     )
 
@@ -256,10 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(json.dumps({"error": str(exc)}), file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
     if args.group == "serve":
         _serve(settings)
         return 0

@@ -1,0 +1,38 @@
+"""Every HTTP request gets an id: the caller's ``X-Request-ID`` when it is a sane one, or a
+new one. Log lines written while the request is handled carry it (``infra.logs``), and the
+response sends it back in ``X-Request-ID``, so a caller can quote it to an operator."""
+
+import re
+import secrets
+from typing import Any
+
+from infra.logs import REQUEST_ID
+
+_SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestIds:
+    """The outermost layer of ``dnc serve``'s app, around the fast check path and Litestar."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        text = given.decode("latin-1")
+        request_id = text if _SANE.fullmatch(text) else secrets.token_hex(8)
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        reset = REQUEST_ID.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(reset)
