@@ -9,6 +9,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_server_app
+from app.fast_check import FastCheck
 from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
 from tests.helpers import Client, Org, bearer
@@ -50,8 +51,9 @@ class Counting:
 @pytest.fixture
 async def fast(settings: Settings) -> AsyncIterator[tuple[AsyncTestClient[Any], Counting]]:
     server = create_server_app(settings)
-    counting = Counting(server.app)
-    server.app = cast(Litestar, counting)
+    fast_check: FastCheck = server.app
+    counting = Counting(fast_check.app)
+    fast_check.app = cast(Litestar, counting)
     async with AsyncTestClient(app=server) as client:
         yield client, counting
 
