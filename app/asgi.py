@@ -22,6 +22,7 @@ from app.deps import (
 )
 from app.errors import handle_exception
 from app.fast_check import FastCheck
+from app.metrics import HttpMetrics, metrics
 from app.ratelimit import RateLimiter
 from app.request_ids import RequestIds
 from app.routes.batches import BatchController
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             health,
             ready,
+            metrics,
             DncController,
             ListController,
             TransferController,
@@ -111,4 +113,4 @@ def create_app(settings: Settings | None = None) -> Litestar:
 def create_server_app(settings: Settings | None = None) -> RequestIds:
     """What ``dnc serve`` runs: the app, with the single check's everyday case answered
     before routing (see ``app.fast_check``), and an id for every request."""
-    return RequestIds(FastCheck(create_app(settings)))
+    return RequestIds(HttpMetrics(FastCheck(create_app(settings))))

@@ -20,7 +20,7 @@ from domain.model import Principal
 from domain.services import authenticate, hash_token
 from infra.db.uow import SqlUnitOfWork
 
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema"]
+PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema"]
 # Route options: ``opt={ALLOW_CHECK_SCOPE: True}`` opens a route to ``check`` tokens,
 # ``opt={ADMIN_ONLY: True}`` closes it to users whose role is not ``admin``.
 ALLOW_CHECK_SCOPE = "allow_check_scope"

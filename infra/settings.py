@@ -43,6 +43,7 @@ class Settings:
     outbox_max_retry_seconds: float = 300.0
     outbox_relay_after_seconds: float = 30.0
     reconcile_seconds: int = 60
+    worker_metrics_port: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

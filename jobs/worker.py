@@ -27,6 +27,7 @@ from infra.queue import (
 )
 from infra.redis_mirror import RedisMirror
 from infra.settings import Settings
+from jobs.metrics import DRIFT_FOUND, REPAIRS, counted, serve_metrics
 
 log = logging.getLogger(__name__)
 WORKER_NAME = "dnc-worker"
@@ -43,9 +44,13 @@ async def startup(ctx: Ctx) -> None:
     ctx["mailer"] = create_mailer(settings)
     ctx["queue"] = ArqJobQueue(ctx["redis"], settings)
     ctx["mirror"] = RedisMirror(ctx["redis"], settings.redis_prefix)
+    ctx["metrics"] = serve_metrics(settings.host, settings.worker_metrics_port)
 
 
 async def shutdown(ctx: Ctx) -> None:
+    if ctx.get("metrics"):
+        server, _thread = ctx["metrics"]
+        server.shutdown()
     if "engine" in ctx:
         await ctx["engine"].dispose()
 
@@ -97,6 +102,7 @@ async def rebuild(ctx: Ctx, organization_id: str) -> int:
         )
     except Unavailable as exc:
         raise Retry(defer=retry_delay(ctx["settings"], ctx["job_try"])) from exc
+    REPAIRS.labels("rebuild").inc()
     return report.loaded
 
 
@@ -120,7 +126,9 @@ async def import_numbers(ctx: Ctx, import_id: str) -> int:
 async def sync_mirrors(ctx: Ctx) -> int:
     """Apply mirror changes whose immediate sync failed (a crash, Redis briefly away)."""
     try:
-        return await sync_all(_uow(ctx), ctx["mirror"])
+        applied = await sync_all(_uow(ctx), ctx["mirror"])
+        REPAIRS.labels("sync").inc(applied)
+        return applied
     except Unavailable:
         log.warning("mirror sync skipped: Redis unreachable")
         return 0
@@ -129,7 +137,9 @@ async def sync_mirrors(ctx: Ctx) -> int:
 async def reconcile_mirrors(ctx: Ctx) -> int:
     """Compare every organization's mirror with Postgres; rebuild what is not ready or drifted."""
     try:
-        return len(await reconcile(_uow(ctx), ctx["mirror"], ctx["queue"]))
+        drifted = len(await reconcile(_uow(ctx), ctx["mirror"], ctx["queue"]))
+        DRIFT_FOUND.inc(drifted)
+        return drifted
     except Unavailable:
         log.warning("mirror reconciliation skipped: Redis unreachable")
         return 0
@@ -153,11 +163,11 @@ def _every(seconds: int) -> dict[str, set[int]]:
 def cron_jobs(settings: Settings) -> list[CronJob]:
     prefix = settings.redis_prefix
     return [
-        cron(relay_outbox, name=f"{prefix}:relay_outbox", second={0, 30}),
-        cron(sync_mirrors, name=f"{prefix}:sync_mirrors", **_every(MIRROR_SYNC_EVERY)),  # type: ignore[arg-type]
-        cron(expire_entries, name=f"{prefix}:expire_entries", **_every(EXPIRY_EVERY)),  # type: ignore[arg-type]
+        cron(counted(relay_outbox), name=f"{prefix}:relay_outbox", second={0, 30}),
+        cron(counted(sync_mirrors), name=f"{prefix}:sync_mirrors", **_every(MIRROR_SYNC_EVERY)),  # type: ignore[arg-type]
+        cron(counted(expire_entries), name=f"{prefix}:expire_entries", **_every(EXPIRY_EVERY)),  # type: ignore[arg-type]
         cron(
-            reconcile_mirrors,
+            counted(reconcile_mirrors),
             name=f"{prefix}:reconcile_mirrors",
             run_at_startup=True,
             **_every(settings.reconcile_seconds),  # type: ignore[arg-type]
@@ -169,9 +179,9 @@ def build_worker(settings: Settings, *, burst: bool = False, with_cron: bool = T
     arq = create_arq(create_redis_pool(settings, WORKER_NAME), settings)
     return Worker(
         functions=[
-            func(deliver_outbox, name=DELIVER_OUTBOX, max_tries=MAX_TRIES),
-            func(rebuild, name=REBUILD_MIRROR, max_tries=10, timeout=3600),
-            func(import_numbers, name=IMPORT_NUMBERS, max_tries=5, timeout=3600),
+            func(counted(deliver_outbox), name=DELIVER_OUTBOX, max_tries=MAX_TRIES),
+            func(counted(rebuild), name=REBUILD_MIRROR, max_tries=10, timeout=3600),
+            func(counted(import_numbers), name=IMPORT_NUMBERS, max_tries=5, timeout=3600),
         ],
         cron_jobs=cron_jobs(settings) if with_cron else [],
         queue_name=settings.queue_name,

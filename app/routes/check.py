@@ -11,6 +11,7 @@ from litestar.params import FromQuery, JSONBody
 from app.auth import ALLOW_CHECK_SCOPE, authorize
 from app.deps import resources_of
 from app.errors import DataEnvelope, error_responses, ok
+from app.metrics import count_check
 from app.schemas import BulkCheck, CheckItem, CheckRequest, SingleCheck
 from domain.checks import check_numbers
 from domain.model import CheckResult, Principal
@@ -34,13 +35,15 @@ def single_check(result: CheckResult) -> DataEnvelope[SingleCheck]:
 
 async def _check(request: CheckRequestOf, numbers: list[str]) -> CheckResult:
     resources = resources_of(request.app.state)
-    return await check_numbers(
+    result = await check_numbers(
         SqlUnitOfWork(resources.sessions),
         resources.mirror,
         resources.rebuilds,
         request.user.organization_id,
         numbers,
     )
+    count_check(result)
+    return result
 
 
 class CheckController(Controller):
