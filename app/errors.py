@@ -63,9 +63,18 @@ class DataEnvelope(Envelope, Generic[T]):
     data: T | None = None
 
 
+# What every authenticated route can answer, whatever it does: no or a bad token (401), a
+# scope or role that does not allow it (403), the token over its rate limit (429, with
+# Retry-After), an internal error (500), and Postgres unreachable while the token is looked up
+# (503: a token not in the process's cache is read from Postgres).
+AUTHENTICATED_ROUTE_ERRORS = (401, 403, 429, 500, 503)
+
+
 def error_responses(*codes: int) -> dict[int, ResponseSpec]:
-    """Document the error envelopes a route can answer with (plus 401, 403 and 500)."""
-    every = sorted({*codes, 401, 403, 500})
+    """Document the error envelopes an authenticated route can answer with: ``codes`` (400 for
+    any route with parameters or a body, 413 for one with a body, 404, 409, 415...) plus
+    :data:`AUTHENTICATED_ROUTE_ERRORS`. Every one of them is the :class:`Envelope`."""
+    every = sorted({*codes, *AUTHENTICATED_ROUTE_ERRORS})
     return {code: ResponseSpec(data_container=Envelope, description=TITLES[code]) for code in every}
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from domain.errors import InvalidInput, InvalidPhoneNumber
 from domain.phone import normalize
+from domain.time import as_utc
 
 COLUMNS = ("phoneNumber", "type", "expiresAt", "createdAt")  # createdAt (from an export) is ignored
 MAX_TYPE_LENGTH = 64
@@ -61,6 +62,10 @@ def read_row(
             return ImportedRow(
                 line, None, kind, None, "expiresAt must be an ISO 8601 time with a timezone"
             )
+        try:
+            expires_at = as_utc(expires_at, "expiresAt")
+        except InvalidInput as exc:
+            return ImportedRow(line, None, kind, None, exc.message)
         if expires_at <= now:
             return ImportedRow(line, None, kind, None, "expiresAt must be in the future")
     return ImportedRow(line, number, kind, expires_at, None)

@@ -2,20 +2,23 @@
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from domain.errors import InvalidInput, InvalidPhoneNumber
+from domain.errors import InvalidInput
 from domain.mirror import apply_in_chunks, record_change, settle
 from domain.model import AuditEvent, AuditRecord, DncEntry, Principal
 from domain.phone import normalize
 from domain.ports import DncMirror, UnitOfWork
-from domain.time import utcnow
+from domain.text import storable
+from domain.time import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 MAX_BULK_ADD = 10_000
 MAX_PAGE_SIZE = 1000
+MAX_BIGINT = 2**63 - 1
+MAX_PAGE = 1_000_000  # deeper than this, page with the cursor (an offset must fit in a bigint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,8 @@ class PageRequest:
     def __post_init__(self) -> None:
         if self.page < 1:
             raise InvalidInput("page must be 1 or more")
+        if self.page > MAX_PAGE:
+            raise InvalidInput(f"page must be at most {MAX_PAGE}; go deeper with the cursor")
         if not 1 <= self.limit <= MAX_PAGE_SIZE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}")
 
@@ -47,7 +52,7 @@ class EntryPage:
 async def list_entries(
     uow: UnitOfWork, principal: Principal, request: PageRequest, search: str | None
 ) -> EntryPage:
-    text = (search or "").strip() or None
+    text = (storable("search", search) or "").strip() or None
     async with uow:
         rows = await uow.entries.page(
             principal.organization_id, text, request.after, request.offset, request.limit + 1
@@ -91,8 +96,10 @@ async def bulk_add(
         error: str | None = None
         try:
             number = normalize(item.phone_number)
-        except InvalidPhoneNumber as exc:
-            error = exc.message
+            if item.expires_at is not None:
+                item = replace(item, expires_at=as_utc(item.expires_at, "expiresAt"))
+        except InvalidInput as exc:
+            number, error = None, exc.message
         if number is not None and item.expires_at is not None and item.expires_at <= now:
             number, error = None, "expiresAt must be in the future"
         prepared.append((item, number, error))
@@ -218,10 +225,15 @@ async def read_audit(
     after_id: int | None,
 ) -> AuditPage:
     PageRequest(page, limit)  # the same bounds as the list
-    if query.phone_number is not None:
-        query = AuditQuery(
-            normalize(query.phone_number), query.action, query.actor, query.since, query.until
-        )
+    if after_id is not None and not 0 <= after_id <= MAX_BIGINT:
+        raise InvalidInput("cursor is not one this API handed out; use nextCursor as given")
+    query = AuditQuery(
+        normalize(query.phone_number) if query.phone_number is not None else None,
+        storable("action", query.action),
+        query.actor,
+        as_utc(query.since, "since") if query.since is not None else None,
+        as_utc(query.until, "until") if query.until is not None else None,
+    )
     offset = 0 if after_id else (page - 1) * limit
     async with uow:
         rows = await uow.audit.page(principal.organization_id, query, after_id, offset, limit + 1)

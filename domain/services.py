@@ -32,7 +32,8 @@ from domain.model import (
 from domain.notifications import dnc_added_email
 from domain.phone import normalize
 from domain.ports import DncMirror, JobQueue, Mailer, MailerUnavailable, MailRejected, UnitOfWork
-from domain.time import utcnow
+from domain.text import storable
+from domain.time import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ async def add_number(
 ) -> DncEntry:
     """The vendor's add: link the number to its batch and call, copy the evidence, notify."""
     number = normalize(cmd.phone_number)
-    if cmd.expires_at is not None and cmd.expires_at <= utcnow():
+    expires_at = as_utc(cmd.expires_at, "expiresAt") if cmd.expires_at is not None else None
+    if expires_at is not None and expires_at <= utcnow():
         raise InvalidInput("expiresAt must be in the future")
     org_id = principal.organization_id
     async with uow:
@@ -106,7 +108,7 @@ async def add_number(
             transcription=call.transcription,
             added_by=principal.user_id,
             created_at=now,
-            expires_at=cmd.expires_at,
+            expires_at=expires_at,
         )
         await uow.entries.add(entry)
         await uow.audit.record(
@@ -187,6 +189,7 @@ async def remove_entry(
     uow: UnitOfWork, mirror: DncMirror, principal: Principal, entry_id: UUID, reason: str | None
 ) -> DncEntry:
     """Tombstone an entry (evidence kept), audited; dialers may call the number afterwards."""
+    storable("reason", reason)
     org_id = principal.organization_id
     async with uow:
         entry = await uow.entries.remove(org_id, entry_id, principal.user_id, reason)
@@ -268,6 +271,9 @@ def _call_record(batch: Batch, call: NewCall, now: datetime, index: int, total: 
     request_uuid = (call.request_uuid if call.request_uuid is not None else str(uuid4())).strip()
     if not request_uuid:
         raise InvalidInput(f"{where}requestUUID must not be empty")
+    started_at = (
+        as_utc(call.started_at, f"{where}startedAt") if call.started_at is not None else None
+    )
     return CallRecord(
         id=uuid4(),
         organization_id=batch.organization_id,
@@ -278,7 +284,7 @@ def _call_record(batch: Batch, call: NewCall, now: datetime, index: int, total: 
         recording_url=call.recording_url,
         transcription=call.transcription,
         status=call.status,
-        started_at=call.started_at,
+        started_at=started_at,
         duration_seconds=call.duration_seconds,
         created_at=now,
     )

@@ -46,7 +46,7 @@ class BatchController(Controller):
         "/",
         status_code=201,
         summary="Create a batch owned by the calling user",
-        responses=error_responses(400, 409),
+        responses=error_responses(400, 409, 413),
     )
     async def create(
         self,

@@ -25,7 +25,7 @@ class CacheController(Controller):
         status_code=202,
         opt={ADMIN_ONLY: True},
         summary="Rebuild the organization's mirror from Postgres in the background",
-        responses=error_responses(503),
+        responses=error_responses(),
     )
     async def rebuild(
         self, queue: NamedDependency[ArqJobQueue], principal: NamedDependency[Principal]
@@ -39,7 +39,7 @@ class CacheController(Controller):
     @get(
         "/status",
         summary="Is the mirror ready, and does it hold what Postgres holds?",
-        responses=error_responses(503),
+        responses=error_responses(),
     )
     async def status(
         self,

@@ -46,7 +46,7 @@ class DncController(Controller):
         "/add",
         status_code=200,
         summary="Add a number from a call to the DNC list",
-        responses=error_responses(400, 404, 413, 503),
+        responses=error_responses(400, 404, 413),
     )
     async def add(
         self,
@@ -74,7 +74,7 @@ class DncController(Controller):
         status_code=200,
         opt={ADMIN_ONLY: True},
         summary="Switch DNC checks on or off for the organization (admins)",
-        responses=error_responses(400, 404, 503),
+        responses=error_responses(400, 404, 413),
     )
     async def enable_disable(
         self,
@@ -102,7 +102,7 @@ class DncController(Controller):
     @get(
         "/settings",
         summary="Whether DNC is enabled, and how many numbers are listed",
-        responses=error_responses(),
+        responses=error_responses(404),
     )
     async def settings(
         self, uow: NamedDependency[SqlUnitOfWork], principal: NamedDependency[Principal]
@@ -114,7 +114,7 @@ class DncController(Controller):
         "/remove",
         status_code=200,
         summary="Take a number off the list (kept as an audited tombstone)",
-        responses=error_responses(400, 404, 503),
+        responses=error_responses(400, 404, 413),
     )
     async def remove(
         self,
@@ -131,7 +131,7 @@ class DncController(Controller):
         "/delete/{id:str}",
         status_code=200,
         summary="Take an entry off the list by its id (kept as an audited tombstone)",
-        responses=error_responses(404, 503),
+        responses=error_responses(400, 404),
     )
     async def delete_entry(
         self,

@@ -1,11 +1,14 @@
 """CSV import and export of whole lists."""
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath
 from litestar.response import Stream
 from redis.exceptions import RedisError
@@ -21,6 +24,25 @@ from infra.db.csv_io import ImportReport, export_csv, import_report, process_imp
 MAX_IMPORT_BYTES = 2 * 1024**3
 INLINE_ROWS = 50_000  # larger files are processed by the worker (202 + jobId)
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+CSV_EXAMPLE = (
+    "phoneNumber,type,expiresAt\n+12125551234,customer_request,\n2125551235,,2030-01-01T00:00:00Z\n"
+)
+
+
+@dataclass
+class CsvImportOperation(Operation):
+    """The import's OpenAPI operation, with its CSV body: Litestar documents a body only for a
+    ``data`` parameter, and the import streams the body itself instead (files of millions of
+    rows are never held in memory)."""
+
+    def __post_init__(self) -> None:
+        csv = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING), example=CSV_EXAMPLE)
+        self.request_body = RequestBody(
+            content={media_type: csv for media_type in CSV_TYPES},
+            required=True,
+            description="A header row naming phoneNumber and optionally type and expiresAt "
+            "(createdAt, as an export has it, is ignored), then one number a row",
+        )
 
 
 def import_out(report: ImportReport, job_id: str | None = None) -> ImportOut:
@@ -48,7 +70,15 @@ class TransferController(Controller):
         status_code=200,
         request_max_body_size=MAX_IMPORT_BYTES,
         summary="Import a CSV (phoneNumber[,type][,expiresAt]); large ones run in the background",
-        responses=error_responses(400, 413, 415, 503),
+        operation_class=CsvImportOperation,
+        responses={
+            202: ResponseSpec(
+                DataEnvelope[ImportOut],
+                description=f"More than {INLINE_ROWS:,} rows: queued, with a jobId; follow it "
+                "at GET /api/dnc/imports/{importId}",
+            ),
+            **error_responses(400, 413, 415),
+        },
     )
     async def import_csv(
         self, request: Request[Principal, str, State], principal: NamedDependency[Principal]
@@ -73,7 +103,7 @@ class TransferController(Controller):
     @get(
         "/imports/{importId:str}",
         summary="How an import is doing, or how it ended",
-        responses=error_responses(404),
+        responses=error_responses(400, 404),
     )
     async def import_status(
         self, importId: FromPath[str], state: State, principal: NamedDependency[Principal]
