@@ -64,6 +64,36 @@ async def split_header(body: AsyncIterator[bytes]) -> tuple[str, AsyncIterator[b
         raise InvalidInput("the CSV file must be UTF-8 text") from None
 
 
+_END_OF_DATA = re.compile(rb"(?m)^\\\.\r?$")
+
+
+async def refuse_end_marker(rows: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The rows as they stream in, refusing a line that is just ``\\.``: COPY reads it as the
+    end of the data and would drop every row after it without a word."""
+    carry, line = b"", 2  # the header is line 1
+    async for chunk in rows:
+        data = carry + chunk
+        complete, newline, carry = data.rpartition(b"\n")
+        if not newline:
+            complete, carry = b"", data
+        found = _END_OF_DATA.search(complete)
+        if found:
+            at = line + complete.count(b"\n", 0, found.start())
+            raise InvalidInput(
+                f"line {at} is '\\.', which ends the data for Postgres's COPY; quote it or "
+                "remove it (nothing was imported)"
+            )
+        line += complete.count(b"\n") + (1 if newline else 0)
+        yield complete + newline
+    if carry and _END_OF_DATA.fullmatch(carry):
+        raise InvalidInput(
+            f"line {line} is '\\.', which ends the data for Postgres's COPY; quote it or "
+            "remove it (nothing was imported)"
+        )
+    if carry:
+        yield carry
+
+
 async def _driver(connection: Any) -> asyncpg.Connection:
     raw = await connection.get_raw_connection()
     driver: asyncpg.Connection = raw.driver_connection
@@ -96,7 +126,9 @@ async def stage_import(
             "(START WITH 2), phone_raw text, type_raw text, expires_raw text, created_raw text)"
         )
         try:
-            status = await db.copy_to_table(table, source=rows, columns=columns, format="csv")
+            status = await db.copy_to_table(
+                table, source=refuse_end_marker(rows), columns=columns, format="csv"
+            )
         except (
             asyncpg.DataError,
             asyncpg.PostgresSyntaxError,

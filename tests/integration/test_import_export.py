@@ -191,3 +191,23 @@ async def test_a_million_rows_in_and_out(settings: Settings, client: Client, org
     exported = time.perf_counter() - started
     assert lines == 1_000_001
     print(f"\n1M rows: import {imported:.1f}s, export {exported:.1f}s")
+
+
+async def test_a_line_that_would_end_copy_early_is_refused_not_dropped(
+    client: Client, org: Org
+) -> None:
+    """Postgres's COPY reads a line of just '\\.' as the end of the data: without a check,
+    every row after it would vanish from an import that still answered 200."""
+    text = "phoneNumber\n2125550100\n\\.\n2125550101\n"
+    status, payload = await upload(client, org, text)
+    assert status == 400
+    assert "line 3" in str(payload["errorMessage"])
+    assert not await blocked(client, org, "2125550100")  # nothing was imported
+
+    quoted = 'phoneNumber\n2125550100\n"\\."\n2125550101\n'  # quoted, it is data: an invalid row
+    status, payload = await upload(client, org, quoted)
+    assert status == 200, payload
+    data = payload["data"]
+    assert isinstance(data, dict)
+    assert (data["added"], data["invalid"]) == (2, 1)
+    assert await blocked(client, org, "2125550101")
