@@ -16,10 +16,17 @@ run: install services migrate
 	trap 'kill $$api $$worker 2>/dev/null; wait' INT TERM; \
 	wait -n; kill $$api $$worker 2>/dev/null; wait
 
+# The Redis-facing tests again, with the mirror on a private 3-master Redis Cluster
+CLUSTER_TESTS := tests/integration/test_lookup.py tests/integration/test_mirror_concurrency.py \
+	tests/integration/test_cli_end_to_end.py tests/api/test_fast_check.py tests/api/test_add.py \
+	tests/api/test_enable_disable.py tests/api/test_list_management.py
+
 ## test: install, start local Postgres/Redis if needed, lint, type-check, run every test
+## (then the Redis-facing ones on a Redis Cluster)
 test: install lint
 	@bash .ci/services --for-tests
 	$(BIN)/pytest
+	DNC_TEST_REDIS_CLUSTER=1 $(BIN)/pytest -q -m "not single_redis" $(CLUSTER_TESTS)
 
 install: $(UV)
 	$(UV) sync --frozen --python $(PYTHON) --quiet

@@ -36,7 +36,7 @@ from domain.checks import RebuildRequests
 from domain.phone import nanp_table
 from infra.db.uow import create_engine, create_sessionmaker
 from infra.queue import ArqJobQueue, create_arq, create_redis_pool
-from infra.redis_mirror import RedisMirror
+from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis
 from infra.settings import Settings
 
 API_NAME = "dnc-api"
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             engine=engine,
             sessions=create_sessionmaker(engine),
             redis=arq,
-            mirror=RedisMirror(arq, settings.redis_prefix),
+            mirror=RedisMirror(create_mirror_redis(settings, arq), settings.redis_prefix),
             queue=queue,
             rebuilds=RebuildRequests(queue),
         )
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            await close_mirror_redis(app.state.resources.mirror.redis, arq)
             await arq.aclose()
             await pool.disconnect()
             await engine.dispose()

@@ -23,7 +23,7 @@ from infra.db.csv_io import export_csv, process_import, stage_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.logs import logging_config
 from infra.queue import create_arq, create_redis_pool
-from infra.redis_mirror import RedisMirror
+from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis
 from infra.settings import Settings, SettingsError
 
 CLI_NAME = "dnc-cli"
@@ -89,13 +89,15 @@ class Tools:
 async def _tools(settings: Settings) -> AsyncIterator[Tools]:
     engine = create_engine(settings, CLI_NAME)
     redis = create_arq(create_redis_pool(settings, CLI_NAME), settings)
+    mirror_redis = create_mirror_redis(settings, redis)
     try:
         yield Tools(
             SqlUnitOfWork(create_sessionmaker(engine)),
-            RedisMirror(redis, settings.redis_prefix),
+            RedisMirror(mirror_redis, settings.redis_prefix),
             engine,
         )
     finally:
+        await close_mirror_redis(mirror_redis, redis)
         await redis.aclose(close_connection_pool=True)
         await engine.dispose()
 

@@ -19,11 +19,11 @@ raises :class:`DncUnavailable`: the caller must not dial.
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, cast
 from uuid import UUID
 
 import httpx
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
 
 from domain.checks import normalize_or_none
@@ -40,15 +40,18 @@ class DncClient:
     def __init__(
         self,
         *,
-        redis: Redis,
+        redis: Redis | RedisCluster,
         organization_id: UUID | str,
         http: httpx.AsyncClient,
         prefix: str = "dnc",
     ) -> None:
+        """``redis`` is the mirror's Redis: a single server, or a ``RedisCluster`` (all keys
+        of the organization share the hash tag ``{orgId}``, so the script runs on one node)."""
         self.redis = redis
         self.http = http
         self.meta_key = f"{prefix}:{{{organization_id}}}:meta"
-        self._script = redis.register_script(CHECK_SCRIPT)
+        scripts = cast(Redis, redis)  # redis-py types register_script for Redis only
+        self._script = scripts.register_script(CHECK_SCRIPT)
 
     @classmethod
     def connect(

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import cast
 from uuid import UUID
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
 from redis.exceptions import RedisError
 
 from domain.errors import Unavailable
 from domain.model import MirrorAnswer, MirrorBuild, MirrorState
+from infra.settings import Settings
 
 LUA = Path(__file__).with_name("lua")
 _Waiter = tuple[Sequence[str], "asyncio.Future[MirrorAnswer]"]
@@ -52,15 +54,41 @@ def locate(number: int, buckets: int) -> tuple[int, int]:
     return bucket, (number - bucket) // buckets
 
 
+MirrorRedis = Redis | RedisCluster
+
+
+def create_mirror_redis(settings: Settings, default: Redis) -> MirrorRedis:
+    """The mirror's Redis: a Redis Cluster when ``DNC_MIRROR_REDIS_CLUSTER`` names one
+    (every key of an organization shares its hash tag, so it lives on one node), otherwise
+    ``default``, the connection the job queue uses too."""
+    nodes = settings.mirror_cluster_nodes
+    if not nodes:
+        return default
+    startup = [ClusterNode(host, int(port)) for host, _, port in (n.rpartition(":") for n in nodes)]
+    cluster: RedisCluster = RedisCluster(
+        startup_nodes=startup,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        max_connections=settings.redis_pool_size,
+    )
+    return cluster
+
+
+async def close_mirror_redis(client: MirrorRedis, default: Redis) -> None:
+    if client is not default:
+        await client.aclose()
+
+
 class RedisMirror:
-    def __init__(self, redis: Redis, prefix: str, checks_in_flight: int = 2) -> None:
+    def __init__(self, redis: MirrorRedis, prefix: str, checks_in_flight: int = 2) -> None:
         self.redis = redis
         self.prefix = prefix
         self.checks_in_flight = checks_in_flight
-        self._check = redis.register_script((LUA / "check.lua").read_text())
-        self._apply = redis.register_script((LUA / "apply.lua").read_text())
-        self._begin = redis.register_script((LUA / "begin_rebuild.lua").read_text())
-        self._swap = redis.register_script((LUA / "swap.lua").read_text())
+        scripts = cast(Redis, redis)  # redis-py types register_script for Redis only
+        self._check = scripts.register_script((LUA / "check.lua").read_text())
+        self._apply = scripts.register_script((LUA / "apply.lua").read_text())
+        self._begin = scripts.register_script((LUA / "begin_rebuild.lua").read_text())
+        self._swap = scripts.register_script((LUA / "swap.lua").read_text())
         self._waiting: dict[UUID, list[_Waiter]] = {}
         self._drainers = 0
         self._drain_tasks: set[asyncio.Future[None]] = set()
@@ -95,32 +123,30 @@ class RedisMirror:
             self._drainers -= 1
 
     async def _answer(self, waiting: dict[UUID, list[_Waiter]]) -> None:
-        organizations = list(waiting)
-        batches = [[n for numbers, _ in waiting[org] for n in numbers] for org in organizations]
-        try:
-            if len(organizations) == 1:
-                keys = [self.meta_key(organizations[0])]
-                replies = [await self._check(keys=keys, args=["@", ",".join(batches[0])])]
-            else:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for org, batch in zip(organizations, batches, strict=True):
-                        args = ["@", ",".join(batch)]
-                        await self._check(keys=[self.meta_key(org)], args=args, client=pipe)
-                    replies = await pipe.execute()
-        except Exception as exc:  # every waiter must hear back, whatever went wrong
-            error: BaseException = exc
-            if isinstance(exc, RedisError | OSError):
-                error = Unavailable("The DNC cache (Redis) could not be reached")
-                error.__cause__ = exc
-            for org in organizations:
-                for _, future in waiting[org]:
+        """One ``check.lua`` call per organization, side by side (on a Redis Cluster each goes
+        to the node of its organization's slot)."""
+        replies = await asyncio.gather(
+            *(self._check_packed(org, waiters) for org, waiters in waiting.items()),
+            return_exceptions=True,
+        )
+        for waiters, reply in zip(waiting.values(), replies, strict=True):
+            if isinstance(reply, BaseException):  # every waiter must hear back
+                error = reply
+                if isinstance(reply, RedisError | OSError):
+                    error = Unavailable("The DNC cache (Redis) could not be reached")
+                    error.__cause__ = reply
+                for _, future in waiters:
                     if not future.done():
                         future.set_exception(error)
-            return
-        for org, reply in zip(organizations, replies, strict=True):
-            _deliver(
-                waiting[org], int(reply[0]), int(reply[1]), reply[2] if len(reply) > 2 else b""
-            )
+            else:
+                _deliver(waiters, *reply)
+
+    async def _check_packed(
+        self, organization_id: UUID, waiters: list[_Waiter]
+    ) -> tuple[int, int, bytes]:
+        numbers = ",".join(n for batch, _ in waiters for n in batch)
+        reply = await self._check(keys=[self.meta_key(organization_id)], args=["@", numbers])
+        return int(reply[0]), int(reply[1]), reply[2] if len(reply) > 2 else b""
 
     async def apply(
         self,
@@ -147,7 +173,7 @@ class RedisMirror:
                 Awaitable[list[bytes | None]],
                 self.redis.hmget(self.meta_key(organization_id), [*fields, "run_id"]),
             )
-            server = await cast(Awaitable[dict[str, object]], self.redis.info("server"))
+            server = await self._server_info(self.meta_key(organization_id))
         except (RedisError, OSError) as exc:
             raise Unavailable("The DNC cache (Redis) could not be reached") from exc
         ready, enabled, gen, buckets, bgen, rebuilt_at, rebuilt_count, run_id = (
@@ -162,6 +188,15 @@ class RedisMirror:
             rebuilt_at=rebuilt_at,
             rebuilt_count=int(rebuilt_count) if rebuilt_count else None,
         )
+
+    async def _server_info(self, key: str) -> dict[str, object]:
+        """``INFO server`` of the server that holds ``key`` (on a cluster: its slot's node)."""
+        if isinstance(self.redis, RedisCluster):
+            node = self.redis.get_node_from_key(key)
+            reply = await self.redis.info("server", target_nodes=node)
+        else:
+            reply = await self.redis.info("server")
+        return cast(dict[str, object], reply)
 
     async def count(self, organization_id: UUID) -> int | None:
         """How many numbers the live generation holds (None when there is none)."""

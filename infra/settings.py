@@ -20,6 +20,7 @@ class Settings:
     database_url: str = "postgresql://postgres@127.0.0.1:5432/dnc"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "dnc"
+    mirror_redis_cluster: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -71,6 +72,12 @@ class Settings:
                 "DNC_RATE_LIMIT_PER_SECOND must be 0 (no limit) or more, "
                 "and DNC_RATE_LIMIT_BURST 1 or more"
             )
+        for node in self.mirror_cluster_nodes:
+            host, _, port = node.rpartition(":")
+            if not host or not port.isdigit():
+                raise SettingsError(
+                    "DNC_MIRROR_REDIS_CLUSTER must list cluster nodes as host:port,host:port"
+                )
         if not self.redis_prefix or "{" in self.redis_prefix or "}" in self.redis_prefix:
             raise SettingsError("DNC_REDIS_PREFIX must be non-empty and free of braces")
 
@@ -83,6 +90,10 @@ class Settings:
     @property
     def database_name(self) -> str:
         return urlsplit(self.database_url).path.lstrip("/") or "postgres"
+
+    @property
+    def mirror_cluster_nodes(self) -> list[str]:
+        return [n.strip() for n in self.mirror_redis_cluster.split(",") if n.strip()]
 
     @property
     def queue_name(self) -> str:

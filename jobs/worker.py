@@ -1,12 +1,15 @@
 """The arq worker: connections built in ``on_startup``, jobs that take ids and reload state."""
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from arq import Retry, Worker, cron, func
+from arq.constants import in_progress_key_prefix
 from arq.cron import CronJob
+from redis.exceptions import RedisError
 
 from domain.errors import Unavailable
 from domain.lists import expire_due
@@ -25,7 +28,7 @@ from infra.queue import (
     create_arq,
     create_redis_pool,
 )
-from infra.redis_mirror import RedisMirror
+from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis
 from infra.settings import Settings
 from jobs.metrics import DRIFT_FOUND, REPAIRS, counted, serve_metrics
 
@@ -34,6 +37,8 @@ WORKER_NAME = "dnc-worker"
 MAX_TRIES = 25
 MIRROR_SYNC_EVERY = 5  # seconds
 EXPIRY_EVERY = 15  # seconds: expired entries stop blocking well within a minute
+JOB_LOCK_SECONDS = 10  # a job whose worker died runs again this long after its last renewal
+JOB_LOCK_RENEW_SECONDS = 2
 Ctx = dict[str, Any]
 
 
@@ -43,7 +48,7 @@ async def startup(ctx: Ctx) -> None:
     ctx["sessions"] = create_sessionmaker(ctx["engine"])
     ctx["mailer"] = create_mailer(settings)
     ctx["queue"] = ArqJobQueue(ctx["redis"], settings)
-    ctx["mirror"] = RedisMirror(ctx["redis"], settings.redis_prefix)
+    ctx["mirror"] = RedisMirror(create_mirror_redis(settings, ctx["redis"]), settings.redis_prefix)
     ctx["metrics"] = serve_metrics(settings.host, settings.worker_metrics_port)
 
 
@@ -51,6 +56,8 @@ async def shutdown(ctx: Ctx) -> None:
     if ctx.get("metrics"):
         server, _thread = ctx["metrics"]
         server.shutdown()
+    if "mirror" in ctx:
+        await close_mirror_redis(ctx["mirror"].redis, ctx["redis"])
     if "engine" in ctx:
         await ctx["engine"].dispose()
 
@@ -175,9 +182,42 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
     ]
 
 
+class LockRenewingWorker(Worker):
+    """arq's worker with a short job lock that the running job keeps renewing.
+
+    arq marks a running job with a key (``arq:in-progress:<job id>``); other workers skip the
+    job while it exists, and a job whose worker died runs again only once it expires. arq sets
+    it to expire after the longest job timeout plus 10 s: an hour here (rebuilds, imports), for
+    every job, emails included. A worker killed mid-rebuild thus held the organization's rebuild
+    (and the reconciliation's requests for it, which share its job id) for an hour. Here the
+    key expires after ``JOB_LOCK_SECONDS`` and is renewed while the job runs, so a long job is
+    never started twice and a dead worker's job runs again within seconds."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_progress_timeout_s = JOB_LOCK_SECONDS  # what start_jobs sets the key to
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        renewal = asyncio.create_task(self._renew_lock(job_id))
+        try:
+            await super().run_job(job_id, score)
+        finally:
+            renewal.cancel()
+
+    async def _renew_lock(self, job_id: str) -> None:
+        while True:
+            await asyncio.sleep(JOB_LOCK_RENEW_SECONDS)
+            try:  # a key arq deleted when the job ended stays deleted
+                await self.pool.pexpire(
+                    in_progress_key_prefix + job_id, int(JOB_LOCK_SECONDS * 1000)
+                )
+            except (RedisError, OSError) as exc:
+                log.warning("job %s: lock not renewed (%s); retrying", job_id, exc)
+
+
 def build_worker(settings: Settings, *, burst: bool = False, with_cron: bool = True) -> Worker:
     arq = create_arq(create_redis_pool(settings, WORKER_NAME), settings)
-    return Worker(
+    return LockRenewingWorker(
         functions=[
             func(counted(deliver_outbox), name=DELIVER_OUTBOX, max_tries=MAX_TRIES),
             func(counted(rebuild), name=REBUILD_MIRROR, max_tries=10, timeout=3600),

@@ -20,28 +20,40 @@ from infra.db.migrate import upgrade
 from infra.db.models import Base
 from infra.settings import Settings
 from tests.helpers import Client, Org, SmtpSink, new_org
+from tests.servers import PrivateRedisCluster
 
 SERVER_URL = os.environ.get("DNC_TEST_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("DNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TABLES = ", ".join(table.name for table in Base.metadata.sorted_tables)
 
 
+# DNC_TEST_REDIS_CLUSTER=1 (the second run of `make test`): the mirror lives on a private
+# 3-master Redis Cluster started for the session; the job queue stays on REDIS_URL.
+ON_CLUSTER = os.environ.get("DNC_TEST_REDIS_CLUSTER") == "1"
+
+
 @pytest.fixture(scope="session")
-def base_settings() -> Iterator[Settings]:
+def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     suffix = uuid.uuid4().hex[:10]
+    cluster = PrivateRedisCluster(tmp_path_factory.mktemp("cluster")) if ON_CLUSTER else None
     settings = Settings(
         database_url=f"{SERVER_URL}/dnc_test_{suffix}",
         redis_url=REDIS_URL,
         redis_prefix=f"dnctest{suffix}",
+        mirror_redis_cluster=cluster.start() if cluster else "",
         db_pool_size=5,
         outbox_retry_seconds=0.2,
         outbox_max_retry_seconds=0.5,
         outbox_relay_after_seconds=0,
     )
     upgrade(settings)
-    yield settings
-    asyncio.run(_drop_database(settings))
-    delete_redis_keys(settings)
+    try:
+        yield settings
+    finally:
+        asyncio.run(_drop_database(settings))
+        delete_redis_keys(settings)
+        if cluster:
+            cluster.stop()
 
 
 @pytest.fixture
@@ -49,6 +61,8 @@ def settings(base_settings: Settings) -> Iterator[Settings]:
     yield base_settings
     asyncio.run(_truncate(base_settings))
     delete_redis_keys(base_settings)
+    if base_settings.mirror_redis_cluster:  # the suite's own cluster: empty it
+        PrivateRedisCluster.flush(base_settings.mirror_redis_cluster)
 
 
 async def _truncate(settings: Settings) -> None:

@@ -1,5 +1,6 @@
 """Shared test helpers: provisioning, a real SMTP server, a real arq worker, free ports."""
 
+import asyncio
 import email
 import socket
 import threading
@@ -22,7 +23,7 @@ from domain.model import Role, Scope
 from domain.services import create_organization, create_token, create_user
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.queue import create_arq, create_redis_pool
-from infra.redis_mirror import RedisMirror
+from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis
 from infra.settings import Settings
 from jobs.worker import build_worker
 
@@ -92,7 +93,11 @@ async def new_org(settings: Settings, name: str) -> Org:
 async def mirror_for(settings: Settings) -> AsyncIterator[RedisMirror]:
     """The Redis mirror on the test's own event loop."""
     async with arq_for(settings) as redis:
-        yield RedisMirror(redis, settings.redis_prefix)
+        mirror_redis = create_mirror_redis(settings, redis)
+        try:
+            yield RedisMirror(mirror_redis, settings.redis_prefix)
+        finally:
+            await close_mirror_redis(mirror_redis, redis)
 
 
 @asynccontextmanager
@@ -188,3 +193,39 @@ class SmtpSink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+
+class _SlowData(_Collector):
+    def __init__(self, sink: "SlowSmtpSink") -> None:
+        super().__init__(sink)
+        self.slow = sink
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        sink = self.slow
+        with sink.lock:
+            delay = sink.data_delay
+            commit_first = any(r in sink.commit_before_reply for r in envelope.rcpt_tos)
+        reply = await super().handle_DATA(server, session, envelope) if commit_first else ""
+        with sink.lock:
+            sink.data_started += 1
+        # aiosmtpd cancels this handler when the client hangs up, so a message not committed
+        # yet is dropped, as a real server drops a transaction whose client went away
+        await asyncio.sleep(delay)
+        return reply or await super().handle_DATA(server, session, envelope)
+
+
+class SlowSmtpSink(SmtpSink):
+    """An :class:`SmtpSink` that takes ``data_delay`` seconds to answer DATA (the whole message
+    has arrived by then). It keeps a message when it answers, or, for a recipient in
+    ``commit_before_reply``, as soon as the message has arrived: a server that has committed a
+    message whose ``250`` its client may never read."""
+
+    def __init__(self, port: int | None = None) -> None:
+        super().__init__(port)
+        self.data_delay = 0.0
+        self.data_started = 0  # DATA commands whose message has arrived, answered or not
+        self.commit_before_reply: set[str] = set()
+
+    def start(self) -> None:
+        self._controller = Controller(_SlowData(self), hostname="127.0.0.1", port=self.port)
+        self._controller.start()

@@ -3,12 +3,15 @@ it may cut. Both live on loopback ports of their own; the shared services are ne
 
 import asyncio
 import contextlib
+import random
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -132,3 +135,74 @@ class TcpProxy:
             self._writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
+
+
+class ThrottledProxy(TcpProxy):
+    """A :class:`TcpProxy` that passes at most ``bytes_per_second`` each way on each
+    connection: a slow network in front of a real server."""
+
+    CHUNK = 16384
+
+    def __init__(self, target_port: int, bytes_per_second: int) -> None:
+        super().__init__(target_port)
+        self.bytes_per_second = bytes_per_second
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            with contextlib.suppress(OSError):  # either side hung up
+                while data := await reader.read(self.CHUNK):
+                    writer.write(data)
+                    await writer.drain()
+                    await asyncio.sleep(len(data) / self.bytes_per_second)
+        finally:
+            self._writers.discard(writer)
+            with contextlib.suppress(Exception):
+                writer.close()
+
+
+class PrivateRedisCluster:
+    """A 3-master Redis Cluster of the test session's own (``.ci/redis-cluster``), on free
+    loopback ports whose cluster-bus ports (+10000) are free too."""
+
+    SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "redis-cluster"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory / "nodes"
+
+    def start(self) -> str:
+        for _ in range(50):
+            first = random.randrange(20_000, 25_000)
+            ports = [first, first + 1, first + 2]
+            if all(_port_free(p) and _port_free(p + 10_000) for p in ports):
+                break
+        else:
+            raise RuntimeError("no free ports for a Redis Cluster")
+        out = subprocess.run(
+            ["bash", str(self.SCRIPT), "start", str(self.directory), str(first)],
+            capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        return out.stdout.strip().splitlines()[-1]
+
+    def stop(self) -> None:
+        subprocess.run(
+            ["bash", str(self.SCRIPT), "stop", str(self.directory)], check=False, timeout=30
+        )
+
+    @staticmethod
+    def flush(nodes: str) -> None:
+        for node in nodes.split(","):
+            host, _, port = node.rpartition(":")
+            client = redis.Redis(host=host, port=int(port))
+            try:
+                client.flushall()
+            finally:
+                client.close()
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

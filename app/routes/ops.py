@@ -32,7 +32,11 @@ async def ready(state: State) -> Response[DataEnvelope[Readiness]]:
         return True
 
     async def redis() -> bool:
-        return bool(await resources.redis.ping())
+        queue = bool(await resources.redis.ping())
+        mirror = resources.mirror.redis is resources.redis or bool(
+            await resources.mirror.redis.ping()
+        )
+        return queue and mirror
 
     results = await asyncio.gather(
         asyncio.wait_for(postgres(), 3), asyncio.wait_for(redis(), 3), return_exceptions=True

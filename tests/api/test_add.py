@@ -133,6 +133,7 @@ async def test_a_batch_whose_user_is_gone_is_a_404(
     assert_error(response, 404, "No user found for batch 'batch-1'")
 
 
+@pytest.mark.single_redis
 async def test_redis_down_means_503_and_nothing_saved(
     client: Client, org: Org, settings: Settings
 ) -> None:

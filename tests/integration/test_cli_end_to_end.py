@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,18 +27,10 @@ DNC = str(Path(sys.executable).with_name("dnc"))
 
 
 def env_of(settings: Settings) -> dict[str, str]:
+    """The environment that gives a `dnc` process exactly these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DNC_")}
-    env.update(
-        DNC_DATABASE_URL=settings.database_url,
-        DNC_REDIS_URL=settings.redis_url,
-        DNC_REDIS_PREFIX=settings.redis_prefix,
-        DNC_HOST=settings.host,
-        DNC_PORT=str(settings.port),
-        DNC_SMTP_HOST=settings.smtp_host,
-        DNC_SMTP_PORT=str(settings.smtp_port),
-        DNC_MAIL_FROM=settings.mail_from,
-        DNC_LOG_LEVEL="WARNING",
-    )
+    env.update({f"DNC_{f.name.upper()}": str(getattr(settings, f.name)) for f in fields(settings)})
+    env["DNC_LOG_LEVEL"] = "WARNING"
     return env
 
 

@@ -1,14 +1,16 @@
 """Dialer lookups: /check in both forms, the direct-Redis client, the cache admin endpoints."""
 
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
+from redis.asyncio import Redis
 
 from infra.dnc_client import DncClient
 from infra.redis_mirror import LUA
 from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
-from tests.helpers import Client, Org, arq_for, assert_error, bearer, body, mirror_for, run_worker
+from tests.helpers import Client, Org, assert_error, bearer, body, mirror_for, run_worker
 
 LISTED = "12125551234"
 
@@ -26,9 +28,12 @@ async def dialer(settings: Settings, client: Client, listed: Org) -> AsyncIterat
     """The Python client as a dialer runs it: direct Redis, the API (here in-process) behind."""
     token = await listed.token_for(listed.admin_email, scope="check")
     client.headers["Authorization"] = f"Bearer {token}"
-    async with arq_for(settings) as redis:
+    async with mirror_for(settings) as mirror:  # the mirror's Redis (a cluster, if so set)
         yield DncClient(
-            redis=redis, organization_id=listed.id, http=client, prefix=settings.redis_prefix
+            redis=mirror.redis,
+            organization_id=listed.id,
+            http=client,
+            prefix=settings.redis_prefix,
         )
     del client.headers["Authorization"]
 
@@ -236,7 +241,8 @@ async def test_check_lua_answers_alike_per_argument_and_packed(
 ) -> None:
     numbers = [LISTED, "12125550100", "442079460958", LISTED, "12125550101"]
     async with mirror_for(settings) as mirror:
-        script = mirror.redis.register_script((LUA / "check.lua").read_text())
+        scripts = cast(Redis, mirror.redis)  # redis-py types register_script for Redis only
+        script = scripts.register_script((LUA / "check.lua").read_text())
         keys = [mirror.meta_key(listed.id)]
         one_each = await script(keys=keys, args=numbers)
         packed = await script(keys=keys, args=["@", ",".join(numbers)])

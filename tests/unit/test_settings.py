@@ -36,6 +36,9 @@ def test_values_come_from_dnc_variables() -> None:
         ({"DNC_REDIS_URL": "http://x"}, "DNC_REDIS_URL"),
         ({"DNC_SMTP_TLS": "yes"}, "DNC_SMTP_TLS"),
         ({"DNC_REDIS_PREFIX": "a{b}"}, "DNC_REDIS_PREFIX"),
+        ({"DNC_MIRROR_REDIS_CLUSTER": "127.0.0.1"}, "DNC_MIRROR_REDIS_CLUSTER"),
+        ({"DNC_LOG_FORMAT": "xml"}, "DNC_LOG_FORMAT"),
+        ({"DNC_RATE_LIMIT_PER_SECOND": "-1"}, "DNC_RATE_LIMIT_PER_SECOND"),
     ],
 )
 def test_bad_values_are_named(env: dict[str, str], fragment: str) -> None:
