@@ -59,15 +59,15 @@ class FastCheck:
         principal = tokens.get(hash_token(header[len(_BEARER) :].strip()))
         if principal is None:
             return None
-        limiter: RateLimiter = self.app.state.limiter
-        if limiter.wait_for(principal.token_id):
-            return None  # Litestar asks the limiter again and answers 429
         try:
             numbers = [
                 v for k, v in parse_query_string(scope["query_string"]) if k == "phoneNumber"
             ]
             if len(numbers) != 1 or not numbers[0]:
                 return None
+            limiter: RateLimiter = self.app.state.limiter  # charged once we will answer
+            if limiter.wait_for(principal.token_id):
+                return None  # Litestar asks the limiter again and answers 429
             resources = resources_of(self.app.state)
             result = await check_numbers(
                 SqlUnitOfWork(resources.sessions),

@@ -40,6 +40,7 @@ OUTBOX_LAG = Gauge(
 )
 _BLOCKED, _CALLABLE, _INVALID = (CHECKED.labels(v) for v in ("blocked", "callable", "invalid"))
 UNMATCHED = "unmatched"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def count_check(result: CheckResult) -> None:
@@ -80,7 +81,8 @@ class HttpMetrics:
             await self.app(scope, receive, send_and_note)
         finally:
             route = scope.get("path_template") or UNMATCHED
-            REQUESTS.labels(route, scope["method"], status).inc()
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            REQUESTS.labels(route, method, status).inc()
             LATENCY.labels(route).observe(time.perf_counter() - started)
 
 

@@ -83,10 +83,15 @@ async def _lookup(
     except Unavailable:
         log.warning("mirror unreachable; answering %s from Postgres", organization_id)
     else:
-        if answer.ready:
-            listed = {n for n, hit in zip(numbers, answer.listed, strict=False) if hit}
-            return answer.enabled, listed, "redis"
-        await rebuilds.request(organization_id)
+        if answer.ready and not answer.enabled:
+            return False, set(), "redis"
+        if answer.ready and len(answer.listed) == len(numbers):
+            listed = {n for n, hit in zip(numbers, answer.listed, strict=True) if hit}
+            return True, listed, "redis"
+        if answer.ready:  # an answer that does not fit the question: never read it as callable
+            log.error("mirror answered %d of %d numbers", len(answer.listed), len(numbers))
+        else:
+            await rebuilds.request(organization_id)
     try:
         async with uow:
             organization = await uow.organizations.get(organization_id)

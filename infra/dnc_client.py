@@ -24,7 +24,7 @@ from uuid import UUID
 
 import httpx
 from redis.asyncio import Redis, RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from domain.checks import normalize_or_none
 from domain.model import CheckResult, Verdict
@@ -87,8 +87,10 @@ class DncClient:
         unique = list(dict.fromkeys(n for n in normalized if n is not None))
         try:
             reply = await self._script(keys=[self.meta_key], args=unique)
-        except (RedisError, OSError):
+        except (RedisError, RedisClusterException, OSError):
             reply = None
+        if reply is not None and int(reply[0]) == 1 and len(reply) - 2 != len(unique):
+            reply = None  # not an answer for these numbers: ask the API rather than guess
         if reply is not None and int(reply[1]) == 1:
             enabled = int(reply[0]) == 1
             listed = {n for n, hit in zip(unique, reply[2:], strict=False) if int(hit) == 1}

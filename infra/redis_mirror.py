@@ -26,7 +26,7 @@ from uuid import UUID
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from domain.errors import Unavailable
 from domain.model import MirrorAnswer, MirrorBuild, MirrorState
@@ -36,6 +36,9 @@ LUA = Path(__file__).with_name("lua")
 _Waiter = tuple[Sequence[str], "asyncio.Future[MirrorAnswer]"]
 TARGET_PER_BUCKET = 256
 _ONE = ord("1")
+MAX_NUMBERS_PER_CALL = 10_000
+# what a Redis or Redis Cluster connection raises when it cannot answer
+REDIS_FAILURES = (RedisError, RedisClusterException, OSError)
 UNREACHABLE = "The DNC cache (Redis) could not be reached; nothing was saved, retry the request"
 
 
@@ -123,30 +126,35 @@ class RedisMirror:
             self._drainers -= 1
 
     async def _answer(self, waiting: dict[UUID, list[_Waiter]]) -> None:
-        """One ``check.lua`` call per organization, side by side (on a Redis Cluster each goes
-        to the node of its organization's slot)."""
-        replies = await asyncio.gather(
-            *(self._check_packed(org, waiters) for org, waiters in waiting.items()),
-            return_exceptions=True,
-        )
-        for waiters, reply in zip(waiting.values(), replies, strict=True):
-            if isinstance(reply, BaseException):  # every waiter must hear back
-                error = reply
-                if isinstance(reply, RedisError | OSError):
-                    error = Unavailable("The DNC cache (Redis) could not be reached")
-                    error.__cause__ = reply
-                for _, future in waiters:
-                    if not future.done():
-                        future.set_exception(error)
-            else:
-                _deliver(waiters, *reply)
+        """``check.lua`` calls side by side, one per organization and at most
+        ``MAX_NUMBERS_PER_CALL`` numbers each (a script blocks Redis while it runs); each
+        call answers its own waiters as soon as it returns. On a Redis Cluster each call goes
+        to the node of its organization's slot."""
+        calls = [
+            self._answer_call(organization_id, group)
+            for organization_id, waiters in waiting.items()
+            for group in _groups(waiters)
+        ]
+        await asyncio.gather(*calls)
 
-    async def _check_packed(
-        self, organization_id: UUID, waiters: list[_Waiter]
-    ) -> tuple[int, int, bytes]:
-        numbers = ",".join(n for batch, _ in waiters for n in batch)
-        reply = await self._check(keys=[self.meta_key(organization_id)], args=["@", numbers])
-        return int(reply[0]), int(reply[1]), reply[2] if len(reply) > 2 else b""
+    async def _answer_call(self, organization_id: UUID, waiters: list[_Waiter]) -> None:
+        try:  # every waiter must hear back, whatever happens
+            numbers = [n for batch, _ in waiters for n in batch]
+            reply = await self._check(
+                keys=[self.meta_key(organization_id)], args=["@", ",".join(numbers)]
+            )
+            enabled, ready = int(reply[0]), int(reply[1])
+            listed: bytes = reply[2] if len(reply) > 2 else b""
+            if ready and enabled == 1 and len(listed) != len(numbers):
+                raise UnexpectedReply(f"{len(listed)} answers for {len(numbers)} numbers")
+        except Exception as exc:  # Redis, the cluster client, or a reply we cannot read
+            error = Unavailable("The DNC cache (Redis) could not be reached")
+            error.__cause__ = exc
+            for _, future in waiters:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        _deliver(waiters, enabled, ready, listed)
 
     async def apply(
         self,
@@ -162,7 +170,7 @@ class RedisMirror:
             live = await self._apply(
                 keys=[self.meta_key(organization_id)], args=[flag, len(add), *add, *remove]
             )
-        except (RedisError, OSError) as exc:
+        except REDIS_FAILURES as exc:
             raise Unavailable(UNREACHABLE) from exc
         return bool(live)
 
@@ -174,7 +182,7 @@ class RedisMirror:
                 self.redis.hmget(self.meta_key(organization_id), [*fields, "run_id"]),
             )
             server = await self._server_info(self.meta_key(organization_id))
-        except (RedisError, OSError) as exc:
+        except REDIS_FAILURES as exc:
             raise Unavailable("The DNC cache (Redis) could not be reached") from exc
         ready, enabled, gen, buckets, bgen, rebuilt_at, rebuilt_count, run_id = (
             v.decode() if v is not None else None for v in values
@@ -237,7 +245,7 @@ class RedisMirror:
             stale_gen, stale_buckets = await self._begin(
                 keys=[self.meta_key(organization_id)], args=[build.generation, build.buckets]
             )
-        except (RedisError, OSError) as exc:
+        except REDIS_FAILURES as exc:
             raise Unavailable("The DNC cache (Redis) could not be reached") from exc
         if stale_gen and stale_buckets:  # an earlier rebuild died half-way
             await self.delete_generation(organization_id, stale_gen.decode(), int(stale_buckets))
@@ -253,7 +261,7 @@ class RedisMirror:
                 for bucket, members in groups:
                     pipe.sadd(self.bucket_key(organization_id, build.generation, bucket), *members)
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except REDIS_FAILURES as exc:
             raise Unavailable("The DNC cache (Redis) could not be reached") from exc
 
     async def swap(
@@ -265,7 +273,7 @@ class RedisMirror:
                 keys=[self.meta_key(organization_id)],
                 args=[build.generation, build.buckets, "1" if enabled else "0", rebuilt_at, count],
             )
-        except (RedisError, OSError) as exc:
+        except REDIS_FAILURES as exc:
             raise Unavailable("The DNC cache (Redis) could not be reached") from exc
         if int(reply[0]) != 1:
             return False
@@ -288,6 +296,23 @@ class RedisMirror:
         await cast(Awaitable[int], self.redis.unlink(self.meta_key(organization_id)))
         if state.generation and state.buckets:
             await self.delete_generation(organization_id, state.generation, state.buckets)
+
+
+def _groups(waiters: list[_Waiter]) -> list[list[_Waiter]]:
+    """Waiters in groups of at most ``MAX_NUMBERS_PER_CALL`` numbers (a bigger check alone)."""
+    groups: list[list[_Waiter]] = [[]]
+    size = 0
+    for waiter in waiters:
+        if groups[-1] and size + len(waiter[0]) > MAX_NUMBERS_PER_CALL:
+            groups.append([])
+            size = 0
+        groups[-1].append(waiter)
+        size += len(waiter[0])
+    return groups
+
+
+class UnexpectedReply(Exception):
+    """``check.lua`` answered for a different count of numbers than it was asked about."""
 
 
 def _deliver(waiters: list[_Waiter], enabled: int, ready: int, listed: bytes) -> None:

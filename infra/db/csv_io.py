@@ -64,34 +64,50 @@ async def split_header(body: AsyncIterator[bytes]) -> tuple[str, AsyncIterator[b
         raise InvalidInput("the CSV file must be UTF-8 text") from None
 
 
-_END_OF_DATA = re.compile(rb"(?m)^\\\.\r?$")
+_MARKER = b"\\."
+_BREAKS = b"\r\n"
+_CR = ord("\r")
+_HELD = 4  # bytes held back so that a marker split between chunks is still seen whole
 
 
 async def refuse_end_marker(rows: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The rows as they stream in, refusing a line that is just ``\\.``: COPY reads it as the
-    end of the data and would drop every row after it without a word."""
-    carry, line = b"", 2  # the header is line 1
+    """The rows as they stream in, refusing a line that is just ``\\.`` (ended by ``\\n``,
+    ``\\r\\n``, a bare ``\\r`` or the end of the data): COPY reads it as the end of the data
+    and would drop every row after it without a word. Holds back a few bytes at a time."""
+    held, lines, first = b"", 2, True  # line 1 is the header
     async for chunk in rows:
-        data = carry + chunk
-        complete, newline, carry = data.rpartition(b"\n")
-        if not newline:
-            complete, carry = b"", data
-        found = _END_OF_DATA.search(complete)
-        if found:
-            at = line + complete.count(b"\n", 0, found.start())
+        data = held + chunk
+        _refuse(data, first, len(data) - 2, lines)
+        cut = max(0, len(data) - _HELD)
+        if cut and data[cut - 1] == _CR:  # keep a \r\n together, to count it once
+            cut -= 1
+        send, held = data[:cut], data[cut:]
+        lines += _line_breaks(send)
+        if send:
+            first = False
+            yield send
+    data = held
+    if data:
+        _refuse(data + b"\n", first, len(data), lines)
+        yield data
+
+
+def _refuse(data: bytes, first: bool, limit: int, lines: int) -> None:
+    """Raise on a marker starting before ``limit`` whose line starts and ends around it."""
+    at = data.find(_MARKER)
+    while 0 <= at < limit:
+        starts = (at == 0 and first) or (at > 0 and data[at - 1] in _BREAKS)
+        if starts and at + 2 < len(data) and data[at + 2] in _BREAKS:
+            line = lines + _line_breaks(data[:at])
             raise InvalidInput(
-                f"line {at} is '\\.', which ends the data for Postgres's COPY; quote it or "
+                f"line {line} is '\\.', which ends the data for Postgres's COPY; quote it or "
                 "remove it (nothing was imported)"
             )
-        line += complete.count(b"\n") + (1 if newline else 0)
-        yield complete + newline
-    if carry and _END_OF_DATA.fullmatch(carry):
-        raise InvalidInput(
-            f"line {line} is '\\.', which ends the data for Postgres's COPY; quote it or "
-            "remove it (nothing was imported)"
-        )
-    if carry:
-        yield carry
+        at = data.find(_MARKER, at + 1)
+
+
+def _line_breaks(data: bytes) -> int:
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
 
 
 async def _driver(connection: Any) -> asyncpg.Connection:

@@ -13,9 +13,11 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from redis import Redis as SyncRedis
+from redis.asyncio import Redis as AsyncRedis
 
 from app.asgi import create_app
 from domain import mirror as mirror_module
+from domain.checks import RebuildRequests, check_numbers
 from domain.mirror import reconcile, sync_all, verify
 from infra.dnc_client import DncClient, DncUnavailable
 from infra.queue import ArqJobQueue
@@ -28,6 +30,7 @@ from tests.helpers import (
     arq_for,
     assert_error,
     body,
+    free_port,
     mirror_for,
     new_org,
     run_worker,
@@ -358,3 +361,29 @@ async def check_number(client: httpx.AsyncClient, org: Org, number: str) -> dict
     assert response.status_code == 200, body(response)
     data: dict[str, object] = body(response)["data"]
     return data
+
+
+async def test_a_redis_cluster_that_cannot_be_reached_means_postgres_answers(
+    own_settings: Settings, listed: Org
+) -> None:
+    """The cluster client raises its own exceptions (not RedisError): still a fallback."""
+    dead = replace(own_settings, mirror_redis_cluster=f"127.0.0.1:{free_port()}")
+    async with AsyncTestClient(app=create_app(dead)) as client:
+        answer = await check(client, listed)
+    assert answer["blocked"] is True
+
+
+async def test_an_answer_for_the_wrong_count_of_numbers_is_not_read_as_callable(
+    own_settings: Settings, listed: Org
+) -> None:
+    async with (
+        uow_for(own_settings) as uow,
+        mirror_for(own_settings) as mirror,
+        arq_for(own_settings) as arq,
+    ):
+        scripts = cast(AsyncRedis, mirror.redis)
+        mirror._check = scripts.register_script("return {1, 1, '0'}")  # one answer for two
+        rebuilds = RebuildRequests(ArqJobQueue(arq, own_settings))
+        result = await check_numbers(uow, mirror, rebuilds, listed.id, [LISTED, "12125550100"])
+    assert result.source == "postgres"
+    assert [v.blocked for v in result.verdicts] == [True, False]

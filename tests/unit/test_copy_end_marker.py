@@ -16,15 +16,19 @@ async def chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 11, 12, 13, 100])
-async def test_found_across_any_chunk_boundary(size: int) -> None:
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
+async def test_found_across_any_chunk_boundary_with_any_line_ending(
+    size: int, ending: bytes
+) -> None:
+    rows = ROWS.replace(b"\r\n", b"\n").replace(b"\n", ending)
     with pytest.raises(InvalidInput, match="line 4 is"):  # line 1 is the header
-        async for _ in refuse_end_marker(chunks(ROWS, size)):
+        async for _ in refuse_end_marker(chunks(rows, size)):
             pass
 
 
-@pytest.mark.parametrize("size", [1, 4, 100])
+@pytest.mark.parametrize("size", [1, 4, 5, 100])
 async def test_other_rows_pass_through_unchanged(size: int) -> None:
-    data = b'2125550100\n"\\."\n\\.x\nx\\.\n2125550102'  # no newline at the end either
+    data = b'2125550100\r\n"\\."\n\\.x\nx\\.\r2125550102'  # no line break at the end either
     passed = b"".join([chunk async for chunk in refuse_end_marker(chunks(data, size))])
     assert passed == data
 
