@@ -387,3 +387,41 @@ async def test_an_answer_for_the_wrong_count_of_numbers_is_not_read_as_callable(
         result = await check_numbers(uow, mirror, rebuilds, listed.id, [LISTED, "12125550100"])
     assert result.source == "postgres"
     assert [v.blocked for v in result.verdicts] == [True, False]
+
+
+@pytest.mark.single_redis
+async def test_dialers_under_traffic_while_redis_is_flushed_stopped_and_restarted_empty(
+    own_settings: Settings, listed: Org, private_redis: PrivateRedis
+) -> None:
+    """Eight dialers keep checking (really concurrently, on this event loop) while Redis is
+    flushed, stopped and started again empty: every answer is a 200 from the mirror or from
+    Postgres, and the listed number is never callable."""
+    app = create_app(own_settings)
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # httpx types ASGI loosely
+    answers: dict[tuple[int, object], int] = {}
+    wrong: list[str] = []
+    stop = asyncio.Event()
+
+    async def dialer(http: httpx.AsyncClient, number: str) -> None:
+        while not stop.is_set():
+            response = await http.get(
+                "/api/dnc/check", params={"phoneNumber": number}, headers=listed.headers
+            )
+            blocked = response.json().get("data", {}).get("blocked")
+            if number == LISTED and blocked is not True:
+                wrong.append(response.text)
+            key = (response.status_code, blocked)
+            answers[key] = answers.get(key, 0) + 1
+
+    async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        dialers = [
+            asyncio.create_task(dialer(http, LISTED if i % 2 else "12125550100")) for i in range(8)
+        ]
+        for fault in (private_redis.flush, private_redis.stop, private_redis.start):
+            await asyncio.sleep(0.4)
+            await asyncio.to_thread(fault)  # the dialers keep going meanwhile
+        await asyncio.sleep(0.4)
+        stop.set()
+        await asyncio.gather(*dialers)
+    assert wrong == []
+    assert set(answers) == {(200, True), (200, False)}, answers
