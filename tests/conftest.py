@@ -20,7 +20,7 @@ from infra.db.migrate import upgrade
 from infra.db.models import Base
 from infra.settings import Settings
 from tests.helpers import Client, Org, SmtpSink, new_org
-from tests.servers import PrivateRedisCluster
+from tests.servers import PrivateRedis, PrivateRedisCluster
 
 SERVER_URL = os.environ.get("DNC_TEST_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("DNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -118,3 +118,12 @@ def smtp() -> Iterator[SmtpSink]:
 @pytest.fixture
 def smtp_settings(settings: Settings, smtp: SmtpSink) -> Settings:
     return replace(settings, smtp_host="127.0.0.1", smtp_port=smtp.port, mail_from="dnc@test")
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A redis-server of the test's own, which it may flush, stop and start."""
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.cleanup()

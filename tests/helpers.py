@@ -4,6 +4,7 @@ import asyncio
 import email
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from email.message import Message
 from typing import Any
 from uuid import UUID, uuid4
 
+import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from arq.connections import ArqRedis
@@ -229,3 +231,15 @@ class SlowSmtpSink(SmtpSink):
     def start(self) -> None:
         self._controller = Controller(_SlowData(self), hostname="127.0.0.1", port=self.port)
         self._controller.start()
+
+
+def wait_until_healthy(base_url: str, seconds: float = 60) -> None:
+    """Until ``GET /health`` answers 200 (a `dnc serve` process starting up)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"{base_url} did not become healthy in {seconds} s")

@@ -2,11 +2,9 @@
 `INFO server` (the run_id check that refuses a mirror restored from a snapshot) adds, next to
 the same script without it, on a private redis-server."""
 
-from collections.abc import Iterator
 from typing import Any, cast
 from uuid import uuid4
 
-import pytest
 import redis
 
 from infra.redis_mirror import LUA, bucket_count_for, locate
@@ -15,14 +13,6 @@ from tests.servers import PrivateRedis
 
 CALLS = 2000
 RUN_ID_LINE = "local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')"
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.cleanup()
 
 
 def test_check_lua_cost(private_redis: PrivateRedis, report: list[Row]) -> None:

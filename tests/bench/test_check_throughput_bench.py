@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,7 +19,7 @@ from domain.lists import BulkItem, bulk_add
 from domain.model import Principal
 from infra.settings import Settings
 from tests.bench.conftest import Row
-from tests.helpers import Org, free_port, mirror_for, uow_for
+from tests.helpers import Org, free_port, mirror_for, uow_for, wait_until_healthy
 from tests.integration.test_cli_end_to_end import env_of
 
 DNC = str(Path(sys.executable).with_name("dnc"))
@@ -97,13 +96,7 @@ def server(settings: Settings) -> Iterator[str]:
     process = subprocess.Popen([DNC, "serve"], env=env_of(own))
     base = f"http://127.0.0.1:{own.port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_until_healthy(base)
         yield base
     finally:
         process.terminate()

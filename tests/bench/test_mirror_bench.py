@@ -6,12 +6,10 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, cast
 
 import asyncpg
-import pytest
 import redis
 
 from domain.mirror import rebuild_mirror
@@ -23,14 +21,6 @@ from tests.servers import PrivateRedis
 ROWS = int(os.environ.get("DNC_BENCH_ROWS", "1000000"))
 TARGET_BYTES = 10.0
 TARGET_REBUILD_RATIO = 2.0
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.cleanup()
 
 
 def used_memory(port: int) -> int:

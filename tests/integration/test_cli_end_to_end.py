@@ -21,7 +21,16 @@ from app.asgi import create_app
 from infra.redis_mirror import locate
 from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
-from tests.helpers import SUCCESS_ADD, Client, Org, SmtpSink, bearer, free_port, mirror_for
+from tests.helpers import (
+    SUCCESS_ADD,
+    Client,
+    Org,
+    SmtpSink,
+    bearer,
+    free_port,
+    mirror_for,
+    wait_until_healthy,
+)
 
 DNC = str(Path(sys.executable).with_name("dnc"))
 
@@ -53,13 +62,7 @@ def served(smtp_settings: Settings) -> Iterator[Settings]:
         subprocess.Popen([DNC, command], env=env_of(settings)) for command in ("serve", "worker")
     ]
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{settings.port}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_until_healthy(f"http://127.0.0.1:{settings.port}")
         yield settings
     finally:
         for process in processes:

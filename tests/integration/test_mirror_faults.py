@@ -3,7 +3,7 @@ restarted empty, stopped) and a TCP proxy in front of Postgres that the test cut
 Whatever happens, a listed number is never reported callable."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 from typing import cast
 from urllib.parse import urlsplit
@@ -39,14 +39,6 @@ from tests.helpers import (
 from tests.servers import PrivateRedis, TcpProxy
 
 LISTED = "12125551234"
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.cleanup()
 
 
 @pytest.fixture

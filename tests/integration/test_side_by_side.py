@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from infra.settings import Settings
-from tests.helpers import Org, SmtpSink, free_port, new_org
+from tests.helpers import Org, SmtpSink, free_port, new_org, wait_until_healthy
 from tests.integration.test_cli_end_to_end import DNC, env_of
 
 NUMBERS = [f"21255501{n:02d}" for n in range(24)]
@@ -24,13 +24,7 @@ def deployment(smtp_settings: Settings) -> Iterator[list[Settings]]:
     processes += [subprocess.Popen([DNC, "worker"], env=env_of(apis[0])) for _ in range(2)]
     try:
         for api in apis:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{api.port}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+            wait_until_healthy(f"http://127.0.0.1:{api.port}")
         yield apis
     finally:
         for process in processes:
