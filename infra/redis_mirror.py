@@ -107,7 +107,7 @@ class RedisMirror:
 
         Checks share round trips: at most ``checks_in_flight`` are in flight at a time per
         process, and every check that arrives meanwhile waits for the next, which asks for
-        all of them at once (one ``check.lua`` call per organization, pipelined). Under load
+        all of them at once (``check.lua`` calls side by side, see ``_answer``). Under load
         the batches grow instead of the queue for connections."""
         future: asyncio.Future[MirrorAnswer] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(organization_id, []).append((numbers, future))
