@@ -20,10 +20,6 @@ class RateLimiter:
         self.burst = max(burst, 1.0)
         self._buckets: dict[UUID, list[float]] = {}  # token id -> [tokens left, when]
 
-    @property
-    def enabled(self) -> bool:
-        return self.rate > 0
-
     def wait_for(self, token_id: UUID) -> float:
         """Take one request from the token's bucket: 0.0 if allowed, else the seconds to
         wait before one more would be."""

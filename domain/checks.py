@@ -6,9 +6,9 @@ import time
 from collections.abc import Sequence
 from uuid import UUID
 
-from domain.errors import InvalidPhoneNumber, Unavailable
+from domain.errors import Unavailable
 from domain.model import CheckResult, Verdict
-from domain.phone import fast_normalize, normalize
+from domain.phone import normalize_or_none
 from domain.ports import DncMirror, JobQueue, UnitOfWork
 from domain.time import utcnow
 
@@ -40,16 +40,6 @@ class RebuildRequests:
             log.warning("could not request a rebuild of %s", organization_id, exc_info=True)
 
 
-def normalize_or_none(raw: str) -> str | None:
-    number = fast_normalize(raw)
-    if number is not None:
-        return number or None
-    try:
-        return normalize(raw)
-    except InvalidPhoneNumber:
-        return None
-
-
 async def check_numbers(
     uow: UnitOfWork,
     mirror: DncMirror,
@@ -60,7 +50,17 @@ async def check_numbers(
     normalized = [normalize_or_none(raw) for raw in raw_numbers]
     unique = list(dict.fromkeys(n for n in normalized if n is not None))
     enabled, listed, source = await _lookup(uow, mirror, rebuilds, organization_id, unique)
-    verdicts = [
+    return CheckResult(enabled, verdicts_for(raw_numbers, normalized, enabled, listed), source)
+
+
+def verdicts_for(
+    raw_numbers: Sequence[str],
+    normalized: Sequence[str | None],
+    enabled: bool,
+    listed: set[str],
+) -> list[Verdict]:
+    """Each number's answer, in order: invalid, listed (with DNC enabled), or callable."""
+    return [
         Verdict(raw, None, True, "invalid")
         if number is None
         else Verdict(raw, number, True, "dnc")
@@ -68,7 +68,6 @@ async def check_numbers(
         else Verdict(raw, number, False, None)
         for raw, number in zip(raw_numbers, normalized, strict=True)
     ]
-    return CheckResult(enabled, verdicts, source)
 
 
 async def _lookup(

@@ -181,7 +181,6 @@ class _Region:
         metadata = PhoneMetadata.metadata_for_region(code)
         if metadata is None:
             raise UnsupportedPattern(f"phonenumbers has no metadata for region {code}")
-        self.code = code
         self.leading = None if metadata.leading_digits is None else pattern(metadata.leading_digits)
         self.general = _desc(metadata.general_desc)
         types = [_desc(getattr(metadata, name)) for name in _TYPES]

@@ -33,6 +33,17 @@ def normalize(raw: str) -> str:
     return _normalize_in_full(raw)
 
 
+def normalize_or_none(raw: str) -> str | None:
+    """``normalize``, with None for a number it refuses (checks report those per number)."""
+    number = fast_normalize(raw)
+    if number is not None:
+        return number or None
+    try:
+        return _normalize_in_full(raw)
+    except InvalidPhoneNumber:
+        return None
+
+
 def fast_normalize(raw: str) -> str | None:
     """``normalize`` for the shapes dialers send most (a NANP number as 10 digits, or 11
     after an optional ``+``, written with or without spaces, dashes, dots and parentheses)

@@ -26,8 +26,9 @@ import httpx
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
-from domain.checks import normalize_or_none
+from domain.checks import verdicts_for
 from domain.model import CheckResult, Verdict
+from domain.phone import normalize_or_none
 
 CHECK_SCRIPT = (Path(__file__).with_name("lua") / "check.lua").read_text()
 
@@ -93,15 +94,9 @@ class DncClient:
             reply = None  # not an answer for these numbers: ask the API rather than guess
         if reply is not None and int(reply[1]) == 1:
             enabled = int(reply[0]) == 1
-            listed = {n for n, hit in zip(unique, reply[2:], strict=False) if int(hit) == 1}
-            verdicts = [
-                Verdict(raw, n, True, "invalid")
-                if n is None
-                else Verdict(
-                    raw, n, enabled and n in listed, "dnc" if enabled and n in listed else None
-                )
-                for raw, n in zip(phone_numbers, normalized, strict=True)
-            ]
+            hits = reply[2:] if enabled else [0] * len(unique)  # DNC off: no memberships
+            listed = {n for n, hit in zip(unique, hits, strict=True) if int(hit) == 1}
+            verdicts = verdicts_for(phone_numbers, normalized, enabled, listed)
             return CheckResult(enabled, verdicts, "redis")
         return await self._ask_api(phone_numbers)
 

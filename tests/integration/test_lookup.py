@@ -249,3 +249,12 @@ async def test_check_lua_answers_alike_per_argument_and_packed(
         assert one_each == [1, 1, 1, 0, 0, 1, 0]
         assert packed == [1, 1, b"10010"]
         assert await script(keys=keys, args=["@", ""]) == [1, 1, b""]
+
+
+async def test_the_direct_client_with_dnc_disabled_calls_every_valid_number_callable(
+    client: Client, dialer: DncClient, listed: Org
+) -> None:
+    await client.post("/api/dnc/enable-disable", json={"enable": False}, headers=listed.headers)
+    result = await dialer.check([LISTED, "bad"])
+    assert (result.source, result.dnc_enabled) == ("redis", False)
+    assert [(v.blocked, v.reason) for v in result.verdicts] == [(False, None), (True, "invalid")]
