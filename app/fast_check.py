@@ -19,13 +19,9 @@ from litestar._parsers import parse_query_string
 from litestar.serialization import encode_json
 
 from app.auth import TokenCache
-from app.deps import resources_of
-from app.metrics import count_check
 from app.ratelimit import RateLimiter
-from app.routes.check import PATH, single_check
-from domain.checks import check_numbers
+from app.routes.check import PATH, run_check, single_check
 from domain.services import hash_token
-from infra.db.uow import SqlUnitOfWork
 
 _HEADERS = [(b"content-type", b"application/json")]
 _BEARER = "Bearer "
@@ -68,15 +64,7 @@ class FastCheck:
             limiter: RateLimiter = self.app.state.limiter  # charged once we will answer
             if limiter.wait_for(principal.token_id):
                 return None  # Litestar asks the limiter again and answers 429
-            resources = resources_of(self.app.state)
-            result = await check_numbers(
-                SqlUnitOfWork(resources.sessions),
-                resources.mirror,
-                resources.rebuilds,
-                principal.organization_id,
-                numbers,
-            )
-            count_check(result)
+            result = await run_check(self.app.state, principal.organization_id, numbers)
             return encode_json(single_check(result))
         except Exception:  # Litestar answers again, with the envelope this failure deserves
             return None

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
+from domain.checks import MAX_BULK_CHECK
 from domain.model import Batch, CallRecord, DncEntry
 
 Text64 = Annotated[str, Meta(max_length=64)]
@@ -136,7 +137,9 @@ class Readiness(msgspec.Struct):
 
 
 class CheckRequest(msgspec.Struct, rename="camel"):
-    phone_numbers: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=50_000)]
+    phone_numbers: Annotated[
+        list[Annotated[str, Meta(max_length=64)]], Meta(max_length=MAX_BULK_CHECK)
+    ]
 
 
 class SingleCheck(msgspec.Struct, rename="camel"):

@@ -47,10 +47,15 @@ async def check_numbers(
     organization_id: UUID,
     raw_numbers: Sequence[str],
 ) -> CheckResult:
-    normalized = [normalize_or_none(raw) for raw in raw_numbers]
-    unique = list(dict.fromkeys(n for n in normalized if n is not None))
+    normalized, unique = normalize_all(raw_numbers)
     enabled, listed, source = await _lookup(uow, mirror, rebuilds, organization_id, unique)
     return CheckResult(enabled, verdicts_for(raw_numbers, normalized, enabled, listed), source)
+
+
+def normalize_all(raw_numbers: Sequence[str]) -> tuple[list[str | None], list[str]]:
+    """Each number normalized (None: invalid), and the distinct valid ones to look up."""
+    normalized = [normalize_or_none(raw) for raw in raw_numbers]
+    return normalized, list(dict.fromkeys(n for n in normalized if n is not None))
 
 
 def verdicts_for(

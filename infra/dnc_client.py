@@ -24,11 +24,10 @@ from uuid import UUID
 
 import httpx
 from redis.asyncio import Redis, RedisCluster
-from redis.exceptions import RedisClusterException, RedisError
 
-from domain.checks import verdicts_for
+from domain.checks import normalize_all, verdicts_for
 from domain.model import CheckResult, Verdict
-from domain.phone import normalize_or_none
+from infra.redis_mirror import REDIS_FAILURES
 
 CHECK_SCRIPT = (Path(__file__).with_name("lua") / "check.lua").read_text()
 
@@ -84,11 +83,10 @@ class DncClient:
 
     async def check(self, phone_numbers: Sequence[str]) -> CheckResult:
         """Verdicts in the order given. Raises :class:`DncUnavailable` rather than guess."""
-        normalized = [normalize_or_none(raw) for raw in phone_numbers]
-        unique = list(dict.fromkeys(n for n in normalized if n is not None))
+        normalized, unique = normalize_all(phone_numbers)
         try:
             reply = await self._script(keys=[self.meta_key], args=unique)
-        except (RedisError, RedisClusterException, OSError):
+        except REDIS_FAILURES:
             reply = None
         if reply is not None and int(reply[0]) == 1 and len(reply) - 2 != len(unique):
             reply = None  # not an answer for these numbers: ask the API rather than guess
