@@ -182,3 +182,14 @@ async def test_token_revoke(settings: Settings, org: Org) -> None:
     async with AsyncTestClient(app=create_app(settings)) as fresh:
         response = await fresh.get("/api/dnc/settings", headers=bearer(token))
     assert response.status_code == 401
+
+
+async def test_dnc_user_create_role_decides_admin_only_calls(
+    settings: Settings, client: Client, org: Org
+) -> None:
+    for role, status in (("admin", 202), ("member", 403)):
+        email = f"{role}-cli@example.test"
+        dnc(settings, "user", "create", "--org", str(org.id), "--email", email, "--role", role)
+        token = dnc(settings, "token", "create", "--email", email)["token"]
+        response = await client.post("/api/dnc/cache/rebuild", headers=bearer(token))
+        assert response.status_code == status, response.text
