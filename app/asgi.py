@@ -23,6 +23,7 @@ from app.deps import (
 from app.errors import handle_exception
 from app.fast_check import FastCheck
 from app.metrics import HttpMetrics, metrics
+from app.query import StrictQuery
 from app.ratelimit import RateLimiter
 from app.request_ids import RequestIds
 from app.routes.batches import BatchController
@@ -87,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             BatchController,
         ],
         lifespan=[lifespan],
-        middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS)],
+        middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS), StrictQuery],
         dependencies={
             "uow": Provide(provide_uow, sync_to_thread=False),
             "mirror": Provide(provide_mirror, sync_to_thread=False),

@@ -1,12 +1,23 @@
-"""Strict JSON bodies. Litestar converts ``data`` leniently (``"true"`` becomes ``True``); the
-contract wants a JSON boolean to be a boolean, so every body is first checked strictly."""
+"""Strict JSON bodies. Litestar converts ``data`` leniently (``"true"`` becomes ``True``) and
+keeps the last of two equal keys (``{"phoneNumbers": [listed], "phoneNumbers": [other]}``
+checked only the other), so every body is first read here, strictly:
 
+- bytes that are not UTF-8, and text that is not JSON, are a 400;
+- a key that appears twice in one object is a 400;
+- nesting deeper than the decoder goes (about a thousand levels; no real request comes close)
+  is a 400;
+- ``\\u0000`` is a 400 (no Postgres text can hold it);
+- the value must convert to the route's type without Litestar's lenient coercions.
+"""
+
+import json
 from typing import Any
 
 import msgspec
 from litestar import Request
 from litestar.exceptions import SerializationException
 
+from app.errors import TOO_DEEP
 from domain.errors import InvalidInput
 
 
@@ -22,10 +33,30 @@ async def require_strict_json(request: Request[Any, Any, Any]) -> None:
     if b"\\u0000" in body:
         raise InvalidInput("Text in the request body must not contain NUL characters (\\u0000)")
     try:
-        raw = await request.json()
+        raw = await request.json()  # Litestar keeps it for the handler's ``data``
+        refuse_duplicate_keys(body)
+        msgspec.convert(raw, field.annotation, strict=True)
     except SerializationException as exc:
         raise InvalidInput(f"The request body is not valid JSON: {exc}") from exc
-    try:
-        msgspec.convert(raw, field.annotation, strict=True)
+    except UnicodeDecodeError:
+        raise InvalidInput("The request body is not UTF-8 text") from None
+    except RecursionError:
+        raise InvalidInput(TOO_DEEP) from None
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc)) from exc
+
+
+def refuse_duplicate_keys(body: bytes) -> None:
+    """:class:`InvalidInput` when one object of ``body`` (valid JSON) has a key twice."""
+    json.loads(body, object_pairs_hook=_unique_keys)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InvalidInput(f"The key {key!r} appears twice in one object of the body")
+            seen.add(key)
+    return value

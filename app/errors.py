@@ -23,6 +23,7 @@ from domain.errors import (
 )
 
 log = logging.getLogger(__name__)
+TOO_DEEP = "The request is nested deeper than any request this API takes"
 CLIENT_GONE = "client disconnected prematurely"  # Litestar's words when the body stops short
 T = TypeVar("T")
 
@@ -111,6 +112,9 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         log.info("client disconnected before sending its whole request: %s %s",
                  request.method, request.url.path)  # fmt: skip
         return error_response(400, "The client disconnected before sending its whole request")
+    if isinstance(exc, RecursionError):  # a body nested past what a decoder goes through
+        log.warning("too deeply nested input on %s %s", request.method, request.url.path)
+        return error_response(400, TOO_DEEP)
     if isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError):
         log.warning("database unreachable on %s %s: %s", request.method, request.url.path, exc)
         return error_response(503, "The database is unreachable; retry shortly")

@@ -15,10 +15,10 @@ down), goes to Litestar untouched, which gives the usual answer or error envelop
 from typing import Any
 
 from litestar import Litestar
-from litestar._parsers import parse_query_string
 from litestar.serialization import encode_json
 
 from app.auth import TokenCache
+from app.query import query_pairs
 from app.ratelimit import RateLimiter
 from app.routes.check import PATH, run_check, single_check
 from domain.services import hash_token
@@ -56,9 +56,7 @@ class FastCheck:
         if principal is None:
             return None
         try:
-            numbers = [
-                v for k, v in parse_query_string(scope["query_string"]) if k == "phoneNumber"
-            ]
+            numbers = [v for k, v in query_pairs(scope["query_string"]) if k == "phoneNumber"]
             if len(numbers) != 1 or not numbers[0]:
                 return None
             limiter: RateLimiter = self.app.state.limiter  # charged once we will answer

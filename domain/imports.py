@@ -6,6 +6,7 @@ from datetime import datetime
 
 from domain.errors import InvalidInput, InvalidPhoneNumber
 from domain.phone import normalize
+from domain.text import one_line
 from domain.time import as_utc
 
 COLUMNS = ("phoneNumber", "type", "expiresAt", "createdAt")  # createdAt (from an export) is ignored
@@ -24,7 +25,10 @@ class ImportedRow:
 def header_columns(header: str) -> list[str]:
     """The columns of a CSV header line; ``phoneNumber`` is required, ``type`` and
     ``expiresAt`` optional, ``createdAt`` (an export's) ignored, nothing else allowed."""
-    names = [name.strip() for name in next(csv.reader([header.lstrip("\ufeff")]), [])]
+    try:
+        names = [name.strip() for name in next(csv.reader([header.lstrip("\ufeff")]), [])]
+    except csv.Error as exc:
+        raise InvalidInput(f"the header line could not be read: {exc}") from None
     if "phoneNumber" not in names:
         raise InvalidInput(
             "the first line must be a header naming the columns, with phoneNumber and "
@@ -48,6 +52,10 @@ def read_row(
         number = normalize(phone_raw or "")
     except InvalidPhoneNumber as exc:
         return ImportedRow(line, None, kind, None, exc.message)
+    try:
+        one_line("type", kind)
+    except InvalidInput as exc:
+        return ImportedRow(line, None, None, None, exc.message)
     if kind is not None and len(kind) > MAX_TYPE_LENGTH:
         return ImportedRow(
             line, None, None, None, f"type is longer than {MAX_TYPE_LENGTH} characters"

@@ -11,7 +11,7 @@ from domain.mirror import apply_in_chunks, record_change, settle
 from domain.model import AuditEvent, AuditRecord, DncEntry, Principal
 from domain.phone import normalize
 from domain.ports import DncMirror, UnitOfWork
-from domain.text import storable
+from domain.text import one_line, storable
 from domain.time import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ async def bulk_add(
         error: str | None = None
         try:
             number = normalize(item.phone_number)
+            one_line("type", item.type)
             if item.expires_at is not None:
                 item = replace(item, expires_at=as_utc(item.expires_at, "expiresAt"))
         except InvalidInput as exc:

@@ -6,7 +6,7 @@ from domain.model import DncEntry, Email
 def dnc_added_email(
     entry: DncEntry, organization_name: str, recipient: str, idempotency_key: str
 ) -> Email:
-    label = entry.type or "unspecified"
+    label = " ".join((entry.type or "").split()) or "unspecified"  # one line, for the subject
     lines = [
         f"A number was added to the Do-Not-Call list of {organization_name}.",
         "",

@@ -1,7 +1,10 @@
 """Phone numbers in, E.164 digits without ``+`` out.
 
 The rules, in the order they apply:
-- spaces, dashes, dots and parentheses are ignored; a ``+`` may lead; nothing else is allowed;
+- spaces, dashes, dots and parentheses are ignored; a ``+`` may lead; nothing else is allowed,
+  except that a ``+`` after the first digit is a separator too (a form-encoding client, such
+  as ``requests`` or ``httpx``, sends the spaces of ``+1 212 555 1234`` in a query as ``+``,
+  which this API reads as a plus: ``app.query``);
 - exactly ten digits without ``+`` are a national NANP number and read as ``+1``;
 - anything else is read as an international number that starts with its country code;
 - the result must be a valid number for its country (``phonenumbers``' metadata).
@@ -14,7 +17,7 @@ import phonenumbers
 from domain.errors import InvalidPhoneNumber
 from domain.nanp import INVALID, PREFIX_DIGITS, VALID, build_table
 
-_ALLOWED = re.compile(r"\+?[0-9 ().\-]+")
+_ALLOWED = re.compile(r"\+?[0-9 ().\-]+[0-9 ().+\-]*")
 _NON_DIGITS = re.compile(r"[^0-9]")
 _SEPARATORS = (" ", "-", ".", "(", ")")
 _TABLE: bytearray | None = None
@@ -54,6 +57,8 @@ def fast_normalize(raw: str) -> str | None:
         return None
     plus = raw[:1] == "+"
     digits = raw[1:] if plus else raw
+    if "+" in digits:  # a separator, or (after a space: " +65...") the lead: for the full path
+        return None
     if not digits.isdigit():
         for separator in _SEPARATORS:  # str.replace x5 is faster than translate or re.sub
             digits = digits.replace(separator, "")

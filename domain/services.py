@@ -32,7 +32,7 @@ from domain.model import (
 from domain.notifications import dnc_added_email
 from domain.phone import normalize
 from domain.ports import DncMirror, JobQueue, Mailer, MailerUnavailable, MailRejected, UnitOfWork
-from domain.text import storable
+from domain.text import one_line
 from domain.time import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ async def add_number(
 ) -> DncEntry:
     """The vendor's add: link the number to its batch and call, copy the evidence, notify."""
     number = normalize(cmd.phone_number)
+    one_line("type", cmd.type)
     expires_at = as_utc(cmd.expires_at, "expiresAt") if cmd.expires_at is not None else None
     if expires_at is not None and expires_at <= utcnow():
         raise InvalidInput("expiresAt must be in the future")
@@ -189,7 +190,7 @@ async def remove_entry(
     uow: UnitOfWork, mirror: DncMirror, principal: Principal, entry_id: UUID, reason: str | None
 ) -> DncEntry:
     """Tombstone an entry (evidence kept), audited; dialers may call the number afterwards."""
-    storable("reason", reason)
+    one_line("reason", reason)
     org_id = principal.organization_id
     async with uow:
         entry = await uow.entries.remove(org_id, entry_id, principal.user_id, reason)
@@ -220,6 +221,7 @@ async def remove_entry(
 async def create_batch(
     uow: UnitOfWork, principal: Principal, batch_id: str | None, name: str | None
 ) -> Batch:
+    one_line("name", name)
     if batch_id is not None and not _BATCH_ID.fullmatch(batch_id):
         raise InvalidInput(
             "batchId must be 1 to 64 characters of letters, digits, '.', '_', ':' or '-'"
@@ -332,6 +334,7 @@ async def create_organization(
 ) -> tuple[Organization, User]:
     if not name.strip():
         raise InvalidInput("the organization name must not be empty")
+    one_line("the organization name", name)
     org = Organization(id=uuid4(), name=name.strip(), dnc_enabled=True)
     admin = User(id=uuid4(), organization_id=org.id, email=_email(admin_email), role="admin")
     async with uow:
@@ -380,6 +383,7 @@ async def authenticate(uow: UnitOfWork, raw_token: str) -> Principal:
 
 
 def _email(value: str) -> str:
+    one_line("the email address", value)
     email = value.strip().lower()
     if not _EMAIL.fullmatch(email):
         raise InvalidInput(f"{value!r} is not an email address")

@@ -19,14 +19,20 @@ class SmtpMailer:
         self.settings = settings
 
     async def send(self, email: Email) -> None:
+        """Raises :class:`MailRejected` for a message that can never be sent as it is, and
+        :class:`MailerUnavailable` for anything else that went wrong: nothing else escapes,
+        so the job either retries or records the refusal."""
         s = self.settings
-        message = EmailMessage()
-        message["From"] = s.mail_from
-        message["To"] = email.to
-        message["Subject"] = email.subject
-        message["Message-ID"] = email.message_id
-        message["Date"] = formatdate(usegmt=True)
-        message.set_content(email.body)
+        try:
+            message = EmailMessage()
+            message["From"] = s.mail_from
+            message["To"] = email.to
+            message["Subject"] = email.subject
+            message["Message-ID"] = email.message_id
+            message["Date"] = formatdate(usegmt=True)
+            message.set_content(email.body)
+        except (ValueError, TypeError) as exc:  # e.g. a line break in a header's value
+            raise MailRejected(f"the message could not be written: {exc}") from exc
         try:
             await aiosmtplib.send(
                 message,
@@ -45,6 +51,11 @@ class SmtpMailer:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             # Everything else (4xx, auth failures, a refused sender, connection trouble) may
             # be fixed by the operator or by time: keep the message and retry.
+            raise MailerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except UnicodeError as exc:  # an address the server cannot take (no SMTPUTF8)
+            raise MailRejected(f"the message could not be sent as written: {exc}") from exc
+        except Exception as exc:  # anything unforeseen: retried with backoff, and logged
+            log.exception("unexpected failure sending %s", email.message_id)
             raise MailerUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 

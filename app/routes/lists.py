@@ -36,6 +36,8 @@ from domain.time import as_utc
 from infra.db.uow import SqlUnitOfWork
 from infra.redis_mirror import RedisMirror
 
+MAX_CURSOR_DIGITS = 19  # a bigint
+
 
 def encode_cursor(*parts: object) -> str:
     return base64.urlsafe_b64encode(json.dumps([str(p) for p in parts]).encode()).decode()
@@ -128,7 +130,8 @@ class ListController(Controller):
         after_id = None
         if cursor:
             [raw] = decode_cursor(cursor, 1)
-            if not (raw.isascii() and raw.isdigit()):  # int() fails on "²", which isdigit()
+            # int() fails on "²", which isdigit(), and on thousands of digits
+            if not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_CURSOR_DIGITS):
                 raise InvalidInput("cursor is not one this API handed out")
             after_id = int(raw)
         query = AuditQuery(phoneNumber, action, actor, since, until)

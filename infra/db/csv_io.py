@@ -36,6 +36,7 @@ STAGED = {
 CHUNK = 50_000
 MIRROR_CHUNK = 10_000
 MAX_ERRORS = 100
+_HEADER_END = re.compile(rb"\r\n|\r|\n")
 Progress = Callable[[int, int], None]
 
 
@@ -48,9 +49,11 @@ async def split_header(body: AsyncIterator[bytes]) -> tuple[str, AsyncIterator[b
     buffered = b""
     async for chunk in body:
         buffered += chunk
-        if b"\n" in buffered or len(buffered) > 64 * 1024:
+        if b"\n" in buffered or b"\r" in buffered[:-1] or len(buffered) > 64 * 1024:
             break
-    header, _, rest = buffered.partition(b"\n")
+    found = _HEADER_END.search(buffered)  # \n, \r\n, or a bare \r (old Mac files)
+    end = (found.start(), found.end()) if found else (len(buffered), len(buffered))
+    header, rest = buffered[: end[0]], buffered[end[1] :]
 
     async def remainder() -> AsyncIterator[bytes]:
         if rest:
@@ -59,7 +62,7 @@ async def split_header(body: AsyncIterator[bytes]) -> tuple[str, AsyncIterator[b
             yield chunk
 
     try:
-        return header.decode("utf-8").rstrip("\r"), remainder()
+        return header.decode("utf-8"), remainder()
     except UnicodeDecodeError:
         raise InvalidInput("the CSV file must be UTF-8 text") from None
 

@@ -165,3 +165,36 @@ async def test_a_recipient_refused_for_good_is_not_retried(
     [row] = await outbox_rows(smtp_settings)
     assert (row["attempts"], row["processed_at"] is not None) == (1, True)
     assert "no such user" in row["last_error"]
+
+
+async def set_entry_type(settings: Settings, entry_type: str) -> None:
+    """Give every entry this type behind the API's back: data from before types were checked."""
+    connection = await asyncpg.connect(settings.database_url)
+    try:
+        await connection.execute("UPDATE dnc_entries SET type = $1", entry_type)
+    finally:
+        await connection.close()
+
+
+async def test_a_stored_type_with_line_breaks_cannot_reach_a_mail_header(
+    smtp_settings: Settings, smtp: SmtpSink, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def later(*_: object) -> None:
+        return None
+
+    monkeypatch.setattr(ArqJobQueue, "dispatch_outbox", later)
+    await add_listed_number(smtp_settings, org)
+    monkeypatch.undo()
+    await set_entry_type(smtp_settings, "x\r\nBcc: victim@example.test\r\nSubject: free")
+    async with arq_for(smtp_settings) as arq:
+        await ArqJobQueue(arq, smtp_settings).dispatch_outbox(
+            [row["id"] for row in await outbox_rows(smtp_settings)]
+        )
+    await run_worker(smtp_settings)
+    [message] = smtp.messages
+    assert str(message["To"]) == org.admin_email
+    assert message["Bcc"] is None
+    assert len(message.get_all("Subject") or []) == 1
+    assert "x Bcc: victim@example.test Subject: free" in str(message["Subject"])
+    [row] = await outbox_rows(smtp_settings)
+    assert row["processed_at"] is not None

@@ -1,0 +1,45 @@
+"""Query strings as this API reads them, the same on every route and on the fast check path.
+
+- A ``+`` is a plus. Form encoding reads it as a space, which turned ``+6592345678`` (a
+  Singapore number) into `` 6592345678`` and then into the NANP number 16592345678: a listed
+  number answered as callable. Nothing in this API's queries is form-encoded text, and phone
+  numbers and times with offsets (``+01:00``) are where a raw ``+`` turns up, so it keeps its
+  meaning everywhere.
+- Every parameter appears at most once. A repeated ``phoneNumber`` was answered for its last
+  value only; now any repeated parameter is a 400.
+"""
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from domain.errors import InvalidInput
+
+
+def literal_plus(query_string: bytes) -> bytes:
+    return query_string.replace(b"+", b"%2B")
+
+
+def query_pairs(query_string: bytes) -> list[tuple[str, str]]:
+    """The decoded parameters, in order; :class:`InvalidInput` when one appears twice."""
+    pairs = parse_qsl(literal_plus(query_string).decode("latin-1"), keep_blank_values=True)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise InvalidInput(f"the query parameter {key!r} appears more than once; send it once")
+        seen.add(key)
+    return pairs
+
+
+class StrictQuery:
+    """Litestar middleware: refuses repeated parameters, and makes every ``+`` a plus before
+    Litestar parses the query."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        query_string = scope.get("query_string")
+        if query_string:
+            query_pairs(query_string)
+            scope["query_string"] = literal_plus(query_string)
+        await self.app(scope, receive, send)
