@@ -2,11 +2,11 @@
 (MailRejected). Anything else raised past the job would leave the email neither sent nor
 marked."""
 
+import aiosmtplib
 import pytest
 
 from domain.model import Email
 from domain.ports import MailerUnavailable, MailRejected
-from infra import mailer
 from infra.mailer import SmtpMailer
 from infra.settings import Settings
 
@@ -36,7 +36,7 @@ async def test_a_message_with_a_line_break_in_a_header_is_refused_for_good(
     async def never(*_: object, **__: object) -> None:
         raise AssertionError("nothing may be sent")
 
-    monkeypatch.setattr(mailer.aiosmtplib, "send", never)
+    monkeypatch.setattr(aiosmtplib, "send", never)
     with pytest.raises(MailRejected):
         await SmtpMailer(Settings(smtp_host="127.0.0.1")).send(email)
 
@@ -45,7 +45,7 @@ async def test_an_unforeseen_failure_is_retried(monkeypatch: pytest.MonkeyPatch)
     async def broken(*_: object, **__: object) -> None:
         raise RuntimeError("something nobody planned for")
 
-    monkeypatch.setattr(mailer.aiosmtplib, "send", broken)
+    monkeypatch.setattr(aiosmtplib, "send", broken)
     with pytest.raises(MailerUnavailable, match="RuntimeError"):
         await SmtpMailer(Settings(smtp_host="127.0.0.1")).send(EMAIL)
 
@@ -56,6 +56,6 @@ async def test_an_address_the_server_cannot_take_is_refused_for_good(
     async def ascii_only(*_: object, **__: object) -> None:
         "ops@exämple.test".encode("ascii")
 
-    monkeypatch.setattr(mailer.aiosmtplib, "send", ascii_only)
+    monkeypatch.setattr(aiosmtplib, "send", ascii_only)
     with pytest.raises(MailRejected):
         await SmtpMailer(Settings(smtp_host="127.0.0.1")).send(EMAIL)
