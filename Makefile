@@ -9,12 +9,10 @@ export UV_PYTHON_DOWNLOADS := never
 
 .PHONY: run test install services migrate lint bench clean
 
-## run: install, start local Postgres/Redis if needed, migrate, run API + worker (Ctrl-C stops both)
+## run: install, start local Postgres/Redis if needed, migrate, run API + worker (Ctrl-C stops both;
+## either is started again if it dies; exits 1 if the API cannot start, e.g. its port is taken)
 run: install services migrate
-	@$(BIN)/dnc serve & api=$$!; \
-	$(BIN)/dnc worker & worker=$$!; \
-	trap 'kill $$api $$worker 2>/dev/null; wait' INT TERM; \
-	wait -n; kill $$api $$worker 2>/dev/null; wait
+	@exec $(BIN)/dnc run
 
 # The Redis-facing tests again, with the mirror on a private 3-master Redis Cluster
 CLUSTER_TESTS := tests/integration/test_lookup.py tests/integration/test_mirror_concurrency.py \

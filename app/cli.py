@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("serve", help="run the API (DNC_HOST:DNC_PORT, DNC_WORKERS processes)")
     commands.add_parser("worker", help="run the background worker")
+    commands.add_parser(
+        "run", help="run the API and the worker, each started again if it dies (make run)"
+    )
     return parser
 
 
@@ -268,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.group == "worker":
         _worker(settings)
         return 0
+    if args.group == "run":
+        from app.supervisor import supervise
+
+        return supervise(settings)
     try:
         result = _run(settings, args)
     except DomainError as exc:

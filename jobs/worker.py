@@ -31,6 +31,7 @@ from infra.queue import (
 from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis
 from infra.settings import Settings
 from jobs.metrics import DRIFT_FOUND, REPAIRS, counted, serve_metrics
+from jobs.outages import OutageRidingWorker
 
 log = logging.getLogger(__name__)
 WORKER_NAME = "dnc-worker"
@@ -182,8 +183,9 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
     ]
 
 
-class LockRenewingWorker(Worker):
-    """arq's worker with a short job lock that the running job keeps renewing.
+class LockRenewingWorker(OutageRidingWorker):
+    """arq's worker (riding out Redis and Postgres outages, ``jobs.outages``) with a short job
+    lock that the running job keeps renewing.
 
     arq marks a running job with a key (``arq:in-progress:<job id>``); other workers skip the
     job while it exists, and a job whose worker died runs again only once it expires. arq sets
@@ -205,6 +207,7 @@ class LockRenewingWorker(Worker):
             renewal.cancel()
 
     async def _renew_lock(self, job_id: str) -> None:
+        failing = False
         while True:
             await asyncio.sleep(JOB_LOCK_RENEW_SECONDS)
             try:  # a key arq deleted when the job ended stays deleted
@@ -212,7 +215,11 @@ class LockRenewingWorker(Worker):
                     in_progress_key_prefix + job_id, int(JOB_LOCK_SECONDS * 1000)
                 )
             except (RedisError, OSError) as exc:
-                log.warning("job %s: lock not renewed (%s); retrying", job_id, exc)
+                if not failing:  # once, not every renewal while Redis is away
+                    log.warning("job %s: lock not renewed (%s); retrying", job_id, exc)
+                failing = True
+            else:
+                failing = False
 
 
 def build_worker(settings: Settings, *, burst: bool = False, with_cron: bool = True) -> Worker:
