@@ -122,7 +122,7 @@ async def test_a_lookup_under_way_when_the_revocation_arrives_is_not_cached() ->
     await asyncio.sleep(0)
     cache.forget("h")  # the revocation arrives while that lookup is under way
     with pytest.raises(Unauthenticated):  # a request after it does not wait for that lookup
-        await cache.get_or_load("h", after_the_revocation)
+        await asyncio.wait_for(cache.get_or_load("h", after_the_revocation), 10)
     release.set()
     assert await early is who  # it asked before the revocation arrived
     assert cache.get("h") is None  # but what it read is not kept
