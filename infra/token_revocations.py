@@ -89,6 +89,9 @@ async def follow_revocations(settings: Settings, sink: RevocationSink, client_na
                     TRUST_SECONDS,
                 )
             connected = False
+        except Exception:  # a bug: keep listening (until then the one-second rule holds)
+            log.exception("token revocations: listener failed; starting again")
+            connected = False
         finally:
             await redis.aclose()
         await asyncio.sleep(backoff)
