@@ -1,5 +1,7 @@
 """``create_app``: the one place the API's connections are built (in the lifespan)."""
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,6 +41,7 @@ from infra.db.uow import create_engine, create_sessionmaker
 from infra.queue import ArqJobQueue, create_arq, create_redis_pool
 from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis
 from infra.settings import Settings
+from infra.token_revocations import follow_revocations
 
 API_NAME = "dnc-api"
 
@@ -63,6 +66,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             rebuilds=RebuildRequests(queue),
         )
         app.state.tokens = TokenCache(settings.token_cache_seconds)
+        revocations = asyncio.create_task(
+            follow_revocations(settings, app.state.tokens, API_NAME), name="token revocations"
+        )
         app.state.limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         # What start-up built lives as long as the process: keep the collector from walking
         # it again in every full collection (a pause of tens of milliseconds, seen in p99)
@@ -70,6 +76,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            revocations.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await revocations
             await close_mirror_redis(app.state.resources.mirror.redis, arq)
             await arq.aclose()
             await pool.disconnect()

@@ -25,6 +25,7 @@ from infra.logs import logging_config
 from infra.queue import create_arq, create_redis_pool
 from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis
 from infra.settings import Settings, SettingsError
+from infra.token_revocations import RedisTokenRevocations
 
 CLI_NAME = "dnc-cli"
 
@@ -86,6 +87,7 @@ class Tools:
     uow: SqlUnitOfWork
     mirror: RedisMirror
     engine: AsyncEngine
+    revocations: RedisTokenRevocations
 
 
 @asynccontextmanager
@@ -98,6 +100,7 @@ async def _tools(settings: Settings) -> AsyncIterator[Tools]:
             SqlUnitOfWork(create_sessionmaker(engine)),
             RedisMirror(mirror_redis, settings.redis_prefix),
             engine,
+            RedisTokenRevocations(redis, settings),
         )
     finally:
         await close_mirror_redis(mirror_redis, redis)
@@ -131,7 +134,12 @@ async def _token_create(tools: Tools, args: argparse.Namespace) -> dict[str, Any
 
 
 async def _token_revoke(tools: Tools, args: argparse.Namespace) -> dict[str, Any]:
-    await revoke_token(tools.uow, args.token)
+    if not await revoke_token(tools.uow, tools.revocations, args.token):
+        print(
+            "warning: the API processes were not told (Redis unreachable); "
+            "they refuse the token within a second anyway",
+            file=sys.stderr,
+        )
     return {"revoked": True}
 
 

@@ -62,6 +62,13 @@ class TokenRepository(Protocol):
         ...
 
 
+class TokenRevocations(Protocol):
+    async def announce(self, token_hash: str) -> bool:
+        """Tell every API process to forget this token now; False if that failed (each
+        process then trusts its cached tokens for at most a second anyway). Never raises."""
+        ...
+
+
 class BatchRepository(Protocol):
     async def get(self, organization_id: UUID, batch_id: str) -> Batch | None: ...
     async def add(self, batch: Batch) -> None:

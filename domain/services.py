@@ -31,7 +31,15 @@ from domain.model import (
 )
 from domain.notifications import dnc_added_email
 from domain.phone import normalize
-from domain.ports import DncMirror, JobQueue, Mailer, MailerUnavailable, MailRejected, UnitOfWork
+from domain.ports import (
+    DncMirror,
+    JobQueue,
+    Mailer,
+    MailerUnavailable,
+    MailRejected,
+    TokenRevocations,
+    UnitOfWork,
+)
 from domain.text import one_line
 from domain.time import as_utc, utcnow
 
@@ -367,11 +375,16 @@ async def create_token(uow: UnitOfWork, email: str, scope: Scope) -> str:
     return raw
 
 
-async def revoke_token(uow: UnitOfWork, raw_token: str) -> None:
+async def revoke_token(uow: UnitOfWork, revocations: TokenRevocations, raw_token: str) -> bool:
+    """Revoke the token, then announce it to the API processes (after the commit, so none
+    reloads it as live). True if the announcement went out; if not, the processes' caches
+    still stop trusting it within a second."""
+    token_hash = hash_token(raw_token.strip())
     async with uow:
-        if not await uow.tokens.revoke(hash_token(raw_token.strip())):
+        if not await uow.tokens.revoke(token_hash):
             raise NotFound("No live token matches; it may be revoked already")
         await uow.commit()
+    return await revocations.announce(token_hash)
 
 
 async def authenticate(uow: UnitOfWork, raw_token: str) -> Principal:
