@@ -5,6 +5,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from litestar import Litestar
 from litestar.di import Provide
@@ -14,7 +15,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from app.auth import PUBLIC_PATHS, BearerTokenMiddleware, TokenCache
 from app.body import require_strict_json
+from app.body_timeout import BodyTimeout
 from app.deps import (
+    ImportSlots,
     Resources,
     provide_mirror,
     provide_principal,
@@ -53,6 +56,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         nanp_table()  # built now rather than by the first check
         engine = create_engine(settings, API_NAME)
+        # imports get connections of their own (each one uses up to two at once)
+        import_engine = create_engine(
+            replace(settings, db_pool_size=settings.import_concurrency), f"{API_NAME}-import"
+        )
         pool = create_redis_pool(settings, API_NAME)
         arq = create_arq(pool, settings)
         queue = ArqJobQueue(arq, settings)
@@ -64,6 +71,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             mirror=RedisMirror(create_mirror_redis(settings, arq), settings.redis_prefix),
             queue=queue,
             rebuilds=RebuildRequests(queue),
+            imports=ImportSlots(
+                import_engine, settings.import_concurrency, settings.import_wait_seconds
+            ),
         )
         app.state.tokens = TokenCache(settings.token_cache_seconds)
         revocations = asyncio.create_task(
@@ -82,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await close_mirror_redis(app.state.resources.mirror.redis, arq)
             await arq.aclose()
             await pool.disconnect()
+            await import_engine.dispose()
             await engine.dispose()
 
     return Litestar(
@@ -123,5 +134,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 def create_server_app(settings: Settings | None = None) -> RequestIds:
     """What ``dnc serve`` runs: the app, with the single check's everyday case answered
-    before routing (see ``app.fast_check``), and an id for every request."""
-    return RequestIds(HttpMetrics(FastCheck(create_app(settings))))
+    before routing (see ``app.fast_check``), a read timeout on bodies (``app.body_timeout``),
+    and an id for every request."""
+    settings = settings or Settings.from_env()
+    app = FastCheck(create_app(settings))
+    return RequestIds(HttpMetrics(BodyTimeout(app, settings.body_read_timeout_seconds)))

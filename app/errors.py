@@ -42,6 +42,7 @@ TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Request body too large",
     415: "Unsupported media type",
@@ -74,8 +75,10 @@ AUTHENTICATED_ROUTE_ERRORS = (401, 403, 429, 500, 503)
 def error_responses(*codes: int) -> dict[int, ResponseSpec]:
     """Document the error envelopes an authenticated route can answer with: ``codes`` (400 for
     any route with parameters or a body, 413 for one with a body, 404, 409, 415...) plus
-    :data:`AUTHENTICATED_ROUTE_ERRORS`. Every one of them is the :class:`Envelope`."""
-    every = sorted({*codes, *AUTHENTICATED_ROUTE_ERRORS})
+    :data:`AUTHENTICATED_ROUTE_ERRORS`, and 408 with 413 (a body that stops arriving, see
+    ``app.body_timeout``). Every one of them is the :class:`Envelope`."""
+    body = (408,) if 413 in codes else ()
+    every = sorted({*codes, *body, *AUTHENTICATED_ROUTE_ERRORS})
     return {code: ResponseSpec(data_container=Envelope, description=TITLES[code]) for code in every}
 
 

@@ -27,9 +27,12 @@ class Settings:
     log_level: str = "INFO"
     log_format: LogFormat = "json"
     max_body_bytes: int = 10_000_000
+    body_read_timeout_seconds: float = 30.0
     db_pool_size: int = 10
     redis_pool_size: int = 64
     redis_timeout_seconds: float = 2.0
+    import_concurrency: int = 2
+    import_wait_seconds: float = 10.0
     token_cache_seconds: float = 30.0
     rate_limit_per_second: float = 2000.0
     rate_limit_burst: float = 4000.0
@@ -71,6 +74,13 @@ class Settings:
             raise SettingsError(
                 "DNC_RATE_LIMIT_PER_SECOND must be 0 (no limit) or more, "
                 "and DNC_RATE_LIMIT_BURST 1 or more"
+            )
+        if min(self.body_read_timeout_seconds, self.import_concurrency) <= 0 or (
+            self.import_wait_seconds < 0
+        ):
+            raise SettingsError(
+                "DNC_BODY_READ_TIMEOUT_SECONDS and DNC_IMPORT_CONCURRENCY must be more than 0, "
+                "and DNC_IMPORT_WAIT_SECONDS 0 or more"
             )
         for node in self.mirror_cluster_nodes:
             host, _, port = node.rpartition(":")

@@ -1,5 +1,7 @@
 """CSV import and export of whole lists."""
 
+import asyncio
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from uuid import UUID
@@ -22,6 +24,8 @@ from domain.model import Principal
 from infra.db.csv_io import ImportReport, export_csv, import_report, process_import, stage_import
 
 MAX_IMPORT_BYTES = 2 * 1024**3
+SPOOL_IN_MEMORY = 1 << 20  # a file larger than this is spooled to disk (TMPDIR)
+SPOOL_CHUNK = 1 << 20
 INLINE_ROWS = 50_000  # larger files are processed by the worker (202 + jobId)
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 CSV_EXAMPLE = (
@@ -43,6 +47,35 @@ class CsvImportOperation(Operation):
             description="A header row naming phoneNumber and optionally type and expiresAt "
             "(createdAt, as an export has it, is ignored), then one number a row",
         )
+
+
+Spool = tempfile.SpooledTemporaryFile[bytes]
+
+
+async def spool(body: AsyncIterator[bytes]) -> Spool:
+    """The whole body in a temporary file (in memory up to :data:`SPOOL_IN_MEMORY`), taken in
+    before any database connection is: a slow or stalled upload holds a socket and a file,
+    nothing anyone else needs. Litestar's stream stops it at the route's maximum size (413),
+    and ``app.body_timeout`` stops a body that stops arriving (408)."""
+    file: Spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+    try:
+        buffered = bytearray()
+        async for chunk in body:
+            buffered += chunk
+            if len(buffered) >= SPOOL_CHUNK:
+                data, buffered = buffered, bytearray()
+                await asyncio.to_thread(file.write, data)
+        await asyncio.to_thread(file.write, buffered)
+        file.seek(0)
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+async def spooled(file: Spool) -> AsyncIterator[bytes]:
+    while chunk := await asyncio.to_thread(file.read, SPOOL_CHUNK):
+        yield chunk
 
 
 def import_out(report: ImportReport, job_id: str | None = None) -> ImportOut:
@@ -77,7 +110,7 @@ class TransferController(Controller):
                 description=f"More than {INLINE_ROWS:,} rows: queued, with a jobId; follow it "
                 "at GET /api/dnc/imports/{importId}",
             ),
-            **error_responses(400, 413, 415),
+            **error_responses(400, 413, 415, 503),
         },
     )
     async def import_csv(
@@ -87,17 +120,23 @@ class TransferController(Controller):
         if media_type not in CSV_TYPES:
             raise UnsupportedMediaType("send the file with Content-Type: text/csv")
         resources = resources_of(request.app.state)
-        import_id, rows = await stage_import(
-            resources.engine, principal.organization_id, principal.user_id, request.stream()
-        )
-        if rows > INLINE_ROWS:
-            try:
-                job_id = await resources.queue.enqueue_import(import_id)
-            except (RedisError, OSError) as exc:
-                raise Unavailable("The job queue (Redis) is unreachable; retry the import") from exc
-            report = await import_report(resources.engine, principal.organization_id, import_id)
-            return Response(ok(import_out(report, job_id), "Import queued", 202), status_code=202)
-        report = await process_import(resources.engine, resources.mirror, import_id)
+        with await spool(request.stream()) as file:
+            async with resources.imports.slot() as engine:
+                import_id, rows = await stage_import(
+                    engine, principal.organization_id, principal.user_id, spooled(file)
+                )
+                if rows > INLINE_ROWS:
+                    try:
+                        job_id = await resources.queue.enqueue_import(import_id)
+                    except (RedisError, OSError) as exc:
+                        raise Unavailable(
+                            "The job queue (Redis) is unreachable; retry the import"
+                        ) from exc
+                    report = await import_report(engine, principal.organization_id, import_id)
+                    return Response(
+                        ok(import_out(report, job_id), "Import queued", 202), status_code=202
+                    )
+                report = await process_import(engine, resources.mirror, import_id)
         return Response(ok(import_out(report), "Import finished"))
 
     @get(

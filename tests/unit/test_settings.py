@@ -39,6 +39,9 @@ def test_values_come_from_dnc_variables() -> None:
         ({"DNC_MIRROR_REDIS_CLUSTER": "127.0.0.1"}, "DNC_MIRROR_REDIS_CLUSTER"),
         ({"DNC_LOG_FORMAT": "xml"}, "DNC_LOG_FORMAT"),
         ({"DNC_RATE_LIMIT_PER_SECOND": "-1"}, "DNC_RATE_LIMIT_PER_SECOND"),
+        ({"DNC_BODY_READ_TIMEOUT_SECONDS": "0"}, "DNC_BODY_READ_TIMEOUT_SECONDS"),
+        ({"DNC_IMPORT_CONCURRENCY": "0"}, "DNC_IMPORT_CONCURRENCY"),
+        ({"DNC_IMPORT_WAIT_SECONDS": "-1"}, "DNC_IMPORT_WAIT_SECONDS"),
     ],
 )
 def test_bad_values_are_named(env: dict[str, str], fragment: str) -> None:
