@@ -78,16 +78,6 @@ class Workers:
 
 
 @pytest.fixture
-def workers(settings: Settings, tmp_path: Path) -> Iterator[Workers]:
-    """Torn down before ``settings`` truncates the tables and deletes the suite's keys."""
-    started = Workers(tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop_all()
-
-
-@pytest.fixture
 def slow_smtp() -> Iterator[SlowSmtpSink]:
     sink = SlowSmtpSink()
     sink.start()

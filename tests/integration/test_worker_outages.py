@@ -4,9 +4,7 @@ worker stays up, says so once each way in its log, and then runs its crons and j
 
 import asyncio
 import time
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,15 +21,6 @@ REDIS_AWAY = "Redis unreachable"
 REDIS_BACK = "Redis reachable again"
 POSTGRES_AWAY = "Postgres unreachable"
 POSTGRES_BACK = "Postgres reachable again"
-
-
-@pytest.fixture
-def workers(settings: Settings, tmp_path: Path) -> Iterator[Workers]:
-    started = Workers(tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop_all()
 
 
 @pytest.fixture
