@@ -18,6 +18,7 @@ from litestar import Request
 from litestar.exceptions import SerializationException
 
 from app.errors import TOO_DEEP
+from app.query import first_repeated
 from domain.errors import InvalidInput
 
 
@@ -54,9 +55,6 @@ def refuse_duplicate_keys(body: bytes) -> None:
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     value = dict(pairs)
     if len(value) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise InvalidInput(f"The key {key!r} appears twice in one object of the body")
-            seen.add(key)
+        key = first_repeated(pairs)
+        raise InvalidInput(f"The key {key!r} appears twice in one object of the body")
     return value

@@ -9,6 +9,7 @@
   value only; now any repeated parameter is a 400.
 """
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,12 +23,20 @@ def literal_plus(query_string: bytes) -> bytes:
 def query_pairs(query_string: bytes) -> list[tuple[str, str]]:
     """The decoded parameters, in order; :class:`InvalidInput` when one appears twice."""
     pairs = parse_qsl(literal_plus(query_string).decode("latin-1"), keep_blank_values=True)
+    key = first_repeated(pairs)
+    if key is not None:
+        raise InvalidInput(f"the query parameter {key!r} appears more than once; send it once")
+    return pairs
+
+
+def first_repeated(pairs: Sequence[tuple[str, object]]) -> str | None:
+    """The first key of ``pairs`` that appears a second time, if any."""
     seen: set[str] = set()
     for key, _ in pairs:
         if key in seen:
-            raise InvalidInput(f"the query parameter {key!r} appears more than once; send it once")
+            return key
         seen.add(key)
-    return pairs
+    return None
 
 
 class StrictQuery:
