@@ -7,9 +7,11 @@ worker. A small universe of numbers keeps collisions frequent. The model is only
 are listed (with their ``expiresAt``) and whether DNC is enabled; after every step every check
 path is asked about every number of the universe:
 
-- ``GET /api/dnc/check`` on both apps (fast path and Litestar route), one number at a time;
+- ``GET /api/dnc/check``, one number at a time, on the two apps in turn (the fast path and
+  the Litestar route: the dearest path, so each step asks one app);
 - ``POST /api/dnc/check`` on both apps, all numbers at once;
-- ``infra.dnc_client.DncClient`` (the direct script, with its fallback to the API);
+- ``infra.dnc_client.DncClient`` (the direct script; it must answer from Redis when the
+  script says ready, and fall back to the API when it says "unknown");
 - ``check.lua`` itself, in both argument forms (one argument a number, and packed).
 
 What is asserted, for a number the model says is
@@ -26,7 +28,8 @@ What is asserted, for a number the model says is
 
 Also: ``dncEnabled`` is exact on every path; invalid numbers are blocked as invalid; after a
 rebuild (direct, or through ``POST /api/dnc/cache/rebuild`` and a burst arq worker) the
-mirror is ready until the organization's keys are deleted; the settings endpoint agrees;
+mirror is ready until the organization's keys are deleted; the relay (``sync_all``) finds
+nothing left to apply, since every write settled the mirror itself; the settings endpoint agrees;
 each write answers what the model expects (added, duplicate, invalid, 404 ...).
 
 Expiry runs on the real clock: entries get an ``expiresAt`` a fraction of a second ahead,
