@@ -1,0 +1,606 @@
+"""A model-based test of the central promise: a listed number is never answered "callable".
+
+Hypothesis drives random sequences of the operations that change what a check answers, through
+the real app (two app instances, as two API processes: ``dnc serve``'s stack with its fast
+``GET /check`` path, and the plain Litestar app), real Postgres, real Redis and a real arq
+worker. A small universe of numbers keeps collisions frequent. The model is only which numbers
+are listed (with their ``expiresAt``) and whether DNC is enabled; after every step every check
+path is asked about every number of the universe:
+
+- ``GET /api/dnc/check``, one number at a time, on the two apps in turn (the fast path and
+  the Litestar route: the dearest path, so each step asks one app);
+- ``POST /api/dnc/check`` on both apps, all numbers at once;
+- ``infra.dnc_client.DncClient`` (the direct script; it must answer from Redis when the
+  script says ready, and fall back to the API when it says "unknown");
+- ``check.lua`` itself, in both argument forms (one argument a number, and packed).
+
+What is asserted, for a number the model says is
+
+- **listed, not expired, DNC enabled**: every path answers blocked (safety). ``check.lua``
+  may answer ``ready = 0`` ("unknown"); every other path must answer.
+- **not listed, or DNC disabled**: every path answers callable. Every write settles the
+  mirror before it returns, so this holds right after each step, with no extra sync step
+  (a ready ``check.lua`` reply must agree exactly too).
+- **listed with an ``expiresAt`` that has passed** (expired, not yet retired by the
+  expiry job): either answer. Postgres stops blocking it at ``expiresAt``; Redis keeps
+  blocking it until ``expire_due`` retires it, which errs towards blocking by design. The
+  same holds for a number whose ``expiresAt`` falls while a request runs.
+
+Also: ``dncEnabled`` is exact on every path; invalid numbers are blocked as invalid; after a
+rebuild (direct, or through ``POST /api/dnc/cache/rebuild`` and a burst arq worker) the
+mirror is ready until the organization's keys are deleted; the relay (``sync_all``) finds
+nothing left to apply, since every write settled the mirror itself; the settings endpoint agrees;
+each write answers what the model expects (added, duplicate, invalid, 404 ...).
+
+Expiry runs on the real clock: entries get an ``expiresAt`` a fraction of a second ahead,
+and the expiry job (``domain.lists.expire_due``) runs either at once or after waiting for
+them. Two neighbouring organizations share the numbers: one lists all of them, the other has
+DNC off; neither may leak into this organization's answers.
+"""
+
+import asyncio
+import csv
+import io
+import time
+from collections.abc import Awaitable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar, cast
+from uuid import UUID, uuid4
+
+from hypothesis import HealthCheck, Phase
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+
+from app.asgi import create_app, create_server_app
+from domain.lists import expire_due
+from domain.mirror import rebuild_mirror, sync_all
+from domain.services import create_organization, create_token
+from infra.db.uow import SqlUnitOfWork
+from infra.dnc_client import CHECK_SCRIPT, DncClient
+from infra.redis_mirror import RedisMirror
+from infra.settings import Settings
+from tests.helpers import bearer, body, mirror_for, new_org, run_worker, uow_for
+
+T = TypeVar("T")
+
+# E.164 digits, and the ways a caller may write each (the contract's formats)
+NANP = [
+    "12125550101",
+    "12125550102",
+    "12125550103",
+    "12125550104",
+    "13105550105",
+    "14155550106",
+    "16175550107",
+    "17185550108",
+    "19175550109",
+]
+INTERNATIONAL = {
+    "442079460958": ["+44 20 7946 0958", "+442079460958", "+44 (20) 7946-0958"],
+    "6592345678": ["+65 9234 5678", "+6592345678", "+65-9234-5678"],
+    "33142685300": ["+33 1 42 68 53 00", "+33142685300", "+33.1.42.68.53.00"],
+}
+UNIVERSE = NANP + list(INTERNATIONAL)
+INVALID = ["12345", "+1 212 555 01", "call me maybe", "+999 1234"]
+EXPIRY_SECONDS = 0.4  # how far ahead a short-lived entry expires
+
+ACTIVE, EXPIRED, EDGE, ABSENT = "active", "expired", "edge", "absent"
+
+
+def formats(number: str) -> list[str]:
+    if number in INTERNATIONAL:
+        return INTERNATIONAL[number]
+    national = number[1:]
+    area, exchange, line = national[:3], national[3:6], national[6:]
+    return [
+        number,
+        f"+{number}",
+        national,
+        f"({area}) {exchange}-{line}",
+        f"+1 {area}.{exchange}.{line}",
+    ]
+
+
+def written(number: str, style: int) -> str:
+    ways = formats(number)
+    return ways[style % len(ways)]
+
+
+def iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat()
+
+
+def moment_of(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass
+class Model:
+    enabled: bool = True
+    listed: dict[str, float | None] = field(default_factory=dict)  # number -> expiresAt
+
+    def state(self, number: str, started: float, ended: float) -> str:
+        """What the number is for a request that ran between ``started`` and ``ended``."""
+        if number not in self.listed:
+            return ABSENT
+        expires = self.listed[number]
+        if expires is None or expires > ended:
+            return ACTIVE
+        return EXPIRED if expires <= started else EDGE
+
+
+@dataclass
+class Harness:
+    """What the whole test run shares: two apps, the mirror, a unit of work, one loop."""
+
+    settings: Settings
+    stack: AsyncExitStack
+    server: AsyncTestClient[Any]  # `dnc serve`'s stack: the fast GET /check in front
+    plain: AsyncTestClient[Any]  # the Litestar app alone
+    mirror: RedisMirror
+    uow: SqlUnitOfWork
+
+    @classmethod
+    async def open(cls, settings: Settings) -> "Harness":
+        stack = AsyncExitStack()
+        server: AsyncTestClient[Any] = await stack.enter_async_context(
+            AsyncTestClient(app=create_server_app(settings))
+        )
+        plain: AsyncTestClient[Any] = await stack.enter_async_context(
+            AsyncTestClient(app=create_app(settings))
+        )
+        mirror = await stack.enter_async_context(mirror_for(settings))
+        uow = await stack.enter_async_context(uow_for(settings))
+        await _neighbours(settings, server)
+        return cls(settings, stack, server, plain, mirror, uow)
+
+
+async def _neighbours(settings: Settings, client: AsyncTestClient[Any]) -> None:
+    """Two organizations with the same numbers: one lists them all, one has DNC off."""
+    listing, disabled = await new_org(settings, "Lists All"), await new_org(settings, "DNC Off")
+    for org in (listing, disabled):
+        numbers = [{"phoneNumber": f"+{n}"} for n in UNIVERSE]
+        response = await client.post(
+            "/api/dnc/bulk-add", json={"numbers": numbers}, headers=org.headers
+        )
+        assert response.status_code == 200, body(response)
+    response = await client.post(
+        "/api/dnc/enable-disable", json={"enable": False}, headers=disabled.headers
+    )
+    assert response.status_code == 200, body(response)
+
+
+# Items of a bulk add or rows of an import: a universe number written some way (expiring
+# soon or not), a string that is no phone number, or a number whose expiresAt has passed
+Item = tuple[str, int, int, bool]  # kind, number index, writing style, expiring
+item_strategy = st.one_of(
+    st.tuples(
+        st.just("number"),
+        st.integers(0, len(UNIVERSE) - 1),
+        st.integers(0, 4),
+        st.sampled_from([False, False, True]),
+    ),
+    st.tuples(st.just("invalid"), st.integers(0, len(INVALID) - 1), st.just(0), st.just(False)),
+    st.tuples(st.just("past"), st.integers(0, len(UNIVERSE) - 1), st.just(0), st.just(False)),
+)
+numbers = st.sampled_from(UNIVERSE)
+styles = st.integers(0, 4)
+apps = st.sampled_from(["server", "plain"])
+
+
+class DncMachine(RuleBasedStateMachine):
+    harness: ClassVar[Harness]
+    runner: ClassVar[asyncio.Runner]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.h = self.harness
+        self.model = Model()
+        self.calls = 0
+        self.asked = 0
+        self.ready_expected = True  # the organization is created with its mirror built
+        self.run(self._create_organization())
+
+    # plumbing ------------------------------------------------------------------------------
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        async def wrapped() -> T:
+            return await awaitable
+
+        return self.runner.run(wrapped())
+
+    def app(self, via: str) -> AsyncTestClient[Any]:
+        return self.h.server if via == "server" else self.h.plain
+
+    async def _create_organization(self) -> None:
+        """A new organization (and its mirror) per example, as `dnc org create` makes it."""
+        admin = f"admin-{uuid4().hex[:8]}@example.test"
+        organization, _ = await create_organization(self.h.uow, "Model Dialing", admin)
+        self.org_id: UUID = organization.id
+        self.headers = bearer(await create_token(self.h.uow, admin, "full"))
+        check_token = await create_token(self.h.uow, admin, "check")
+        await rebuild_mirror(self.h.uow, self.h.mirror, organization.id)
+        response = await self.h.server.post(
+            "/api/batches", json={"batchId": "model"}, headers=self.headers
+        )
+        assert response.status_code == 201, body(response)
+        # a dialer's client: the script on the mirror's Redis, the server app as its API
+        self.h.server.headers = bearer(check_token)
+        self.dialer = DncClient(
+            redis=self.h.mirror.redis,
+            organization_id=organization.id,
+            http=self.h.server,
+            prefix=self.h.settings.redis_prefix,
+        )
+        self.check_headers = bearer(check_token)
+        self.script = cast(Redis, self.h.mirror.redis).register_script(CHECK_SCRIPT)
+
+    # the writes ----------------------------------------------------------------------------
+
+    @rule(number=numbers, style=styles, expiring=st.booleans(), via=apps)
+    def add_from_call(self, number: str, style: int, expiring: bool, via: str) -> None:
+        """POST /api/dnc/add for a call recorded just before (a call per add)."""
+        self.calls += 1
+        request_uuid = f"call-{self.calls}"
+        client = self.app(via)
+        call = {"requestUUID": request_uuid, "phoneNumber": written(number, style)}
+        response = self.run(
+            client.post("/api/batches/model/calls", json=call, headers=self.headers)
+        )
+        assert response.status_code == 201, body(response)
+        started = time.time()
+        expires = started + EXPIRY_SECONDS if expiring else None
+        add: dict[str, Any] = {
+            "phoneNumber": written(number, style + 1),
+            "batchId": "model",
+            "requestUUID": request_uuid,
+        }
+        if expires is not None:
+            add["expiresAt"] = iso(expires)
+        response = self.run(client.post("/api/dnc/add", json=add, headers=self.headers))
+        ended = time.time()
+        state, payload = self.model.state(number, started, ended), body(response)
+        if response.status_code == 200:
+            assert state in (ABSENT, EXPIRED, EDGE), (state, payload)
+            self.model.listed[number] = expires
+        elif "already on the DNC list" in payload.get("errorMessage", ""):
+            assert response.status_code == 400, payload
+            assert state in (ACTIVE, EDGE), (state, payload)
+        else:  # only a request slower than the expiry may find its expiresAt passed
+            assert response.status_code == 400, payload
+            assert "expiresAt must be in the future" in payload["errorMessage"], payload
+            assert expires is not None, payload
+            assert ended >= expires, payload
+
+    @rule(items=st.lists(item_strategy, min_size=1, max_size=8), via=apps)
+    def bulk_add(self, items: list[Item], via: str) -> None:
+        """POST /api/dnc/bulk-add with duplicates, invalid numbers and short expiries mixed in."""
+        started = time.time()
+        expires = started + EXPIRY_SECONDS
+        sent = [self._bulk_item(item, expires) for item in items]
+        response = self.run(
+            self.app(via).post("/api/dnc/bulk-add", json={"numbers": sent}, headers=self.headers)
+        )
+        ended = time.time()
+        assert response.status_code == 200, body(response)
+        results = body(response)["data"]["results"]
+        assert [r["phoneNumber"] for r in results] == [s["phoneNumber"] for s in sent]
+        late = ended >= expires  # the request outlived its own expiresAt: may be refused
+        seen: set[str] = set()
+        for (kind, index, _, expiring), result in zip(items, results, strict=True):
+            outcome = result["outcome"]
+            if kind != "number":
+                assert outcome == "invalid", result
+                continue
+            number = UNIVERSE[index]
+            if expiring and late and outcome == "invalid":
+                assert "expiresAt must be in the future" in result["error"], result
+                continue
+            assert result["normalized"] == number, result
+            if number in seen:
+                assert outcome == "duplicate", result
+                continue
+            seen.add(number)
+            state = self.model.state(number, started, ended)
+            expected = {ACTIVE: ["duplicate"], EDGE: ["added", "duplicate"]}.get(state, ["added"])
+            assert outcome in expected, (state, result)
+            if outcome == "added":
+                self.model.listed[number] = expires if expiring else None
+
+    @staticmethod
+    def _bulk_item(item: Item, expires: float) -> dict[str, str]:
+        kind, index, style, expiring = item
+        if kind == "invalid":
+            return {"phoneNumber": INVALID[index]}
+        sent = {"phoneNumber": written(UNIVERSE[index], style)}
+        if kind == "past":
+            sent["expiresAt"] = iso(time.time() - 3600)
+        elif expiring:
+            sent["expiresAt"] = iso(expires)
+        return sent
+
+    @rule(rows=st.lists(item_strategy, min_size=1, max_size=8), via=apps)
+    def import_csv(self, rows: list[Item], via: str) -> None:
+        """POST /api/dnc/import, a small file processed inline."""
+        started = time.time()
+        expires = started + EXPIRY_SECONDS
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["phoneNumber", "type", "expiresAt"])
+        for row in rows:
+            item = self._bulk_item(row, expires)
+            writer.writerow([item["phoneNumber"], "imported", item.get("expiresAt", "")])
+        response = self.run(
+            self.app(via).post(
+                "/api/dnc/import",
+                content=out.getvalue().encode(),
+                headers={**self.headers, "Content-Type": "text/csv"},
+            )
+        )
+        ended = time.time()
+        assert response.status_code == 200, body(response)
+        report = body(response)["data"]
+        assert report["status"] == "done", report
+        # the server reads every row at one moment: either all short-lived rows were still in
+        # the future then, or (only if the import outlived them) all were refused
+        refused = sum(kind != "number" for kind, _, _, _ in rows)
+        short = sum(kind == "number" and expiring for kind, _, _, expiring in rows)
+        late = short > 0 and ended >= expires and report["invalid"] == refused + short
+        assert late or report["invalid"] == refused, report
+        first: dict[str, bool] = {}  # number -> expiring, for each number's first valid row
+        for kind, index, _, expiring in rows:
+            if kind == "number" and not (expiring and late):
+                first.setdefault(UNIVERSE[index], expiring)
+        states = {n: self.model.state(n, started, ended) for n in first}
+        surely = [n for n, s in states.items() if s in (ABSENT, EXPIRED)]
+        maybe = [n for n, s in states.items() if s == EDGE]
+        assert len(surely) <= report["added"] <= len(surely) + len(maybe), (states, report)
+        assert report["rows"] == len(rows)
+        assert report["added"] + report["duplicate"] + report["invalid"] == len(rows), report
+        for number in surely:
+            self.model.listed[number] = expires if first[number] else None
+        for number in maybe:  # its expiresAt fell during the import: ask which entry it kept
+            entry = self._entry(number)
+            if entry is not None and moment_of(entry["createdAt"]) >= started:
+                self.model.listed[number] = expires if first[number] else None
+
+    def _entry(self, number: str) -> dict[str, Any] | None:
+        path = f"/api/dnc/entries/%2B{number}"  # E.164 with its '+': 6592345678 is NANP too
+        response = self.run(self.h.plain.get(path, headers=self.headers))
+        assert response.status_code in (200, 404), body(response)
+        return body(response)["data"] if response.status_code == 200 else None
+
+    @rule(number=numbers, style=styles, via=apps)
+    def remove(self, number: str, style: int, via: str) -> None:
+        """POST /api/dnc/remove: 200 while the number has an entry (expired or not), else 404."""
+        request = {"phoneNumber": written(number, style), "reason": "model says so"}
+        response = self.run(
+            self.app(via).post("/api/dnc/remove", json=request, headers=self.headers)
+        )
+        if number in self.model.listed:
+            assert response.status_code == 200, body(response)
+            assert body(response)["data"]["phoneNumber"] == number
+            del self.model.listed[number]
+        else:
+            assert response.status_code == 404, body(response)
+
+    @rule(number=numbers, via=apps)
+    def delete_by_id(self, number: str, via: str) -> None:
+        """GET /api/dnc/entries/{number} for its id, then DELETE /api/dnc/delete/{id} (twice)."""
+        entry = self._entry(number)
+        assert (entry is not None) == (number in self.model.listed), entry
+        entry_id = entry["id"] if entry else str(uuid4())
+        client = self.app(via)
+        response = self.run(client.delete(f"/api/dnc/delete/{entry_id}", headers=self.headers))
+        assert response.status_code == (200 if entry else 404), body(response)
+        self.model.listed.pop(number, None)
+        again = self.run(client.delete(f"/api/dnc/delete/{entry_id}", headers=self.headers))
+        assert again.status_code == 404, body(again)
+
+    @rule(enable=st.booleans(), via=apps)
+    def toggle(self, enable: bool, via: str) -> None:
+        response = self.run(
+            self.app(via).post(
+                "/api/dnc/enable-disable", json={"enable": enable}, headers=self.headers
+            )
+        )
+        assert response.status_code == 200, body(response)
+        self.model.enabled = enable
+
+    # the upkeep ----------------------------------------------------------------------------
+
+    @rule(wait=st.sampled_from([True, True, False]))
+    def expire(self, wait: bool) -> None:
+        """The expiry job (``expire_due``), at once or once every short-lived entry has passed."""
+        due = [e for e in self.model.listed.values() if e is not None]
+        if wait and due:
+            time.sleep(max(0.0, max(due) - time.time()) + 0.01)
+        started = time.time()
+        self.run(expire_due(self.h.uow, self.h.mirror))
+        ended = time.time()
+        for number in list(self.model.listed):
+            state = self.model.state(number, started, ended)
+            if state == EXPIRED or (state == EDGE and self._entry(number) is None):
+                del self.model.listed[number]
+
+    @rule()
+    def rebuild_directly(self) -> None:
+        report = self.run(rebuild_mirror(self.h.uow, self.h.mirror, self.org_id))
+        assert report.swapped, report
+        self.ready_expected = True
+
+    @rule(via=apps)
+    def rebuild_through_the_worker(self, via: str) -> None:
+        """POST /api/dnc/cache/rebuild, then a real arq worker in burst mode runs the job."""
+        response = self.run(self.app(via).post("/api/dnc/cache/rebuild", headers=self.headers))
+        assert response.status_code == 202, body(response)
+        self.run(run_worker(self.h.settings))
+        self.ready_expected = True
+
+    @rule()
+    def delete_the_organizations_redis_keys(self) -> None:
+        """Redis loses the organization's keys (only this organization's: never FLUSHALL)."""
+        redis = self.h.mirror.redis
+        pattern = f"{self.h.settings.redis_prefix}:{{{self.org_id}}}:*"
+
+        async def delete() -> None:
+            keys = [key async for key in redis.scan_iter(match=pattern, count=1000)]
+            if keys:
+                await redis.delete(*keys)
+
+        self.run(delete())
+        self.ready_expected = False
+
+    @rule()
+    def relay(self) -> None:
+        """The worker's periodic relay (``sync_all``): every write settled the mirror itself, so
+        nothing is left for it to apply."""
+        assert self.run(sync_all(self.h.uow, self.h.mirror)) == 0
+
+    # the invariant -------------------------------------------------------------------------
+
+    @invariant()
+    def no_path_calls_a_listed_number(self) -> None:
+        started = time.time()
+        answers = self.run(self._ask_every_path())
+        ended = time.time()
+        wrong = []
+        for number in UNIVERSE:
+            state = self.model.state(number, started, ended)
+            must_block = self.model.enabled and state == ACTIVE
+            must_call = not self.model.enabled or state == ABSENT
+            for path, answer in answers.items():
+                blocked = answer.get(number)
+                if blocked is None:  # check.lua: not ready, "unknown"
+                    continue
+                if (must_block and not blocked) or (must_call and blocked):
+                    wrong.append((path, number, "blocked" if blocked else "callable", state))
+        detail = f"enabled={self.model.enabled} listed={self.model.listed}"
+        safety = [w for w in wrong if w[2] == "callable"]
+        assert not safety, f"a listed number answered callable: {safety}; {detail}"
+        assert not wrong, f"a path answered wrongly: {wrong}; {detail}"
+
+    async def _ask_every_path(self) -> dict[str, dict[str, bool | None]]:
+        """Each path's answer for each number of the universe (None: the path did not know)."""
+        answers: dict[str, dict[str, bool | None]] = {}
+        self.asked += 1  # GET one number at a time is the dearest: the two apps take turns
+        via = ("server", "plain")[self.asked % 2]
+        answers[f"GET /check ({via})"] = await self._get_checks(self.app(via))
+        for via in ("server", "plain"):
+            answers[f"POST /check ({via})"] = await self._post_check(self.app(via))
+        answers["check.lua"] = await self._script_check(packed=False)
+        answers["DncClient"] = await self._dialer_check(ready=bool(answers["check.lua"]))
+        answers["check.lua packed"] = await self._script_check(packed=True)
+        await self._settings_agree()
+        return answers
+
+    async def _get_checks(self, client: AsyncTestClient[Any]) -> dict[str, bool | None]:
+        found: dict[str, bool | None] = {}
+        for number in [*UNIVERSE, INVALID[0]]:
+            response = await client.get(
+                "/api/dnc/check", params={"phoneNumber": f"+{number}"}, headers=self.check_headers
+            )
+            assert response.status_code == 200, body(response)
+            data = body(response)["data"]
+            assert data["dncEnabled"] is self.model.enabled, data
+            if number in UNIVERSE:
+                assert data["phoneNumber"] == number, data
+                assert data["reason"] == ("dnc" if data["blocked"] else None), data
+                found[number] = data["blocked"]
+            else:
+                assert data["blocked"] is True, data
+                assert data["reason"] == "invalid", data
+        return found
+
+    def _probe(self) -> list[str]:
+        return [written(n, i) for i, n in enumerate(UNIVERSE)] + INVALID
+
+    async def _post_check(self, client: AsyncTestClient[Any]) -> dict[str, bool | None]:
+        sent = self._probe()
+        response = await client.post(
+            "/api/dnc/check", json={"phoneNumbers": sent}, headers=self.check_headers
+        )
+        assert response.status_code == 200, body(response)
+        data = body(response)["data"]
+        assert data["dncEnabled"] is self.model.enabled, data
+        for result in data["results"]:
+            expected = "invalid" if result["normalized"] is None else "dnc"
+            assert result["reason"] == (expected if result["blocked"] else None), result
+        assert data["blockedCount"] == sum(r["blocked"] for r in data["results"]), data
+        return self._verdicts(sent, [(r["normalized"], r["blocked"]) for r in data["results"]])
+
+    def _verdicts(
+        self, sent: Sequence[str], results: Sequence[tuple[str | None, bool]]
+    ) -> dict[str, bool | None]:
+        assert len(results) == len(sent), results
+        found: dict[str, bool | None] = {}
+        for number, (normalized, blocked) in zip([*UNIVERSE, *INVALID], results, strict=True):
+            if number in UNIVERSE:
+                assert normalized == number, (number, normalized)
+                found[number] = blocked
+            else:
+                assert normalized is None, (number, normalized)
+                assert blocked, (number, blocked)
+        return found
+
+    async def _dialer_check(self, ready: bool) -> dict[str, bool | None]:
+        """The client answers from the script when the mirror is ready; "unknown" falls back."""
+        sent = self._probe()
+        result = await self.dialer.check(sent)
+        assert result.dnc_enabled is self.model.enabled, result
+        assert result.source == ("redis" if ready else "api"), result
+        return self._verdicts(sent, [(v.normalized, v.blocked) for v in result.verdicts])
+
+    async def _script_check(self, packed: bool) -> dict[str, bool | None]:
+        meta = self.h.mirror.meta_key(self.org_id)
+        args = ["@", ",".join(UNIVERSE)] if packed else UNIVERSE
+        reply = await self.script(keys=[meta], args=args)
+        enabled, ready = int(reply[0]), int(reply[1])
+        if not ready:
+            assert not self.ready_expected, f"the mirror is not ready after a rebuild: {reply}"
+            assert reply == [-1, 0], reply
+            return {}
+        assert enabled == int(self.model.enabled), reply
+        if not enabled:
+            assert len(reply) == 2, reply
+            return dict.fromkeys(UNIVERSE, False)
+        hits = list(reply[2].decode()) if packed else reply[2:]
+        assert len(hits) == len(UNIVERSE), reply
+        return {n: int(hit) == 1 for n, hit in zip(UNIVERSE, hits, strict=True)}
+
+    async def _settings_agree(self) -> None:
+        started = time.time()
+        response = await self.h.plain.get("/api/dnc/settings", headers=self.headers)
+        assert response.status_code == 200, body(response)
+        data = body(response)["data"]
+        assert data["enabled"] is self.model.enabled, data
+        ended = time.time()
+        surely = sum(1 for e in self.model.listed.values() if e is None or e > ended)
+        maybe = sum(1 for e in self.model.listed.values() if e is None or e > started)
+        assert surely <= data["count"] <= maybe, (data, self.model.listed)
+
+
+MODEL_SETTINGS = hypothesis_settings(
+    max_examples=24,
+    stateful_step_count=15,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],  # no explain: it is slow
+)
+
+
+def test_no_path_ever_calls_a_listed_number(settings: Settings) -> None:
+    with asyncio.Runner() as runner:
+        harness = runner.run(Harness.open(settings))
+        machine = type("Machine", (DncMachine,), {"harness": harness, "runner": runner})
+        try:
+            run_state_machine_as_test(machine, settings=MODEL_SETTINGS)
+        finally:
+            runner.run(harness.stack.aclose())
