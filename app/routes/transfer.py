@@ -19,7 +19,7 @@ from app.errors import DataEnvelope, error_responses, ok
 from app.schemas import ImportLineError, ImportOut
 from domain.errors import NotFound, Unavailable, UnsupportedMediaType
 from domain.model import Principal
-from infra.db.csv_io import ImportReport, export_csv, import_report, process_import, stage_import
+from infra.db.csv_io import ImportReport, export_csv, import_report, process_inline, stage_import
 
 MAX_IMPORT_BYTES = 2 * 1024**3
 INLINE_ROWS = 50_000  # larger files are processed by the worker (202 + jobId)
@@ -97,7 +97,7 @@ class TransferController(Controller):
                 raise Unavailable("The job queue (Redis) is unreachable; retry the import") from exc
             report = await import_report(resources.engine, principal.organization_id, import_id)
             return Response(ok(import_out(report, job_id), "Import queued", 202), status_code=202)
-        report = await process_import(resources.engine, resources.mirror, import_id)
+        report = await process_inline(resources.engine, resources.mirror, import_id)
         return Response(ok(import_out(report), "Import finished"))
 
     @get(
