@@ -4,15 +4,17 @@ An import is staged first: the request body streams straight into a table of its
 ``COPY`` (line numbers from an identity column), so the file is never held in memory. It is
 then processed in one transaction: rows are read back in chunks, checked by the domain's row
 rules, copied into a second table, and inserted set-based (first occurrence of each number
-wins, numbers already listed are duplicates). Added numbers reach the mirror before the
-commit. An export is ``COPY (SELECT …) TO STDOUT`` streamed through a bounded queue.
+wins, numbers already listed are duplicates). The mirror is kept as every other write keeps
+it (a ``mirror.sync`` change, the organization's mirror lock, Redis before the commit, the sync
+after it), and each added number is audited. An export is ``COPY (SELECT …) TO STDOUT``
+streamed through a bounded queue, with formula cells neutralized.
 """
 
 import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -402,7 +404,10 @@ class LostImports:
 
 
 async def lost_imports(
-    engine: AsyncEngine, older_than: datetime, max_attempts: int, live: Callable[[UUID], Any]
+    engine: AsyncEngine,
+    older_than: datetime,
+    max_attempts: int,
+    live: Callable[[UUID], Awaitable[bool]],
 ) -> LostImports:
     """Imports left ``queued`` or ``running`` since before ``older_than`` (or their last relay)
     that no run holds (its advisory lock is free) and whose job ``live`` (awaited) does not
