@@ -198,6 +198,7 @@ async def _run(settings: Settings, org: Org, first: str, second: str) -> None:
             assert not scenario.violations(), f"seed {seed}: {scenario.violations()[:5]}"
             assert sum(map(len, history.adds.values())) > 10, f"seed {seed}: too few imports"
             assert scenario.worker_imports > 0, f"seed {seed}: no import ran in the worker"
+            assert scenario.expired > 0, f"seed {seed}: nothing expired"
             assert len(history.checks) > 100, f"seed {seed}: too few checks"
             unit = scenario.unit()
             await sync_all(unit, mirror)  # the relay: applies what the writes recorded
