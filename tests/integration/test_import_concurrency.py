@@ -160,11 +160,24 @@ class Scenario:
                 self.history.checks.append((started, number, blocked, how))
             await asyncio.sleep(self.rng.random() * 0.005)
 
+    async def seed_expiring(self) -> None:
+        """Every number listed first with an expiry half a second away, so that expiries
+        race the writers from the start."""
+        started = time.time()
+        at = datetime.now(UTC) + timedelta(seconds=0.5)
+        for number in NUMBERS:
+            self.history.unblocks[number].append((started, at.timestamp() + 0.5))
+        assert await self.import_inline([f"{n},{at.isoformat()}" for n in NUMBERS])
+
     async def run(self, queue: ArqJobQueue) -> None:
         background = [asyncio.create_task(self.worker()), asyncio.create_task(self.expirer())]
         background += [asyncio.create_task(self.checker()) for _ in range(CHECKERS)]
         try:
+            await self.seed_expiring()
             await asyncio.gather(*(self.writer(queue) for _ in range(WRITERS)))
+            last = max(r1 for spans in self.history.unblocks.values() for _, r1 in spans)
+            while time.time() < last:  # every expiry passes while the checks go on
+                await asyncio.sleep(0.05)
         finally:
             self.done.set()
             await asyncio.gather(*background)
