@@ -19,7 +19,7 @@ from domain.errors import DomainError, Unavailable
 from domain.mirror import rebuild_mirror, verify
 from domain.model import ROLES, SCOPES
 from domain.services import create_organization, create_token, create_user, revoke_token
-from infra.db.csv_io import export_csv, process_import, stage_import
+from infra.db.csv_io import export_csv, process_inline, stage_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.logs import logging_config
 from infra.queue import create_arq, create_redis_pool
@@ -193,7 +193,7 @@ async def _import(tools: Tools, args: argparse.Namespace) -> dict[str, Any]:
     def progress(done: int, total: int) -> None:
         print(f"import {import_id}: {done}/{total} rows checked", file=sys.stderr, flush=True)
 
-    report = await process_import(tools.engine, tools.mirror, import_id, progress)
+    report = await process_inline(tools.engine, tools.mirror, import_id, progress)
     return {
         "importId": str(report.id),
         "rows": report.rows,

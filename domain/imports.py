@@ -11,6 +11,24 @@ from domain.time import as_utc
 
 COLUMNS = ("phoneNumber", "type", "expiresAt", "createdAt")  # createdAt (from an export) is ignored
 MAX_TYPE_LENGTH = 64
+# CSV injection (OWASP): a spreadsheet runs a cell that starts with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+ESCAPE = "'"
+ESCAPED_STARTS = (*FORMULA_STARTS, ESCAPE)  # what an export prefixes with ESCAPE
+
+
+def neutralized(value: str) -> str:
+    """An exported cell: ``'`` before a value a spreadsheet would run, or one that starts with
+    ``'`` itself, so that :func:`restored` can take exactly that prefix back off."""
+    return ESCAPE + value if value.startswith(ESCAPED_STARTS) else value
+
+
+def restored(value: str) -> str:
+    """An imported cell: one leading ``'`` dropped when the rest starts with a character
+    :func:`neutralized` prefixes (so ``restored(neutralized(v)) == v`` for every ``v``)."""
+    if value.startswith(ESCAPE) and value[1:].startswith(ESCAPED_STARTS):
+        return value[1:]
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +65,7 @@ def header_columns(header: str) -> list[str]:
 def read_row(
     line: int, phone_raw: str | None, type_raw: str | None, expires_raw: str | None, now: datetime
 ) -> ImportedRow:
-    kind = (type_raw or "").strip() or None
+    kind = restored((type_raw or "").strip()) or None
     try:
         number = normalize(phone_raw or "")
     except InvalidPhoneNumber as exc:

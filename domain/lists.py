@@ -112,6 +112,8 @@ async def bulk_add(
         await uow.entries.retire_expired(org_id, list(fresh), now)
         added = await uow.entries.add_many(list(fresh.values()))
         outcomes = _outcomes(prepared, added)
+        added_ids = [fresh[number].id for number in sorted(added)]
+        await uow.audit.record_added(org_id, principal.user_id, added_ids, {})
         await uow.audit.record(
             AuditEvent(
                 organization_id=org_id,

@@ -3,7 +3,7 @@
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 from uuid import UUID
 
 from domain.model import (
@@ -149,6 +149,17 @@ class DncEntryRepository(Protocol):
 
 class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
+    async def record_added(
+        self,
+        organization_id: UUID,
+        actor_user_id: UUID | None,
+        entry_ids: Sequence[UUID],
+        details: dict[str, Any],
+    ) -> None:
+        """One ``dnc.add`` row per entry (number, entry id, type, source, expiry and
+        ``details``), written set-based in one statement whatever the count."""
+        ...
+
     async def page(
         self,
         organization_id: UUID,

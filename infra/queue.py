@@ -37,6 +37,10 @@ def rebuild_job_id(settings: Settings, organization_id: UUID) -> str:
     return f"{settings.redis_prefix}:rebuild:{organization_id}"
 
 
+def import_job_id(settings: Settings, import_id: UUID) -> str:
+    return f"{settings.redis_prefix}:import:{import_id}"
+
+
 class ArqJobQueue:
     def __init__(self, arq: ArqRedis, settings: Settings) -> None:
         self.arq = arq
@@ -55,6 +59,6 @@ class ArqJobQueue:
         return job_id
 
     async def enqueue_import(self, import_id: UUID) -> str:
-        job_id = f"{self.settings.redis_prefix}:import:{import_id}"
+        job_id = import_job_id(self.settings, import_id)
         await self.arq.enqueue_job(IMPORT_NUMBERS, str(import_id), _job_id=job_id)
         return job_id

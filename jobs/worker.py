@@ -9,6 +9,7 @@ from uuid import UUID
 from arq import Retry, Worker, cron, func
 from arq.constants import in_progress_key_prefix
 from arq.cron import CronJob
+from arq.jobs import Job, JobStatus
 from redis.exceptions import RedisError
 
 from domain.errors import Unavailable
@@ -17,7 +18,7 @@ from domain.mirror import rebuild_mirror, reconcile, sync_all
 from domain.ports import MailerUnavailable
 from domain.services import deliver_outbox_message, pending_outbox
 from domain.time import utcnow
-from infra.db.csv_io import mark_failed, process_import
+from infra.db.csv_io import abandon_import, lost_imports, process_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.mailer import create_mailer
 from infra.queue import (
@@ -27,6 +28,7 @@ from infra.queue import (
     ArqJobQueue,
     create_arq,
     create_redis_pool,
+    import_job_id,
 )
 from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis
 from infra.settings import Settings
@@ -38,6 +40,7 @@ WORKER_NAME = "dnc-worker"
 MAX_TRIES = 25
 MIRROR_SYNC_EVERY = 5  # seconds
 EXPIRY_EVERY = 15  # seconds: expired entries stop blocking well within a minute
+IMPORT_MAX_ATTEMPTS = 3  # times a lost import is enqueued again before it is marked failed
 JOB_LOCK_SECONDS = 10  # a job whose worker died runs again this long after its last renewal
 JOB_LOCK_RENEW_SECONDS = 2
 Ctx = dict[str, Any]
@@ -125,10 +128,34 @@ async def import_numbers(ctx: Ctx, import_id: str) -> int:
         )
     except Unavailable as exc:
         raise Retry(defer=retry_delay(ctx["settings"], ctx["job_try"])) from exc
-    except Exception as exc:
-        await mark_failed(ctx["engine"], UUID(import_id), f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # not retried by arq: failed for good, its staged rows dropped
+        await abandon_import(ctx["engine"], UUID(import_id), f"{type(exc).__name__}: {exc}")
         raise
     return report.added
+
+
+async def relay_imports(ctx: Ctx) -> int:
+    """Enqueue again the imports whose job was lost (the enqueue failed, a process died): left
+    queued or running, with no run holding them and no job for them in the queue; after
+    ``IMPORT_MAX_ATTEMPTS`` of those, or once their staged rows are gone, mark them failed.
+    Enqueueing with the import's job id is a no-op while its job is queued or running."""
+    settings: Settings = ctx["settings"]
+    queue: ArqJobQueue = ctx["queue"]
+
+    async def live(import_id: UUID) -> bool:
+        job = Job(import_job_id(settings, import_id), ctx["redis"], settings.queue_name)
+        return await job.status() in (JobStatus.deferred, JobStatus.queued, JobStatus.in_progress)
+
+    older_than = utcnow() - timedelta(seconds=settings.outbox_relay_after_seconds)
+    lost = await lost_imports(ctx["engine"], older_than, IMPORT_MAX_ATTEMPTS, live)
+    for import_id in lost.retry:
+        await queue.enqueue_import(import_id)
+    if lost.retry or lost.failed:
+        log.warning(
+            "imports whose job was lost: %d enqueued again, %d failed (%s)",
+            len(lost.retry), len(lost.failed), ", ".join(map(str, lost.failed)) or "-",
+        )  # fmt: skip
+    return len(lost.retry)
 
 
 async def sync_mirrors(ctx: Ctx) -> int:
@@ -172,6 +199,7 @@ def cron_jobs(settings: Settings) -> list[CronJob]:
     prefix = settings.redis_prefix
     return [
         cron(counted(relay_outbox), name=f"{prefix}:relay_outbox", second={0, 30}),
+        cron(counted(relay_imports), name=f"{prefix}:relay_imports", second={15, 45}),
         cron(counted(sync_mirrors), name=f"{prefix}:sync_mirrors", **_every(MIRROR_SYNC_EVERY)),  # type: ignore[arg-type]
         cron(counted(expire_entries), name=f"{prefix}:expire_entries", **_every(EXPIRY_EVERY)),  # type: ignore[arg-type]
         cron(

@@ -21,7 +21,7 @@ from app.errors import DataEnvelope, error_responses, ok
 from app.schemas import ImportLineError, ImportOut
 from domain.errors import NotFound, Unavailable, UnsupportedMediaType
 from domain.model import Principal
-from infra.db.csv_io import ImportReport, export_csv, import_report, process_import, stage_import
+from infra.db.csv_io import ImportReport, export_csv, import_report, process_inline, stage_import
 
 MAX_IMPORT_BYTES = 2 * 1024**3
 SPOOL_IN_MEMORY = 1 << 20  # a file larger than this is spooled to disk (TMPDIR)
@@ -136,7 +136,7 @@ class TransferController(Controller):
                     return Response(
                         ok(import_out(report, job_id), "Import queued", 202), status_code=202
                     )
-                report = await process_import(engine, resources.mirror, import_id)
+                report = await process_inline(engine, resources.mirror, import_id)
         return Response(ok(import_out(report), "Import finished"))
 
     @get(

@@ -4,27 +4,34 @@ An import is staged first: the request body streams straight into a table of its
 ``COPY`` (line numbers from an identity column), so the file is never held in memory. It is
 then processed in one transaction: rows are read back in chunks, checked by the domain's row
 rules, copied into a second table, and inserted set-based (first occurrence of each number
-wins, numbers already listed are duplicates). Added numbers reach the mirror before the
-commit. An export is ``COPY (SELECT …) TO STDOUT`` streamed through a bounded queue.
+wins, numbers already listed are duplicates). The mirror is kept as every other write keeps
+it (a ``mirror.sync`` change, the organization's mirror lock, Redis before the commit, the sync
+after it), and each added number is audited. An export is ``COPY (SELECT …) TO STDOUT``
+streamed through a bounded queue, with formula cells neutralized.
 """
 
 import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.errors import InvalidInput, NotFound
-from domain.imports import header_columns, read_row
+from domain.imports import ESCAPE, ESCAPED_STARTS, header_columns, read_row
+from domain.mirror import apply_in_chunks, record_change, settle
+from domain.model import AuditEvent
 from domain.ports import DncMirror
 from domain.time import utcnow
+from infra.db.uow import SqlUnitOfWork, create_sessionmaker
 
 log = logging.getLogger(__name__)
 STAGED = {
@@ -34,7 +41,6 @@ STAGED = {
     "createdAt": "created_raw",
 }
 CHUNK = 50_000
-MIRROR_CHUNK = 10_000
 MAX_ERRORS = 100
 _HEADER_END = re.compile(rb"\r\n|\r|\n")
 Progress = Callable[[int, int], None]
@@ -210,39 +216,91 @@ async def import_report(
 async def process_import(
     engine: AsyncEngine, mirror: DncMirror, import_id: UUID, progress: Progress | None = None
 ) -> ImportReport:
-    """Validate and insert a staged import in one transaction; safe to run again."""
-    async with _transaction(engine) as db:
+    """Validate and insert a staged import in one transaction; safe to run again.
+
+    The mirror is kept the way every other write keeps it (:mod:`domain.mirror`): the
+    transaction records a ``mirror.sync`` change naming the numbers it added or retired, and
+    writes the added ones to Redis before its commit while holding the organization's mirror
+    lock, so that no sync can read the truth in between; the change is settled after commit.
+    """
+    uow = SqlUnitOfWork(create_sessionmaker(engine))
+    async with uow:
         # One run at a time; the row itself stays unlocked so progress can be written to it.
-        await db.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"import:{import_id}"
-        )
+        db = await _locked_driver(uow, f"import:{import_id}")
         job = await db.fetchrow("SELECT * FROM imports WHERE id = $1", import_id)
         if job is None:
             raise NotFound(f"No import {import_id}")
-        if job["status"] == "done":
+        if job["status"] in ("done", "failed"):
             return await import_report(engine, job["organization_id"], import_id)
         await _mark_running(engine, import_id)
-        org_id, total = job["organization_id"], job["rows"]
+        org_id, user_id, total = job["organization_id"], job["user_id"], job["rows"]
         table, checked = staging_table(import_id), f"dnc_checked_{import_id.hex}"
         await db.execute(
             f"CREATE TEMP TABLE {checked} (line bigint, number text, type text, "
             "expires_at timestamptz, error text) ON COMMIT DROP"
         )
         await _check_rows(db, engine, import_id, table, checked, total, progress)
-        added = await _insert(db, checked, org_id, job["user_id"])
-        for start in range(0, len(added), MIRROR_CHUNK):  # before the commit: errs to blocking
-            await mirror.apply(org_id, add=added[start : start + MIRROR_CHUNK])
+        added, retired = await _insert(db, checked, org_id, user_id)
+        numbers = sorted(added.values())
+        await uow.audit.record_added(org_id, user_id, list(added), {"importId": str(import_id)})
+        await record_change(uow, org_id, [*numbers, *retired])
+        await uow.organizations.lock_mirror(org_id)  # no sync may interleave until the commit
+        await apply_in_chunks(mirror, org_id, add=numbers)  # before the commit: errs to blocking
         report = await _finish(db, import_id, checked, total, len(added))
-        await db.execute(
-            "INSERT INTO audit_log (organization_id, actor_user_id, action, after) "
-            "VALUES ($1, $2, 'dnc.import', $3)",
-            org_id, job["user_id"],
-            json.dumps({"importId": str(import_id), "added": report.added,
-                        "duplicate": report.duplicate, "invalid": report.invalid}),
-        )  # fmt: skip
+        await uow.audit.record(
+            AuditEvent(
+                organization_id=org_id,
+                actor_user_id=user_id,
+                action="dnc.import",
+                after={
+                    "importId": str(import_id),
+                    "added": report.added,
+                    "duplicate": report.duplicate,
+                    "invalid": report.invalid,
+                },
+            )
+        )
         await db.execute(f"DROP TABLE {table}")
+        await uow.commit()
+    await settle(uow, mirror, org_id)
     log.info("import %s: %d rows, %d added", import_id, total, report.added)
     return report
+
+
+async def _locked_driver(uow: SqlUnitOfWork, key: str) -> asyncpg.Connection:
+    """The unit of work's own asyncpg connection, inside its transaction (which the advisory
+    lock on ``key``, run through the session, begins), for COPY and cursors."""
+    await uow.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+    )
+    db = await _driver(await uow.session.connection())
+    if not db.is_in_transaction():  # the raw statements must belong to the unit's transaction
+        raise RuntimeError("the import's connection is not in its transaction")
+    return db
+
+
+async def abandon_import(engine: AsyncEngine, import_id: UUID, failure: str) -> None:
+    """Mark an import failed for good, with its reason, and drop its staging table."""
+    async with _transaction(engine) as db:
+        await db.execute(
+            "UPDATE imports SET status = 'failed', failure = $2, finished_at = now() "
+            "WHERE id = $1 AND status <> 'done'",
+            import_id, failure[:2000],
+        )  # fmt: skip
+        await db.execute(f"DROP TABLE IF EXISTS {staging_table(import_id)}")
+
+
+async def process_inline(
+    engine: AsyncEngine, mirror: DncMirror, import_id: UUID, progress: Progress | None = None
+) -> ImportReport:
+    """:func:`process_import` for a caller waiting on it (the API, the CLI): an import that
+    fails there is not retried, so it is marked failed and its staging table dropped."""
+    try:
+        return await process_import(engine, mirror, import_id, progress)
+    except BaseException as exc:  # a cancelled request too: nobody will run it again
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        await asyncio.shield(abandon_import(engine, import_id, reason))
+        raise
 
 
 async def _mark_running(engine: AsyncEngine, import_id: UUID) -> None:
@@ -298,12 +356,13 @@ async def _report_progress(
 
 async def _insert(
     db: asyncpg.Connection, checked: str, org_id: UUID, user_id: UUID | None
-) -> list[str]:
+) -> tuple[dict[UUID, str], list[str]]:
+    """The entries added (id: number), and the numbers whose expired entry was retired."""
     await db.execute(f"CREATE INDEX ON {checked} (number, line)")
-    await db.execute(
+    retired = await db.fetch(
         f"UPDATE dnc_entries e SET removed_at = now(), removal_reason = 'expired' "
         f"FROM {checked} c WHERE e.organization_id = $1 AND e.phone_number = c.number "
-        "AND e.removed_at IS NULL AND e.expires_at <= now()",
+        "AND e.removed_at IS NULL AND e.expires_at <= now() RETURNING e.phone_number",
         org_id,
     )
     rows = await db.fetch(
@@ -313,10 +372,10 @@ async def _insert(
         f"(SELECT DISTINCT ON (number) number, type, expires_at FROM {checked} "
         " WHERE number IS NOT NULL ORDER BY number, line) first "
         "ON CONFLICT (organization_id, phone_number) WHERE removed_at IS NULL DO NOTHING "
-        "RETURNING phone_number",
+        "RETURNING id, phone_number",
         org_id, user_id,
     )  # fmt: skip
-    return [r[0] for r in rows]
+    return {r[0]: r[1] for r in rows}, [r[0] for r in retired]
 
 
 async def _finish(
@@ -341,16 +400,60 @@ async def _finish(
     return report
 
 
-async def mark_failed(engine: AsyncEngine, import_id: UUID, failure: str) -> None:
+@dataclass(frozen=True, slots=True)
+class LostImports:
+    retry: list[UUID]  # counted as one more attempt; enqueue them again
+    failed: list[UUID]  # marked failed, with the reason
+
+
+async def lost_imports(
+    engine: AsyncEngine,
+    older_than: datetime,
+    max_attempts: int,
+    live: Callable[[UUID], Awaitable[bool]],
+) -> LostImports:
+    """Imports left ``queued`` or ``running`` since before ``older_than`` (or their last relay)
+    that no run holds (its advisory lock is free) and whose job ``live`` (awaited) does not
+    report queued or running: their job was lost. One whose staging table is gone, or that
+    has been enqueued again ``max_attempts`` times, is marked failed (its table dropped)."""
+    retry: list[UUID] = []
+    failed: list[tuple[UUID, str]] = []
     async with _transaction(engine) as db:
+        rows = await db.fetch(
+            "SELECT id, attempts, to_regclass('dnc_import_' || replace(id::text, '-', '')) "
+            "IS NOT NULL AS staged FROM imports WHERE status IN ('queued', 'running') "
+            "AND coalesce(relayed_at, created_at) < $1 ORDER BY created_at LIMIT 100 "
+            "FOR UPDATE SKIP LOCKED",
+            older_than,
+        )
+        for row in rows:
+            import_id = row["id"]
+            held = not await db.fetchval(
+                "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", f"import:{import_id}"
+            )
+            if held or await live(import_id):
+                continue
+            if not row["staged"]:
+                failed.append((import_id, "lost: its staged rows are gone; import the file again"))
+            elif row["attempts"] >= max_attempts:
+                failed.append(
+                    (import_id, f"lost: its job vanished {row['attempts'] + 1} times; import "
+                     "the file again")
+                )  # fmt: skip
+            else:
+                retry.append(import_id)
         await db.execute(
-            "UPDATE imports SET status = 'failed', failure = $2, finished_at = now() WHERE id = $1",
-            import_id, failure[:2000],
-        )  # fmt: skip
+            "UPDATE imports SET attempts = attempts + 1, relayed_at = now() WHERE id = ANY($1)",
+            retry,
+        )
+    for import_id, reason in failed:
+        await abandon_import(engine, import_id, reason)
+    return LostImports(retry, [import_id for import_id, _ in failed])
 
 
 EXPORT_QUERY = """
-SELECT phone_number AS "phoneNumber", type,
+SELECT phone_number AS "phoneNumber",
+       CASE WHEN left(type, 1) = ANY($2::text[]) THEN $3 || type ELSE type END AS type,
        to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "expiresAt",
        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "createdAt"
 FROM dnc_entries
@@ -360,7 +463,9 @@ ORDER BY created_at, id
 
 
 async def export_csv(engine: AsyncEngine, organization_id: UUID) -> AsyncIterator[bytes]:
-    """The organization's list as CSV, streamed with constant memory."""
+    """The organization's list as CSV, streamed with constant memory. A ``type`` a spreadsheet
+    would run as a formula goes out neutralized (:func:`domain.imports.neutralized`, the same
+    rule in SQL), and every ``type`` is quoted; an import takes the prefix back off."""
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
 
     async def sink(chunk: bytes | bytearray | memoryview) -> None:
@@ -371,7 +476,14 @@ async def export_csv(engine: AsyncEngine, organization_id: UUID) -> AsyncIterato
             async with engine.connect() as connection:
                 db = await _driver(connection)
                 await db.copy_from_query(
-                    EXPORT_QUERY, organization_id, output=sink, format="csv", header=True
+                    EXPORT_QUERY,
+                    organization_id,
+                    list(ESCAPED_STARTS),
+                    ESCAPE,
+                    output=sink,
+                    format="csv",
+                    header=True,
+                    force_quote=["type"],  # OWASP: the neutralized cell quoted too
                 )
         finally:
             await queue.put(None)

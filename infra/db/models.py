@@ -220,3 +220,5 @@ class ImportRow(Base):
     failure: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created_at()
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))  # relay re-enqueues
+    relayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

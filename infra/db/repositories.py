@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import (
@@ -23,7 +23,8 @@ from sqlalchemy import (
 from sqlalchemy import (
     cast as cast_,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -575,6 +576,40 @@ class SqlAuditLog(_Repository):
             )
         )
         await self.session.flush()
+
+    async def record_added(
+        self,
+        organization_id: UUID,
+        actor_user_id: UUID | None,
+        entry_ids: Sequence[UUID],
+        details: dict[str, Any],
+    ) -> None:
+        if entry_ids:
+            await self.session.execute(
+                _AUDIT_ADDED,
+                {
+                    "org": organization_id,
+                    "actor": actor_user_id,
+                    "ids": list(entry_ids),
+                    "details": details,
+                },
+            )
+
+
+# One ``dnc.add`` row per listed entry, built from the entries themselves in one statement.
+_AUDIT_ADDED = text(
+    "INSERT INTO audit_log (organization_id, actor_user_id, action, phone_number, entity_id, "
+    "after) "
+    "SELECT e.organization_id, :actor, 'dnc.add', e.phone_number, e.id::text, "
+    "jsonb_build_object('type', e.type, 'source', e.source, 'expiresAt', "
+    """to_char(e.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) || :details """
+    "FROM dnc_entries e WHERE e.organization_id = :org AND e.id = ANY(:ids) "
+    "ORDER BY e.phone_number"
+).bindparams(
+    bindparam("actor", type_=PG_UUID(as_uuid=True)),
+    bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))),
+    bindparam("details", type_=JSONB()),
+)
 
 
 def _audit_filters(organization_id: UUID, query: AuditQuery) -> list[ColumnElement[bool]]:

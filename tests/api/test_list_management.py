@@ -213,7 +213,9 @@ async def test_the_audit_log_filters_and_pages(client: Client, org: Org) -> None
 
     everything = await audit()
     actions = [i["action"] for i in everything["items"]]  # type: ignore[attr-defined]
-    assert actions[:5] == ["dnc.remove", "dnc.bulk_add", "dnc.enable", "dnc.disable", "dnc.add"]
+    assert actions[:6] == [
+        "dnc.remove", "dnc.bulk_add", "dnc.add", "dnc.enable", "dnc.disable", "dnc.add",
+    ]  # fmt: skip
     assert everything["total"] == len(actions)
     by_number = await audit(phoneNumber="+1 212 555 1234")
     assert [i["action"] for i in by_number["items"]] == ["dnc.remove", "dnc.add"]  # type: ignore[attr-defined]
