@@ -30,7 +30,7 @@ SYNC_BATCH = 500  # outbox messages applied per transaction
 EXPIRING_PROBED = 10_000  # listed-but-expired entries probed per check; more: compare later
 EXPIRY_SLACK = timedelta(seconds=60)  # entries expiring this soon are probed too (clock skew)
 VERIFY_BUDGET = 200_000  # numbers fully compared per reconciliation round
-VERIFY_CHUNK = 10_000  # numbers compared per hold of an organization's mirror lock
+VERIFY_CHUNK = 5_000  # numbers compared per hold of an organization's mirror lock (~50 ms)
 BUCKET_SIZE = 256  # about how many numbers a mirror bucket holds
 BUSY_TRIES = 3  # a comparison that keeps meeting pending syncs is left to the next round
 Progress = Callable[[int, int], None]

@@ -506,3 +506,23 @@ async def test_new_org_helper_is_checked(settings: Settings) -> None:
     """An organization with an empty list compares equal (nothing kept on either side yet)."""
     fresh = await new_org(settings, "Empty Inc")
     await assert_agree(settings, fresh)
+
+
+async def test_a_live_write_during_the_load_is_counted_once(settings: Settings, org: Org) -> None:
+    """A number added (and one removed) by a live write while the rebuild loads: the build's
+    checksum counts what the generation holds, not what was sent to it."""
+    async with mirror_for(settings) as mirror:
+        build = await mirror.begin_rebuild(org.id, 10)
+        both, gone = 12125550601, 12125550602
+        await mirror.apply(org.id, add=[str(both)])  # reaches the generation being built
+        bucket, member = locate(both, build.buckets)
+        extra = locate(12125550603, build.buckets)
+        groups = [(bucket, [member, extra[1]] if extra[0] == bucket else [member])]
+        if extra[0] != bucket:
+            groups.append((extra[0], [extra[1]]))
+        assert await mirror.load_buckets(org.id, build, groups)
+        await mirror.apply(org.id, remove=[str(gone)])  # never loaded: no change
+        assert await mirror.swap(org.id, build, True, "now", 2)
+        probe = await mirror.probe(org.id)
+        assert probe.checksum == Checksum.of([both, 12125550603])
+        assert probe.checksum == Checksum.of(await mirror.members(org.id) or [])
