@@ -12,10 +12,12 @@ then swaps it in atomically; a reconciliation pass compares the two stores perio
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from uuid import UUID
 
-from domain.model import AuditEvent
+from domain.checksum import Checksum
+from domain.model import AuditEvent, MirrorProbe, MirrorTruth, VerifyCursor
 from domain.ports import DncMirror, JobQueue, UnitOfWork
 from domain.time import utcnow
 
@@ -25,6 +27,12 @@ MIRROR_SYNC = "mirror.sync"
 STREAM_CHUNK = 50_000
 APPLY_CHUNK = 10_000
 SYNC_BATCH = 500  # outbox messages applied per transaction
+EXPIRING_PROBED = 10_000  # listed-but-expired entries probed per check; more: compare later
+EXPIRY_SLACK = timedelta(seconds=60)  # entries expiring this soon are probed too (clock skew)
+VERIFY_BUDGET = 200_000  # numbers fully compared per reconciliation round
+VERIFY_CHUNK = 5_000  # numbers compared per hold of an organization's mirror lock (~50 ms)
+BUCKET_SIZE = 256  # about how many numbers a mirror bucket holds
+BUSY_TRIES = 3  # a comparison that keeps meeting pending syncs is left to the next round
 Progress = Callable[[int, int], None]
 
 
@@ -111,7 +119,8 @@ async def rebuild_mirror(
     async with uow:
         stream = uow.entries.stream_blocked_buckets(organization_id, utcnow(), build.buckets)
         async for groups in stream:
-            await mirror.load_buckets(organization_id, build, groups)
+            if not await mirror.load_buckets(organization_id, build, groups):
+                break  # another rebuild took over: this one will not swap
             loaded += sum(len(members) for _, members in groups)
             if progress:
                 progress(loaded, expected)
@@ -149,34 +158,206 @@ class Drift:
     redis: int | None
     missing_in_redis: int = 0
     extra_in_redis: int = 0
+    checksum_differs: bool = False  # the cheap check: counts, sums or the DNC flag differ
 
     @property
     def drifted(self) -> bool:
-        return not self.ready or self.missing_in_redis > 0 or self.extra_in_redis > 0
+        return (
+            not self.ready
+            or self.missing_in_redis > 0
+            or self.extra_in_redis > 0
+            or self.checksum_differs
+        )
 
 
-async def reconcile(uow: UnitOfWork, mirror: DncMirror, queue: JobQueue) -> list[Drift]:
-    """Compare every organization's mirror with Postgres, number by number; a mirror that is
-    not ready or differs in any number is rebuilt. One organization's failure does not stop
-    the others."""
+async def reconcile(
+    uow: UnitOfWork, mirror: DncMirror, queue: JobQueue, verify_budget: int = VERIFY_BUDGET
+) -> list[Drift]:
+    """One round: the cheap check of every organization, then the next slice of the full
+    verification; every organization found drifted (or not ready) is rebuilt. One
+    organization's failure does not stop the others."""
     await sync_all(uow, mirror)
     async with uow:
         organizations = await uow.organizations.ids()
-    found = []
+    found: dict[UUID, Drift] = {}
     for organization_id in organizations:
         try:
-            drift = await verify(uow, mirror, organization_id)
-            if drift.drifted:
-                await queue.enqueue_rebuild(organization_id)
-                log.warning("mirror drift, rebuild requested: %s", drift)
-                found.append(drift)
+            drift = await check_summary(uow, mirror, organization_id)
+            if drift is not None and drift.drifted:
+                found[organization_id] = drift
         except Exception:
             log.exception("reconciling %s failed; next round retries", organization_id)
+    try:
+        for drift in await verify_slice(uow, mirror, verify_budget):
+            found.setdefault(drift.organization_id, drift)
+    except Exception:
+        log.exception("the full verification's slice failed; next round retries")
+    for organization_id, drift in found.items():
+        try:
+            await queue.enqueue_rebuild(organization_id)
+            log.warning("mirror drift, rebuild requested: %s", drift)
+        except Exception:
+            log.exception("rebuild of %s not requested; next round retries", organization_id)
+    return list(found.values())
+
+
+async def check_summary(uow: UnitOfWork, mirror: DncMirror, organization_id: UUID) -> Drift | None:
+    """Compare counts, checksums and the flag; the cost does not depend on the list's size.
+    None when it cannot compare this round (syncs keep arriving, or too many entries wait for
+    the expiry job)."""
+    async with uow:
+        await uow.entries.fold_checksums(organization_id)
+        await uow.commit()
+    for _ in range(BUSY_TRIES):
+        probe: MirrorProbe | None = None
+        async with uow:
+            await uow.organizations.lock_mirror(organization_id)
+            truth = await uow.entries.mirror_truth(
+                organization_id, utcnow() + EXPIRY_SLACK, EXPIRING_PROBED
+            )
+            if not truth.pending and truth.expired is not None:
+                probe = await mirror.probe(organization_id, truth.expired)
+        if probe is not None:
+            return _compare(organization_id, truth, probe)
+        if truth.expired is None:
+            log.info("%s: many entries wait for the expiry job; compared later", organization_id)
+            return None
+        await sync_mirror(uow, mirror, organization_id)  # a sync is in flight: apply it first
+    return None
+
+
+def _compare(organization_id: UUID, truth: MirrorTruth, probe: MirrorProbe) -> Drift:
+    """Redis should hold the listed entries, less those expired ones a sync already took out
+    (Redis may hold an entry that expired since its last write until the expiry job retires
+    it; the probe says which it holds)."""
+    if not probe.ready:
+        return Drift(organization_id, False, truth.listed.count, None)
+    expired = truth.expired or []
+    taken_out = [n for n, held in zip(expired, probe.members, strict=True) if not held]
+    expected = truth.listed - Checksum.of(taken_out)
+    if probe.checksum is None:  # a generation built before checksums were kept
+        return Drift(organization_id, True, expected.count, None, checksum_differs=True)
+    differs = expected != probe.checksum or probe.enabled != truth.enabled
+    return Drift(
+        organization_id, True, expected.count, probe.checksum.count, checksum_differs=differs
+    )
+
+
+async def verify_slice(uow: UnitOfWork, mirror: DncMirror, budget: int) -> list[Drift]:
+    """Compare up to ``budget`` numbers one by one, going on where the last round stopped
+    (the cursor lives in Redis; without one the walk starts over)."""
+    async with uow:
+        organizations = await uow.organizations.ids()
+    if not organizations:
+        return []
+    cursor = _resume(await mirror.verify_cursor(), organizations)
+    found: list[Drift] = []
+    finished = 0  # organizations walked to their end this round (the first one may be twice)
+    while budget > 0 and finished <= len(organizations):
+        step = await _verify_step(uow, mirror, cursor, min(budget, VERIFY_CHUNK))
+        if step is None:  # busy with syncs: this chunk waits for the next round
+            break
+        following, compared, drift = step
+        budget -= max(compared, 1)
+        if drift is not None:
+            found.append(drift)
+        if following == _next_organization(cursor, organizations):
+            finished += 1
+        cursor = _resume(following, organizations)
+    await mirror.save_verify_cursor(cursor)
     return found
 
 
+def _resume(cursor: VerifyCursor | None, organizations: list[UUID]) -> VerifyCursor:
+    """The cursor, or the start of the next organization that still exists."""
+    if cursor is None:
+        return VerifyCursor(organizations[0])
+    if cursor.organization_id in organizations:
+        return cursor
+    later = [o for o in organizations if o > cursor.organization_id]
+    return VerifyCursor(later[0] if later else organizations[0])
+
+
+def _next_organization(cursor: VerifyCursor, organizations: list[UUID]) -> VerifyCursor:
+    later = [o for o in organizations if o > cursor.organization_id]
+    return VerifyCursor(later[0] if later else organizations[0])
+
+
+async def _verify_step(
+    uow: UnitOfWork, mirror: DncMirror, cursor: VerifyCursor, chunk: int
+) -> tuple[VerifyCursor, int, Drift | None] | None:
+    """One chunk under the organization's mirror lock: the next cursor, how many numbers were
+    compared, and the drift found. None if a sync was pending (the mirror may lag)."""
+    organization_id = cursor.organization_id
+    for _ in range(BUSY_TRIES):
+        async with uow:
+            organizations = await uow.organizations.ids()
+            await uow.organizations.lock_mirror(organization_id)
+            if cursor.phase == "postgres":
+                step = await _verify_listed(uow, mirror, cursor, chunk, organizations)
+            else:
+                step = await _verify_buckets(uow, mirror, cursor, chunk, organizations)
+            # last: a change committed before the reads above shows as pending here
+            pending = await uow.outbox.has_pending(organization_id, MIRROR_SYNC)
+        if not pending:
+            return step
+        await sync_mirror(uow, mirror, organization_id)
+    return None
+
+
+async def _verify_listed(
+    uow: UnitOfWork,
+    mirror: DncMirror,
+    cursor: VerifyCursor,
+    chunk: int,
+    organizations: list[UUID],
+) -> tuple[VerifyCursor, int, Drift | None]:
+    """Every blocking number of the next page of the list must be in Redis."""
+    organization_id = cursor.organization_id
+    page = await uow.entries.listed_page(organization_id, cursor.after, utcnow(), chunk)
+    blocking = [number for number, blocks in page if blocks]
+    probe = await mirror.probe(organization_id, blocking)
+    if not probe.ready:  # nothing to compare; the cheap check asks for the rebuild
+        return _next_organization(cursor, organizations), len(page), None
+    missing = [n for n, held in zip(blocking, probe.members, strict=True) if not held]
+    following = (
+        replace(cursor, after=page[-1][0])
+        if len(page) == chunk
+        else VerifyCursor(organization_id, "redis", "", 0)
+    )
+    drift = Drift(organization_id, True, len(blocking), None, len(missing)) if missing else None
+    return following, len(page), drift
+
+
+async def _verify_buckets(
+    uow: UnitOfWork,
+    mirror: DncMirror,
+    cursor: VerifyCursor,
+    chunk: int,
+    organizations: list[UUID],
+) -> tuple[VerifyCursor, int, Drift | None]:
+    """Every member of the next buckets of the live generation must be listed in Postgres."""
+    organization_id = cursor.organization_id
+    stop = cursor.bucket + max(1, chunk // BUCKET_SIZE)
+    read = await mirror.bucket_members(organization_id, cursor.bucket, stop)
+    if read is None:
+        return _next_organization(cursor, organizations), 0, None
+    buckets, members = read
+    numbers = [str(n) for n in members]
+    extra = set(numbers) - await uow.entries.listed_among(organization_id, numbers)
+    following = (
+        replace(cursor, bucket=stop)
+        if stop < buckets
+        else _next_organization(cursor, organizations)
+    )
+    drift = Drift(organization_id, True, 0, len(numbers), 0, len(extra)) if extra else None
+    return following, len(numbers), drift
+
+
 async def verify(uow: UnitOfWork, mirror: DncMirror, organization_id: UUID) -> Drift:
-    """Compare every number of one organization (for ``dnc cache verify``)."""
+    """Compare every number of one organization (for ``dnc cache verify``). An entry that has
+    expired but is not retired yet may still be in Redis (it was written while it blocked):
+    that is not drift."""
     truth: set[int] = set()
     async with uow:
         async for chunk in uow.entries.stream_blocked(organization_id, utcnow(), STREAM_CHUNK):
@@ -185,13 +366,16 @@ async def verify(uow: UnitOfWork, mirror: DncMirror, organization_id: UUID) -> D
     members = await mirror.members(organization_id) if state.ready else None
     if members is None:
         return Drift(organization_id, False, len(truth), None, len(truth), 0)
+    extra = [str(n) for n in members - truth]
+    async with uow:
+        extra_listed = await uow.entries.listed_among(organization_id, extra)
     return Drift(
         organization_id,
         True,
         len(truth),
         len(members),
         len(truth - members),
-        len(members - truth),
+        len(extra) - len(extra_listed),
     )
 
 

@@ -5,6 +5,8 @@ from datetime import datetime
 from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
+from domain.checksum import Checksum
+
 Role = Literal["admin", "member"]
 Scope = Literal["full", "check"]
 ROLES: tuple[Role, ...] = ("admin", "member")
@@ -138,6 +140,38 @@ class MirrorState:
     building: bool
     rebuilt_at: str | None
     rebuilt_count: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorProbe:
+    """The live generation's checksum and some numbers' memberships, read atomically."""
+
+    ready: bool
+    enabled: bool | None
+    buckets: int | None
+    checksum: Checksum | None  # None: no live generation, or one kept without a checksum
+    members: tuple[bool, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorTruth:
+    """What Postgres says one organization's mirror should hold, read in one snapshot."""
+
+    pending: bool  # mirror.sync messages not applied yet: the mirror may lag behind
+    enabled: bool
+    listed: Checksum  # every listed (not removed) entry
+    expired: list[str] | None  # listed entries expired or about to be (None: too many)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyCursor:
+    """Where the slice-by-slice full verification goes on: an organization, and within it the
+    last Postgres number compared (phase "postgres") or the next Redis bucket ("redis")."""
+
+    organization_id: UUID
+    phase: str = "postgres"
+    after: str = ""
+    bucket: int = 0
 
 
 @dataclass(frozen=True, slots=True)

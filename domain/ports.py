@@ -16,11 +16,14 @@ from domain.model import (
     Email,
     MirrorAnswer,
     MirrorBuild,
+    MirrorProbe,
     MirrorState,
+    MirrorTruth,
     Organization,
     OutboxMessage,
     Principal,
     User,
+    VerifyCursor,
 )
 
 if TYPE_CHECKING:
@@ -146,6 +149,27 @@ class DncEntryRepository(Protocol):
         """Tombstone (reason "expired") entries whose expiry has passed; the ones retired."""
         ...
 
+    async def mirror_truth(
+        self, organization_id: UUID, expired_by: datetime, limit: int
+    ) -> MirrorTruth:
+        """In one snapshot: whether mirror syncs are pending, the DNC flag, the checksum of the
+        listed entries, and the listed entries expiring by ``expired_by`` (at most ``limit``)."""
+        ...
+
+    async def fold_checksums(self, organization_id: UUID) -> None:
+        """Fold the checksum's accumulated changes into one row (keeps reading it cheap)."""
+        ...
+
+    async def listed_page(
+        self, organization_id: UUID, after: str, now: datetime, limit: int
+    ) -> list[tuple[str, bool]]:
+        """Listed numbers above ``after`` in order, each with whether it blocks at ``now``."""
+        ...
+
+    async def listed_among(self, organization_id: UUID, numbers: Sequence[str]) -> set[str]:
+        """Which of these numbers are listed (not removed), expired or not."""
+        ...
+
 
 class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
@@ -185,6 +209,7 @@ class Outbox(Protocol):
     ) -> list[OutboxMessage]: ...
     async def mark_processed_many(self, message_ids: Sequence[int]) -> None: ...
     async def organizations_pending(self, kind: str) -> list[UUID]: ...
+    async def has_pending(self, organization_id: UUID, kind: str) -> bool: ...
     async def last_id(self) -> int: ...
     async def numbers_since(self, organization_id: UUID, kind: str, after_id: int) -> set[str]:
         """Numbers named by messages of this kind with ids above ``after_id``."""
@@ -242,7 +267,22 @@ class DncMirror(Protocol):
     async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild: ...
     async def load_buckets(
         self, organization_id: UUID, build: MirrorBuild, groups: Sequence[tuple[int, list[int]]]
-    ) -> None: ...
+    ) -> bool:
+        """Load into the build; False (nothing written) if another rebuild took over."""
+        ...
+
+    async def probe(self, organization_id: UUID, numbers: Sequence[str] = ()) -> MirrorProbe:
+        """The live generation's checksum and these numbers' memberships, atomically."""
+        ...
+
+    async def bucket_members(
+        self, organization_id: UUID, start: int, stop: int
+    ) -> tuple[int, set[int]] | None:
+        """The live generation's bucket count and the numbers in buckets [start, stop)."""
+        ...
+
+    async def verify_cursor(self) -> VerifyCursor | None: ...
+    async def save_verify_cursor(self, cursor: VerifyCursor) -> None: ...
     async def swap(
         self, organization_id: UUID, build: MirrorBuild, enabled: bool, rebuilt_at: str, count: int
     ) -> bool:

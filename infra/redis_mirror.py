@@ -8,13 +8,22 @@ Key layout (all keys of one organization share the Redis Cluster hash tag ``{org
     ``gen``, ``buckets``    the live generation of number sets and its bucket count
     ``bgen``, ``bbuckets``  a generation being built by a rebuild, if one is running
     ``rebuilt_at``, ``rebuilt_count``  when the last rebuild finished, and what it loaded
+    ``count``, ``sum1``, ``sum2``, ``sum3``  the live generation's checksum (see
+        ``domain/checksum.py``): its number count and three sums modulo primes below 2^26,
+        kept by the scripts from what SADD and SREM actually changed
+    ``bcount``, ``bsum1``, ``bsum2``, ``bsum3``  the same for the generation being built
 ``<prefix>:{<orgId>}:n:<gen>:<r>`` (set of integers)
     number ``n`` (E.164 digits as an integer) lives in bucket ``r = n mod buckets`` as the
     member ``(n - r) / buckets``. Buckets hold ~256 members, so Redis keeps them in its
     compact intset encoding, and a lookup is one SISMEMBER whatever the list's size.
 
-The Lua scripts in ``infra/lua`` are the only code that reads or writes this layout besides
-the rebuild's bulk load below; ``check.lua`` is the one-round-trip contract for dialers.
+``<prefix>:reconcile:cursor`` (hash: ``org``, ``phase``, ``after``, ``bucket``)
+    where the reconciliation's slice-by-slice full verification goes on; losing it only
+    restarts the rotation
+
+The Lua scripts in ``infra/lua`` are the only code that writes this layout (the rebuild's bulk
+load goes through ``load.lua``, so the checksum stays exact); ``check.lua`` is the
+one-round-trip contract for dialers, ``probe.lua`` what the reconciliation reads.
 """
 
 import asyncio
@@ -28,8 +37,9 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.exceptions import RedisClusterException, RedisError
 
+from domain.checksum import Checksum
 from domain.errors import Unavailable
-from domain.model import MirrorAnswer, MirrorBuild, MirrorState
+from domain.model import MirrorAnswer, MirrorBuild, MirrorProbe, MirrorState, VerifyCursor
 from infra.settings import Settings
 
 LUA = Path(__file__).with_name("lua")
@@ -41,6 +51,7 @@ MAX_NUMBERS_PER_CALL = 10_000
 # script blocks Redis while it runs (about 2 ms a 1,000 numbers), and other checks' scripts
 # then run between the parts instead of after a 50,000-number one
 PART = 2_000
+LOAD_MEMBERS_PER_CALL = 8_000  # members per load.lua call (and per group: Lua's unpack limit)
 # what a Redis or Redis Cluster connection raises when it cannot answer
 REDIS_FAILURES = (RedisError, RedisClusterException, OSError)
 UNREACHABLE = "The DNC cache (Redis) could not be reached; nothing was saved, retry the request"
@@ -96,6 +107,8 @@ class RedisMirror:
         self._apply = scripts.register_script((LUA / "apply.lua").read_text())
         self._begin = scripts.register_script((LUA / "begin_rebuild.lua").read_text())
         self._swap = scripts.register_script((LUA / "swap.lua").read_text())
+        self._load = scripts.register_script((LUA / "load.lua").read_text())
+        self._probe = scripts.register_script((LUA / "probe.lua").read_text())
         self._waiting: dict[UUID, list[_Waiter]] = {}
         self._drainers = 0
         self._drain_tasks: set[asyncio.Future[None]] = set()
@@ -259,6 +272,76 @@ class RedisMirror:
                 numbers.update(int(m) * state.buckets + bucket for m in members)
         return numbers
 
+    # The reconciliation -----------------------------------------------------------------
+
+    async def probe(self, organization_id: UUID, numbers: Sequence[str] = ()) -> MirrorProbe:
+        try:
+            reply = await self._probe(
+                keys=[self.meta_key(organization_id)], args=[",".join(numbers)]
+            )
+        except REDIS_FAILURES as exc:
+            raise Unavailable("The DNC cache (Redis) could not be reached") from exc
+        ready = int(reply[0]) == 1
+        enabled, buckets, *sums, members = (
+            x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:]
+        )
+        checksum = Checksum(*(int(value) for value in sums)) if all(v != "" for v in sums) else None
+        return MirrorProbe(
+            ready=ready,
+            enabled=None if enabled == "" else enabled == "1",
+            buckets=int(buckets) if buckets else None,
+            checksum=checksum if buckets else None,
+            members=tuple(c == "1" for c in members),
+        )
+
+    async def bucket_members(
+        self, organization_id: UUID, start: int, stop: int
+    ) -> tuple[int, set[int]] | None:
+        state = await self.state(organization_id)
+        if state.generation is None or state.buckets is None:
+            return None
+        stop = min(stop, state.buckets)
+        numbers: set[int] = set()
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for bucket in range(start, stop):
+                    pipe.smembers(self.bucket_key(organization_id, state.generation, bucket))
+                replies = await pipe.execute()
+        except REDIS_FAILURES as exc:
+            raise Unavailable("The DNC cache (Redis) could not be reached") from exc
+        for bucket, members in zip(range(start, stop), replies, strict=True):
+            numbers.update(int(m) * state.buckets + bucket for m in members)
+        return state.buckets, numbers
+
+    @property
+    def cursor_key(self) -> str:
+        return f"{self.prefix}:reconcile:cursor"
+
+    async def verify_cursor(self) -> VerifyCursor | None:
+        try:
+            fields = await cast(Awaitable[dict[bytes, bytes]], self.redis.hgetall(self.cursor_key))
+        except REDIS_FAILURES as exc:
+            raise Unavailable("The DNC cache (Redis) could not be reached") from exc
+        values = {k.decode(): v.decode() for k, v in fields.items()}
+        try:
+            return VerifyCursor(
+                UUID(values["org"]), values["phase"], values["after"], int(values["bucket"])
+            )
+        except (KeyError, ValueError):
+            return None
+
+    async def save_verify_cursor(self, cursor: VerifyCursor) -> None:
+        mapping = {
+            "org": str(cursor.organization_id),
+            "phase": cursor.phase,
+            "after": cursor.after,
+            "bucket": str(cursor.bucket),
+        }
+        try:
+            await cast(Awaitable[int], self.redis.hset(self.cursor_key, mapping=mapping))
+        except REDIS_FAILURES as exc:
+            raise Unavailable("The DNC cache (Redis) could not be reached") from exc
+
     # The rebuild -------------------------------------------------------------------------
 
     async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild:
@@ -277,16 +360,31 @@ class RedisMirror:
 
     async def load_buckets(
         self, organization_id: UUID, build: MirrorBuild, groups: Sequence[tuple[int, list[int]]]
-    ) -> None:
-        """Bulk-load a generation being built: one SADD per bucket, with the members already
-        computed (see ``locate``) by whoever grouped them."""
+    ) -> bool:
+        """Bulk-load a generation being built, with the members already computed (see
+        ``locate``) by whoever grouped them, in ``load.lua`` calls of a few thousand members.
+        False (and nothing written) if another rebuild took over."""
+        calls: list[list[int | str]] = [[]]
+        for bucket, members in groups:
+            for start in range(0, len(members), LOAD_MEMBERS_PER_CALL):
+                part = members[start : start + LOAD_MEMBERS_PER_CALL]
+                if len(calls[-1]) + len(part) > LOAD_MEMBERS_PER_CALL:
+                    calls.append([])
+                calls[-1] += [bucket, len(part), *part]
+        keys = [self.meta_key(organization_id)]
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for bucket, members in groups:
-                    pipe.sadd(self.bucket_key(organization_id, build.generation, bucket), *members)
-                await pipe.execute()
+            for args in calls:  # one after the other: each blocks Redis for a few ms only
+                if (
+                    args
+                    and int(
+                        await self._load(keys=keys, args=[build.generation, build.buckets, *args])
+                    )
+                    != 1
+                ):
+                    return False
         except REDIS_FAILURES as exc:
             raise Unavailable("The DNC cache (Redis) could not be reached") from exc
+        return True
 
     async def swap(
         self, organization_id: UUID, build: MirrorBuild, enabled: bool, rebuilt_at: str, count: int

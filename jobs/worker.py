@@ -170,7 +170,9 @@ async def sync_mirrors(ctx: Ctx) -> int:
 
 
 async def reconcile_mirrors(ctx: Ctx) -> int:
-    """Compare every organization's mirror with Postgres; rebuild what is not ready or drifted."""
+    """One reconciliation round (see ``domain.mirror``): every organization's counts and
+    checksums, then the next slice of the full verification; rebuild what is not ready or
+    drifted. Its cost does not grow with the lists."""
     try:
         drifted = len(await reconcile(_uow(ctx), ctx["mirror"], ctx["queue"]))
         DRIFT_FOUND.inc(drifted)

@@ -160,6 +160,24 @@ class DncEntryRow(Base):
     removal_reason: Mapped[str | None] = mapped_column(Text)
 
 
+class MirrorChecksumRow(Base):
+    """Changes to the checksum of each organization's listed entries (see domain/checksum.py),
+    written by triggers on ``dnc_entries``: one row per statement and organization, so that
+    concurrent writers never wait for each other. The organization's checksum is the sum of
+    its rows; the reconciliation folds them into one now and then (migration 0004)."""
+
+    __tablename__ = "mirror_checksums"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    count: Mapped[int] = mapped_column(BigInteger)
+    sum1: Mapped[int] = mapped_column(BigInteger)
+    sum2: Mapped[int] = mapped_column(BigInteger)
+    sum3: Mapped[int] = mapped_column(BigInteger)
+
+
 class AuditRow(Base):
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_org_created", "organization_id", "created_at"),)

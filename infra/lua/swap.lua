@@ -1,13 +1,21 @@
 -- Make a fully built generation the live one and mark the mirror ready, atomically. The
 -- server's run_id is stamped on it: a mirror restored by another process reads as not ready.
+-- The build's checksum becomes the live one.
 -- KEYS[1] meta; ARGV: generation, buckets, enabled ('1'/'0'), rebuilt-at (ISO time), count.
 -- Returns {1, old generation, old buckets}, or {0} if another rebuild has taken over.
-local current = redis.call('HMGET', KEYS[1], 'bgen', 'gen', 'buckets')
+local current = redis.call('HMGET', KEYS[1], 'bgen', 'gen', 'buckets',
+                           'bcount', 'bsum1', 'bsum2', 'bsum3')
 if current[1] ~= ARGV[1] then
   return {0}
 end
 local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
 redis.call('HSET', KEYS[1], 'gen', ARGV[1], 'buckets', ARGV[2], 'enabled', ARGV[3],
            'ready', '1', 'rebuilt_at', ARGV[4], 'rebuilt_count', ARGV[5], 'run_id', run_id)
-redis.call('HDEL', KEYS[1], 'bgen', 'bbuckets')
+if current[4] and current[5] and current[6] and current[7] then
+  redis.call('HSET', KEYS[1], 'count', current[4], 'sum1', current[5], 'sum2', current[6],
+             'sum3', current[7])
+else
+  redis.call('HDEL', KEYS[1], 'count', 'sum1', 'sum2', 'sum3')
+end
+redis.call('HDEL', KEYS[1], 'bgen', 'bbuckets', 'bcount', 'bsum1', 'bsum2', 'bsum3')
 return {1, current[2] or '', current[3] or ''}
