@@ -259,9 +259,7 @@ async def test_an_export_neutralizes_formulas_and_imports_back_unchanged(
         return {i["phoneNumber"]: i["type"] for i in listed["data"]["items"]}
 
     older = {"12125552000", "12125552001"}
-    assert await types(other_org) == {
-        n: t for n, t in (await types(org)).items() if n not in older
-    }
+    assert await types(other_org) == {n: t for n, t in (await types(org)).items() if n not in older}
     assert sorted((await types(other_org)).values()) == sorted(INJECTED)
 
 
