@@ -320,6 +320,7 @@ async def _body(text: str) -> Any:
     yield text.encode()
 
 
+@pytest.mark.single_redis
 async def test_an_inline_import_that_fails_leaves_no_staging_table_and_says_why(
     settings: Settings, private_redis: PrivateRedis
 ) -> None:

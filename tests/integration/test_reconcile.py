@@ -5,7 +5,7 @@ behind the scripts' back within its period."""
 
 import asyncio
 import uuid
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -31,12 +31,19 @@ from infra.queue import ArqJobQueue, rebuild_job_id
 from infra.redis_mirror import RedisMirror, locate
 from infra.settings import Settings
 from tests.conftest import SERVER_URL
-from tests.helpers import Client, Org, body, mirror_for, new_org, run_worker, uow_for
+from tests.helpers import Client, Org, arq_for, body, mirror_for, new_org, run_worker, uow_for
 
 # numbers at the edges of the range (15 digits), for the scripts' and the trigger's arithmetic
 EDGE = ["999999999999999", "100000000000000", "868888888888888", "12125551234"]
 # valid numbers of several lengths, for the API
 VALID = ["4930123456789", "8613800138000", "442071838750", "12125551234"]
+
+
+@pytest.fixture
+async def queue(settings: Settings) -> AsyncIterator[ArqJobQueue]:
+    """The job queue (on the queue's Redis, also when the mirror is on a cluster)."""
+    async with arq_for(settings) as arq:
+        yield ArqJobQueue(arq, settings)
 
 
 async def sql(settings: Settings, query: str, *args: object) -> list[asyncpg.Record]:
@@ -182,7 +189,7 @@ async def test_the_scripts_and_the_trigger_compute_the_same_checksum_at_the_edge
 
 
 async def test_entries_that_expired_but_are_not_retired_yet_are_no_drift(
-    settings: Settings, client: Client, org: Org
+    settings: Settings, client: Client, org: Org, queue: ArqJobQueue
 ) -> None:
     """Redis may hold an expired entry until the expiry job retires it (it was written while
     it blocked), or not (a sync since re-read it): neither is drift, and the retirement keeps
@@ -223,7 +230,7 @@ async def test_entries_that_expired_but_are_not_retired_yet_are_no_drift(
 
 
 async def test_the_cheap_check_catches_lost_writes_and_the_rebuild_repairs_them(
-    settings: Settings, client: Client, org: Org, other_org: Org
+    settings: Settings, client: Client, org: Org, other_org: Org, queue: ArqJobQueue
 ) -> None:
     await bulk_add(client, org, ["12125550201", "12125550202"])
     await bulk_add(client, other_org, ["12125550201"])
@@ -237,7 +244,6 @@ async def test_the_cheap_check_catches_lost_writes_and_the_rebuild_repairs_them(
     )
     assert not await blocked(client, org, "12125550299")  # what a dialer would see today
     async with uow_for(settings) as uow, mirror_for(settings) as mirror:
-        queue = ArqJobQueue(mirror.redis, settings)  # type: ignore[arg-type]
         found = await reconcile(uow, mirror, queue, verify_budget=0)  # the cheap check only
     assert [(d.organization_id, d.checksum_differs) for d in found] == [(org.id, True)]
     assert found[0].postgres == 3
@@ -257,7 +263,6 @@ async def test_the_cheap_check_catches_lost_writes_and_the_rebuild_repairs_them(
     async with mirror_for(settings) as mirror:
         await mirror.apply(other_org.id, add=["12125550777"])
     async with uow_for(settings) as uow, mirror_for(settings) as mirror:
-        queue = ArqJobQueue(mirror.redis, settings)  # type: ignore[arg-type]
         found = await reconcile(uow, mirror, queue, verify_budget=0)
     assert sorted(str(d.organization_id) for d in found) == sorted([str(org.id), str(other_org.id)])
     await run_worker(settings)
@@ -278,7 +283,7 @@ async def test_a_flag_that_differs_is_drift(settings: Settings, client: Client, 
 
 
 async def test_a_mirror_without_checksums_is_rebuilt_once(
-    settings: Settings, client: Client, org: Org
+    settings: Settings, client: Client, org: Org, queue: ArqJobQueue
 ) -> None:
     """A mirror built before checksums were kept reads as drifted, and the rebuild adds them."""
     await bulk_add(client, org, ["12125550401", "12125550402"])
@@ -293,7 +298,7 @@ async def test_a_mirror_without_checksums_is_rebuilt_once(
             found = await reconcile(
                 uow,
                 mirror,
-                ArqJobQueue(mirror.redis, settings),  # type: ignore[arg-type]
+                queue,
                 verify_budget=0,
             )
     assert [d.organization_id for d in found] == [org.id]
@@ -327,7 +332,7 @@ async def test_a_sync_in_flight_is_not_drift(
 
 
 async def test_reconciling_while_writers_write_finds_no_drift(
-    settings: Settings, client: Client, org: Org
+    settings: Settings, client: Client, org: Org, queue: ArqJobQueue
 ) -> None:
     """Adds, bulk adds, removes and imports run through the API while reconciliation rounds
     (cheap checks and full slices) run side by side: none reports drift."""
@@ -336,7 +341,6 @@ async def test_reconciling_while_writers_write_finds_no_drift(
 
     async def reconciler() -> None:
         async with uow_for(settings) as uow, mirror_for(settings) as mirror:
-            queue = ArqJobQueue(mirror.redis, settings)  # type: ignore[arg-type]
             while not stop.is_set():
                 found = await reconcile(uow, mirror, queue, verify_budget=300)
                 assert found == [], found
@@ -404,7 +408,7 @@ async def rounds_until_drift(settings: Settings, target: UUID, limit: int) -> in
 
 @pytest.mark.parametrize("edit", ["srem", "sadd"])
 async def test_a_bucket_edited_behind_the_scripts_back_is_found_within_the_period(
-    settings: Settings, client: Client, two_lists: list[Org], edit: str
+    settings: Settings, client: Client, two_lists: list[Org], edit: str, queue: ArqJobQueue
 ) -> None:
     """The cheap check cannot see it (the scripts kept the checksum; the edit bypassed them):
     the rotating full verification finds it within one period."""
@@ -433,14 +437,13 @@ async def test_a_bucket_edited_behind_the_scripts_back_is_found_within_the_perio
     assert found_in, f"not found within {period} rounds"
 
     async with uow_for(settings) as uow, mirror_for(settings) as mirror:
-        found = await reconcile(uow, mirror, ArqJobQueue(mirror.redis, settings), 10**6)  # type: ignore[arg-type]
+        found = await reconcile(uow, mirror, queue, 10**6)
         assert victim.id in [d.organization_id for d in found]
         drift = next(d for d in found if d.organization_id == victim.id)
         assert (drift.missing_in_redis, drift.extra_in_redis) == (
             (1, 0) if edit == "srem" else (0, 1)
         )
-    async with mirror_for(settings) as mirror:
-        assert await mirror.redis.exists(rebuild_job_id_key(settings, victim.id))
+    assert await queue.arq.exists(rebuild_job_id_key(settings, victim.id))
     await run_worker(settings)
     assert await blocked(client, victim, number) is (edit == "srem")
     async with uow_for(settings) as uow, mirror_for(settings) as mirror:
