@@ -12,6 +12,7 @@ from email.message import Message
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -243,3 +244,12 @@ def wait_until_healthy(base_url: str, seconds: float = 60) -> None:
         except httpx.TransportError:
             time.sleep(0.2)
     raise AssertionError(f"{base_url} did not become healthy in {seconds} s")
+
+
+async def sql(settings: Settings, query: str, *args: object) -> list[asyncpg.Record]:
+    """Run one statement straight against the suite's database (behind the API's back)."""
+    connection = await asyncpg.connect(settings.database_url)
+    try:
+        return list(await connection.fetch(query, *args))
+    finally:
+        await connection.close()

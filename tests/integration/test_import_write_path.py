@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import httpx
 import pytest
 import uvicorn
@@ -35,6 +34,7 @@ from tests.helpers import (
     mirror_for,
     new_org,
     run_worker,
+    sql,
     wait_until_healthy,
 )
 from tests.servers import PrivateRedis
@@ -73,14 +73,6 @@ async def answers(
     )["data"]["results"][0]["blocked"]
     direct = await mirror.check(org.id, [number])
     return [got, posted, direct.ready and direct.listed[0]]
-
-
-async def sql(settings: Settings, query: str, *args: object) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(settings.database_url)
-    try:
-        return list(await connection.fetch(query, *args))
-    finally:
-        await connection.close()
 
 
 @contextmanager

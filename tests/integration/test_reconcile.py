@@ -31,7 +31,7 @@ from infra.queue import ArqJobQueue, rebuild_job_id
 from infra.redis_mirror import RedisMirror, locate
 from infra.settings import Settings
 from tests.conftest import SERVER_URL
-from tests.helpers import Client, Org, arq_for, body, mirror_for, new_org, run_worker, uow_for
+from tests.helpers import Client, Org, arq_for, body, mirror_for, new_org, run_worker, sql, uow_for
 
 # numbers at the edges of the range (15 digits), for the scripts' and the trigger's arithmetic
 EDGE = ["999999999999999", "100000000000000", "868888888888888", "12125551234"]
@@ -44,14 +44,6 @@ async def queue(settings: Settings) -> AsyncIterator[ArqJobQueue]:
     """The job queue (on the queue's Redis, also when the mirror is on a cluster)."""
     async with arq_for(settings) as arq:
         yield ArqJobQueue(arq, settings)
-
-
-async def sql(settings: Settings, query: str, *args: object) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(settings.database_url)
-    try:
-        return list(await connection.fetch(query, *args))
-    finally:
-        await connection.close()
 
 
 async def listed_numbers(settings: Settings, org: Org) -> list[str]:
