@@ -10,6 +10,7 @@ checked only the other), so every body is first read here, strictly:
 - the value must convert to the route's type without Litestar's lenient coercions.
 """
 
+import asyncio
 import json
 from typing import Any
 
@@ -20,6 +21,8 @@ from litestar.exceptions import SerializationException
 from app.errors import TOO_DEEP
 from app.query import first_repeated
 from domain.errors import InvalidInput
+
+LARGE_BODY = 64 * 1024
 
 
 async def require_strict_json(request: Request[Any, Any, Any]) -> None:
@@ -34,9 +37,7 @@ async def require_strict_json(request: Request[Any, Any, Any]) -> None:
     if b"\\u0000" in body:
         raise InvalidInput("Text in the request body must not contain NUL characters (\\u0000)")
     try:
-        raw = await request.json()  # Litestar keeps it for the handler's ``data``
-        refuse_duplicate_keys(body)
-        msgspec.convert(raw, field.annotation, strict=True)
+        await _read_strictly(request, body, field.annotation)
     except SerializationException as exc:
         raise InvalidInput(f"The request body is not valid JSON: {exc}") from exc
     except UnicodeDecodeError:
@@ -45,6 +46,17 @@ async def require_strict_json(request: Request[Any, Any, Any]) -> None:
         raise InvalidInput(TOO_DEEP) from None
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc)) from exc
+
+
+async def _read_strictly(request: Request[Any, Any, Any], body: bytes, annotation: Any) -> None:
+    raw = await request.json()  # Litestar keeps it for the handler's ``data``
+    large = len(body) > LARGE_BODY
+    if large:  # each step takes milliseconds: other requests are answered in between
+        await asyncio.sleep(0)
+    refuse_duplicate_keys(body)
+    if large:
+        await asyncio.sleep(0)
+    msgspec.convert(raw, annotation, strict=True)
 
 
 def refuse_duplicate_keys(body: bytes) -> None:

@@ -5,11 +5,13 @@ through dependency injection: Litestar resolves several dependencies of one hand
 anyio task group per request, which cost more than the rest of a single check."""
 
 import asyncio
+from typing import cast
 from uuid import UUID
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromQuery, JSONBody
+from litestar.serialization import encode_json
 
 from app.auth import ALLOW_CHECK_SCOPE, authorize
 from app.deps import resources_of
@@ -22,6 +24,7 @@ from infra.db.uow import SqlUnitOfWork
 
 CheckRequestOf = Request[Principal, str, State]
 PATH = "/api/dnc/check"
+EMPTY_RESULTS = b'"results":[]'
 
 
 def single_check(result: CheckResult) -> DataEnvelope[SingleCheck]:
@@ -75,17 +78,29 @@ class CheckController(Controller):
     )
     async def many(
         self, request: CheckRequestOf, data: JSONBody[CheckRequest]
-    ) -> DataEnvelope[BulkCheck]:
+    ) -> Response[DataEnvelope[BulkCheck]]:
         result = await run_check(
             request.app.state, request.user.organization_id, data.phone_numbers
         )
-        items: list[CheckItem] = []
-        verdicts = result.verdicts
-        for start in range(0, len(verdicts), YIELD_EVERY):  # in turns, as check_numbers does
-            if start:
-                await asyncio.sleep(0)
-            items += [
-                CheckItem(v.phone_number, v.normalized, v.blocked, v.reason)
-                for v in verdicts[start : start + YIELD_EVERY]
-            ]
-        return ok(BulkCheck(result.dnc_enabled, items, result.blocked_count))
+        # Pre-encoded (Litestar sends bytes as they are), so that the answer is encoded in
+        # turns too: one encode of 50,000 results holds the event loop for about 10 ms
+        body = cast(DataEnvelope[BulkCheck], await bulk_answer(result))
+        return Response(body, media_type=MediaType.JSON)
+
+
+async def bulk_answer(result: CheckResult) -> bytes:
+    """``ok(BulkCheck(...))`` as Litestar would encode it, :data:`YIELD_EVERY` results at a
+    time, giving the event loop back in between (as ``check_numbers`` does)."""
+    empty = encode_json(ok(BulkCheck(result.dnc_enabled, [], result.blocked_count)))
+    head, tail = empty.split(EMPTY_RESULTS)
+    parts = []
+    verdicts = result.verdicts
+    for start in range(0, len(verdicts), YIELD_EVERY):
+        if start:
+            await asyncio.sleep(0)
+        items = [
+            CheckItem(v.phone_number, v.normalized, v.blocked, v.reason)
+            for v in verdicts[start : start + YIELD_EVERY]
+        ]
+        parts.append(encode_json(items)[1:-1])  # without the list's brackets
+    return b"".join((head, b'"results":[', b",".join(parts), b"]", tail))

@@ -1,0 +1,28 @@
+"""A bulk check's answer is encoded in turns (app.routes.check.bulk_answer); the bytes must be
+exactly what Litestar's own encoding of the envelope gives."""
+
+import pytest
+from litestar.serialization import encode_json
+
+from app.errors import ok
+from app.routes.check import bulk_answer
+from app.schemas import BulkCheck, CheckItem
+from domain.checks import YIELD_EVERY
+from domain.model import CheckResult, Verdict
+
+
+def verdict(i: int) -> Verdict:
+    if i % 7 == 0:
+        return Verdict(f'bad "{i}" \u00e9', None, True, "invalid")
+    return Verdict(
+        f"+1 212 555 {i:04d}", f"1212555{i:04d}", i % 3 == 0, "dnc" if i % 3 == 0 else None
+    )
+
+
+@pytest.mark.parametrize("count", [0, 1, YIELD_EVERY - 1, YIELD_EVERY, YIELD_EVERY + 1, 2_500])
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_the_answer_is_litestars_own_bytes(count: int, enabled: bool) -> None:
+    result = CheckResult(enabled, [verdict(i) for i in range(count)], "redis")
+    items = [CheckItem(v.phone_number, v.normalized, v.blocked, v.reason) for v in result.verdicts]
+    expected = encode_json(ok(BulkCheck(result.dnc_enabled, items, result.blocked_count)))
+    assert await bulk_answer(result) == expected
