@@ -136,8 +136,9 @@ async def _token_create(tools: Tools, args: argparse.Namespace) -> dict[str, Any
 async def _token_revoke(tools: Tools, args: argparse.Namespace) -> dict[str, Any]:
     if not await revoke_token(tools.uow, tools.revocations, args.token):
         print(
-            "warning: the API processes were not told (Redis unreachable); "
-            "they refuse the token within a second anyway",
+            "warning: the token is revoked, but the API processes were not told (Redis "
+            "unreachable from here). Those that cannot reach Redis either refuse it within a "
+            "second; one that can may accept it for up to DNC_TOKEN_CACHE_SECONDS",
             file=sys.stderr,
         )
     return {"revoked": True}

@@ -17,7 +17,9 @@ import phonenumbers
 from domain.errors import InvalidPhoneNumber
 from domain.nanp import INVALID, PREFIX_DIGITS, VALID, build_table
 
-_ALLOWED = re.compile(r"\+?[0-9 ().\-]+[0-9 ().+\-]*")
+# a leading "+", then separators, then digits and separators, where "+" is a separator too
+# once a digit has come: "(+65) 9234 5678" is refused, never read as the NANP 6592345678
+_ALLOWED = re.compile(r"\+?[ ().\-]*[0-9][0-9 ().+\-]*")
 _NON_DIGITS = re.compile(r"[^0-9]")
 _SEPARATORS = (" ", "-", ".", "(", ")")
 _TABLE: bytearray | None = None

@@ -51,7 +51,7 @@ MAX_NUMBERS_PER_CALL = 10_000
 # script blocks Redis while it runs (about 2 ms a 1,000 numbers), and other checks' scripts
 # then run between the parts instead of after a 50,000-number one
 PART = 2_000
-LOAD_MEMBERS_PER_CALL = 8_000  # members per load.lua call (and per group: Lua's unpack limit)
+LOAD_MEMBERS_PER_CALL = 5_000  # members per load.lua call: below Lua's unpack limit (8,000)
 # what a Redis or Redis Cluster connection raises when it cannot answer
 REDIS_FAILURES = (RedisError, RedisClusterException, OSError)
 UNREACHABLE = "The DNC cache (Redis) could not be reached; nothing was saved, retry the request"

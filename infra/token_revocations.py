@@ -37,6 +37,9 @@ def channel(settings: Settings) -> str:
     return f"{settings.redis_prefix}:tokens:revoked"
 
 
+ANNOUNCE_RETRIES = (0.1, 0.4, 1.0)  # seconds between tries of an announcement
+
+
 class RedisTokenRevocations:
     """The :class:`domain.ports.TokenRevocations` that publishes on Redis."""
 
@@ -45,12 +48,19 @@ class RedisTokenRevocations:
         self.channel = channel(settings)
 
     async def announce(self, token_hash: str) -> bool:
-        try:
-            await self.redis.publish(self.channel, token_hash)
-        except (RedisError, OSError) as exc:
-            log.warning("token revocation not announced (%s)", exc)
-            return False
-        return True
+        """Tried a few times over about a second and a half: an API process whose own
+        listener is healthy trusts its cache for ``DNC_TOKEN_CACHE_SECONDS``, so a blip on
+        the announcer's side alone must not lose the announcement."""
+        for pause in (*ANNOUNCE_RETRIES, None):
+            try:
+                await self.redis.publish(self.channel, token_hash)
+                return True
+            except (RedisError, OSError) as exc:
+                if pause is None:
+                    log.warning("token revocation not announced (%s)", exc)
+                    return False
+                await asyncio.sleep(pause)
+        return False
 
 
 class RevocationSink(Protocol):

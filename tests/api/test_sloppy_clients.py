@@ -91,6 +91,9 @@ async def test_an_unencoded_plus_is_a_plus(dialer: tuple[int, Org, str]) -> None
             assert status == 200, answer
             assert answer["data"]["blocked"] is True, (query, answer)
             assert answer["data"]["phoneNumber"] == SINGAPORE
+    # a '+' after a separator but before any digit is refused, never dropped
+    status, answer = get(port, "/api/dnc/check?phoneNumber=(%2B65)%209234%205678", token)
+    assert answer["data"]["blocked"] is True, answer
     # A '+' that stood for a space is a plus too: never a different, callable number
     status, answer = get(port, "/api/dnc/check?phoneNumber=+1+212+555+1234", token)
     assert status == 200

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.errors import InvalidPhoneNumber
-from domain.phone import _normalize_in_full, fast_normalize, normalize
+from domain.phone import _normalize_in_full, fast_normalize, normalize, normalize_or_none
 
 
 @pytest.mark.parametrize(
@@ -158,3 +158,28 @@ def test_fast_path_leaves_other_shapes_to_phonenumbers() -> None:
     assert fast_normalize("+12125551234") == "12125551234"
     assert fast_normalize("2125551234") == "12125551234"
     assert fast_normalize("+11125551234") == ""  # area codes do not start with 1
+
+
+@pytest.mark.parametrize(
+    "raw", ["(+65) 9234 5678", "(+65)92345678", ".+6592345678", "-+6592345678", "( +65 92345678"]
+)
+def test_a_plus_before_the_first_digit_is_never_dropped(raw: str) -> None:
+    """Only a leading '+' makes a number international; one after a separator but before any
+    digit is refused, never dropped: dropping it read +65 9234 5678 as the NANP 16592345678."""
+    assert normalize_or_none(raw) is None
+    with pytest.raises(InvalidPhoneNumber):
+        normalize(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("+1+212+555+1234", "12125551234"),  # how requests and httpx send "+1 212 555 1234"
+        ("+65+9234+5678", "6592345678"),
+        ("1+212+555+1234", "12125551234"),
+        (" +6592345678", "6592345678"),
+    ],
+)
+def test_a_plus_after_the_first_digit_is_a_separator(raw: str, expected: str) -> None:
+    assert normalize_or_none(raw) == expected
+    assert normalize(raw) == expected
