@@ -1,9 +1,15 @@
 """`make bench` prints one table at the end: every metric next to its reference from the same
 run, the ratio, the target and whether it was met."""
 
-from dataclasses import dataclass
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 import pytest
+
+from infra.settings import Settings
+from tests.helpers import free_port, wait_until_healthy
+from tests.integration.test_cli_end_to_end import DNC, env_of
 
 
 @dataclass(frozen=True)
@@ -49,3 +55,25 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     ]
     for line in lines:
         write("| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) + " |")
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    """A real `dnc serve` process (its default worker count); yields its base URL."""
+    # the limiter runs, but one token may send as much as wrk can (it measures the server)
+    unlimited = 1e9
+    own = replace(
+        settings,
+        port=free_port(),
+        log_level="WARNING",
+        rate_limit_per_second=unlimited,
+        rate_limit_burst=unlimited,
+    )
+    process = subprocess.Popen([DNC, "serve"], env=env_of(own))
+    base = f"http://127.0.0.1:{own.port}"
+    try:
+        wait_until_healthy(base)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

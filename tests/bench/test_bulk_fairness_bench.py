@@ -6,14 +6,12 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import replace
 
 import httpx
 
 from infra.settings import Settings
 from tests.bench.conftest import Row
-from tests.helpers import Org, free_port, new_org, wait_until_healthy
-from tests.integration.test_cli_end_to_end import DNC, env_of
+from tests.helpers import Org, new_org
 
 SECONDS = float(os.environ.get("DNC_BENCH_SECONDS", "10"))
 BULK = 50_000
@@ -51,45 +49,30 @@ def summary(latencies: list[float]) -> str:
 
 
 async def test_single_checks_beside_bulk_checks(
-    settings: Settings, org: Org, report: list[Row]
+    settings: Settings, org: Org, server: str, report: list[Row]
 ) -> None:
-    unlimited = 1e9
-    own = replace(
-        settings,
-        port=free_port(),
-        log_level="WARNING",
-        rate_limit_per_second=unlimited,
-        rate_limit_burst=unlimited,
-    )
     other = await new_org(settings, "Other Dialer")
-    base = f"http://127.0.0.1:{own.port}"
-    process = subprocess.Popen([DNC, "serve"], env=env_of(own))
+    alone = single_check_latencies(server, other, SECONDS / 2)
+    body = json.dumps({"phoneNumbers": [f"+1 212 555 {i % 10_000:04d}" for i in range(BULK)]})
+    # the bulk dialer is a process of its own, so that its client work (encoding 1 MB,
+    # reading 4.5 MB) shares no interpreter lock with the single checks being timed
+    loader = subprocess.Popen(
+        [sys.executable, "-c", BULK_DIALER, server, org.token],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert loader.stdin is not None
+    loader.stdin.write(body)
+    loader.stdin.close()
     try:
-        wait_until_healthy(base)
-        alone = single_check_latencies(base, other, SECONDS / 2)
-        body = json.dumps({"phoneNumbers": [f"+1 212 555 {i % 10_000:04d}" for i in range(BULK)]})
-        # the bulk dialer is a process of its own, so that its client work (encoding 1 MB,
-        # reading 4.5 MB) shares no interpreter lock with the single checks being timed
-        loader = subprocess.Popen(
-            [sys.executable, "-c", BULK_DIALER, base, org.token],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert loader.stdin is not None
-        loader.stdin.write(body)
-        loader.stdin.close()
-        try:
-            beside = single_check_latencies(base, other, SECONDS)
-        finally:
-            loader.terminate()
-            loader.wait(timeout=120)
-        assert loader.stdout is not None
-        out = loader.stdout.read()
-        bulks = [float(line) for line in out.split()]
+        beside = single_check_latencies(server, other, SECONDS)
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        loader.terminate()
+        loader.wait(timeout=120)
+    assert loader.stdout is not None
+    out = loader.stdout.read()
+    bulks = [float(line) for line in out.split()]
     bulk_ms = sum(bulks) / max(len(bulks), 1)
     report += [
         Row(f"GET /check beside {BULK:,}-number bulk checks", summary(beside),

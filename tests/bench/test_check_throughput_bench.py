@@ -8,19 +8,16 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 
 from domain.lists import BulkItem, bulk_add
 from domain.model import Principal
 from infra.settings import Settings
 from tests.bench.conftest import Row
-from tests.helpers import Org, free_port, mirror_for, uow_for, wait_until_healthy
-from tests.integration.test_cli_end_to_end import env_of
+from tests.helpers import Org, mirror_for, uow_for
 
 DNC = str(Path(sys.executable).with_name("dnc"))
 SECONDS = int(os.environ.get("DNC_BENCH_SECONDS", "10"))
@@ -80,27 +77,6 @@ def wrk(url: str, connections: int, token: str, script: Path | None = None) -> R
 def _ms(value: str) -> float:
     number, unit = re.fullmatch(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-@pytest.fixture
-def server(settings: Settings) -> Iterator[str]:
-    # the limiter runs, but one token may send as much as wrk can (it measures the server)
-    unlimited = 1e9
-    own = replace(
-        settings,
-        port=free_port(),
-        log_level="WARNING",
-        rate_limit_per_second=unlimited,
-        rate_limit_burst=unlimited,
-    )
-    process = subprocess.Popen([DNC, "serve"], env=env_of(own))
-    base = f"http://127.0.0.1:{own.port}"
-    try:
-        wait_until_healthy(base)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 async def test_check_throughput(
