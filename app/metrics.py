@@ -44,15 +44,10 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 def count_check(result: CheckResult) -> None:
-    blocked = invalid = 0
-    for verdict in result.verdicts:
-        if verdict.normalized is None:
-            invalid += 1
-        elif verdict.blocked:
-            blocked += 1
-    _INVALID.inc(invalid)
+    blocked = result.blocked_count - result.invalid_count
+    _INVALID.inc(result.invalid_count)
     _BLOCKED.inc(blocked)
-    _CALLABLE.inc(len(result.verdicts) - blocked - invalid)
+    _CALLABLE.inc(len(result.verdicts) - result.blocked_count)
     if result.source == "postgres":
         FALLBACKS.inc()
 

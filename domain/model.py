@@ -195,11 +195,16 @@ class Verdict(NamedTuple):  # a tuple: a bulk check makes tens of thousands of t
 class CheckResult:
     dnc_enabled: bool
     verdicts: list[Verdict]
-    source: str  # "redis" or "postgres"
+    source: str  # "redis", "postgres" or "api"
+    blocked_count: int  # invalid numbers included: they are blocked too
+    invalid_count: int
 
-    @property
-    def blocked_count(self) -> int:
-        return sum(1 for v in self.verdicts if v.blocked)
+    @classmethod
+    def of(cls, dnc_enabled: bool, verdicts: list[Verdict], source: str) -> "CheckResult":
+        """The result of these verdicts, counted (a bulk check counts them in turns)."""
+        blocked = sum(1 for v in verdicts if v.blocked)
+        invalid = sum(1 for v in verdicts if v.normalized is None)
+        return cls(dnc_enabled, verdicts, source, blocked, invalid)
 
 
 @dataclass(frozen=True, slots=True)

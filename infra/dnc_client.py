@@ -95,7 +95,7 @@ class DncClient:
             hits = reply[2:] if enabled else [0] * len(unique)  # DNC off: no memberships
             listed = {n for n, hit in zip(unique, hits, strict=True) if int(hit) == 1}
             verdicts = verdicts_for(phone_numbers, normalized, enabled, listed)
-            return CheckResult(enabled, verdicts, "redis")
+            return CheckResult.of(enabled, verdicts, "redis")
         return await self._ask_api(phone_numbers)
 
     async def _ask_api(self, phone_numbers: Sequence[str]) -> CheckResult:
@@ -115,4 +115,4 @@ class DncClient:
             Verdict(r["phoneNumber"], r["normalized"], r["blocked"], r["reason"])
             for r in data["results"]
         ]
-        return CheckResult(data["dncEnabled"], verdicts, "api")
+        return CheckResult.of(data["dncEnabled"], verdicts, "api")

@@ -50,7 +50,7 @@ MAX_NUMBERS_PER_CALL = 10_000
 # a check of more numbers than this is asked in parts of this size, one after the other: a
 # script blocks Redis while it runs (about 2 ms a 1,000 numbers), and other checks' scripts
 # then run between the parts instead of after a 50,000-number one
-PART = 2_000
+PART = 1_000
 LOAD_MEMBERS_PER_CALL = 5_000  # members per load.lua call: below Lua's unpack limit (8,000)
 # what a Redis or Redis Cluster connection raises when it cannot answer
 REDIS_FAILURES = (RedisError, RedisClusterException, OSError)

@@ -22,7 +22,7 @@ def verdict(i: int) -> Verdict:
 @pytest.mark.parametrize("count", [0, 1, YIELD_EVERY - 1, YIELD_EVERY, YIELD_EVERY + 1, 2_500])
 @pytest.mark.parametrize("enabled", [True, False])
 async def test_the_answer_is_litestars_own_bytes(count: int, enabled: bool) -> None:
-    result = CheckResult(enabled, [verdict(i) for i in range(count)], "redis")
+    result = CheckResult.of(enabled, [verdict(i) for i in range(count)], "redis")
     items = [CheckItem(v.phone_number, v.normalized, v.blocked, v.reason) for v in result.verdicts]
     expected = encode_json(ok(BulkCheck(result.dnc_enabled, items, result.blocked_count)))
     assert await bulk_answer(result) == expected
