@@ -38,8 +38,8 @@ from app.routes.dnc import DncController
 from app.routes.lists import ListController
 from app.routes.ops import health, ready
 from app.routes.transfer import TransferController
-from domain.checks import RebuildRequests
 from domain.phone import nanp_table
+from domain.usecases.checks import RebuildRequests
 from infra.db.uow import create_engine, create_sessionmaker
 from infra.queue import ArqJobQueue, create_arq, create_redis_pool
 from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis

@@ -24,7 +24,7 @@ from app.deps import resources_of
 from app.ratelimit import RateLimited, RateLimiter
 from domain.errors import Forbidden, Unauthenticated
 from domain.model import Principal
-from domain.services import authenticate, hash_token
+from domain.usecases.identity import authenticate, hash_token
 from infra.db.uow import SqlUnitOfWork
 
 PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema"]

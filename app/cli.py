@@ -16,9 +16,9 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.errors import DomainError, Unavailable
-from domain.mirror import rebuild_mirror, verify
 from domain.model import ROLES, SCOPES
-from domain.services import create_organization, create_token, create_user, revoke_token
+from domain.usecases.identity import create_organization, create_token, create_user, revoke_token
+from domain.usecases.mirror_repair import rebuild_mirror, verify
 from infra.db.csv_io import export_csv, process_inline, stage_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.logs import logging_config

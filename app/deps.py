@@ -10,9 +10,9 @@ from litestar import Request
 from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from domain.checks import RebuildRequests
 from domain.errors import Unavailable
 from domain.model import Principal
+from domain.usecases.checks import RebuildRequests
 from infra.db.uow import SqlUnitOfWork
 from infra.queue import ArqJobQueue
 from infra.redis_mirror import RedisMirror

@@ -21,7 +21,7 @@ from app.auth import TokenCache
 from app.query import query_pairs
 from app.ratelimit import RateLimiter
 from app.routes.check import PATH, run_check, single_check
-from domain.services import hash_token
+from domain.usecases.identity import hash_token
 
 _HEADERS = [(b"content-type", b"application/json")]
 _BEARER = "Bearer "

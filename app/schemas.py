@@ -6,8 +6,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from domain.checks import MAX_BULK_CHECK
 from domain.model import Batch, CallRecord, DncEntry
+from domain.usecases.checks import MAX_BULK_CHECK
 
 Text64 = Annotated[str, Meta(max_length=64)]
 Text200 = Annotated[str, Meta(max_length=200)]

@@ -29,7 +29,7 @@ What it detects, between what Redis holds (R) and what Postgres says it should h
 
 A change made behind the scripts' back (a bucket edited by hand, a key evicted) does not
 update the Redis side, so this checksum cannot see it: the slice-by-slice full verification
-in :mod:`domain.mirror` is there for that.
+in :mod:`domain.usecases.mirror_repair` is there for that.
 """
 
 from collections.abc import Iterable

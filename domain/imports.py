@@ -6,8 +6,8 @@ from datetime import datetime
 
 from domain.errors import InvalidInput, InvalidPhoneNumber
 from domain.phone import normalize
+from domain.rules import expiry
 from domain.text import one_line
-from domain.time import as_utc
 
 COLUMNS = ("phoneNumber", "type", "expiresAt", "createdAt")  # createdAt (from an export) is ignored
 MAX_TYPE_LENGTH = 64
@@ -89,9 +89,7 @@ def read_row(
                 line, None, kind, None, "expiresAt must be an ISO 8601 time with a timezone"
             )
         try:
-            expires_at = as_utc(expires_at, "expiresAt")
+            expires_at = expiry(expires_at, now)
         except InvalidInput as exc:
             return ImportedRow(line, None, kind, None, exc.message)
-        if expires_at <= now:
-            return ImportedRow(line, None, kind, None, "expiresAt must be in the future")
     return ImportedRow(line, number, kind, expires_at, None)

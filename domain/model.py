@@ -6,11 +6,14 @@ from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 from domain.checksum import Checksum
+from domain.errors import InvalidInput
 
 Role = Literal["admin", "member"]
 Scope = Literal["full", "check"]
 ROLES: tuple[Role, ...] = ("admin", "member")
 SCOPES: tuple[Scope, ...] = ("full", "check")
+MAX_PAGE_SIZE = 1000
+MAX_PAGE = 1_000_000  # deeper than this, page with the cursor (an offset must fit in a bigint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,3 +220,112 @@ class AuditRecord:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     created_at: datetime
+
+
+# Value types the use cases take and give back --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """Offset paging (``page``) for the vendor's clients, keyset paging (``after``) for the rest."""
+
+    page: int = 1
+    limit: int = 10
+    after: tuple[datetime, UUID] | None = None
+
+    def __post_init__(self) -> None:
+        if self.page < 1:
+            raise InvalidInput("page must be 1 or more")
+        if self.page > MAX_PAGE:
+            raise InvalidInput(f"page must be at most {MAX_PAGE}; go deeper with the cursor")
+        if not 1 <= self.limit <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+
+    @property
+    def offset(self) -> int:
+        return 0 if self.after else (self.page - 1) * self.limit
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPage:
+    items: list[DncEntry]
+    total: int | None  # counted for page requests; a cursor request skips the full count
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    phone_number: str | None = None
+    action: str | None = None
+    actor: UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    items: list[AuditRecord]
+    total: int
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AddNumber:
+    phone_number: str
+    batch_id: str
+    request_uuid: str
+    type: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkItem:
+    phone_number: str
+    type: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome:
+    phone_number: str
+    normalized: str | None
+    outcome: str  # "added", "duplicate" or "invalid"
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewCall:
+    phone_number: str
+    request_uuid: str | None = None
+    recording_url: str | None = None
+    transcription: str | None = None
+    status: str | None = None
+    started_at: datetime | None = None
+    duration_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildReport:
+    organization_id: UUID
+    loaded: int
+    swapped: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    organization_id: UUID
+    ready: bool
+    postgres: int
+    redis: int | None
+    missing_in_redis: int = 0
+    extra_in_redis: int = 0
+    checksum_differs: bool = False  # the cheap check: counts, sums or the DNC flag differ
+
+    @property
+    def drifted(self) -> bool:
+        return (
+            not self.ready
+            or self.missing_in_redis > 0
+            or self.extra_in_redis > 0
+            or self.checksum_differs
+        )

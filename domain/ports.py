@@ -3,12 +3,13 @@
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import Any, Protocol, Self
 from uuid import UUID
 
 from domain.model import (
     ApiToken,
     AuditEvent,
+    AuditQuery,
     AuditRecord,
     Batch,
     CallRecord,
@@ -25,9 +26,6 @@ from domain.model import (
     User,
     VerifyCursor,
 )
-
-if TYPE_CHECKING:
-    from domain.lists import AuditQuery
 
 
 class OrganizationRepository(Protocol):
@@ -187,12 +185,12 @@ class AuditLog(Protocol):
     async def page(
         self,
         organization_id: UUID,
-        query: "AuditQuery",
+        query: AuditQuery,
         after_id: int | None,
         offset: int,
         limit: int,
     ) -> list[AuditRecord]: ...
-    async def count(self, organization_id: UUID, query: "AuditQuery") -> int: ...
+    async def count(self, organization_id: UUID, query: AuditQuery) -> int: ...
 
 
 class Outbox(Protocol):

@@ -25,8 +25,8 @@ from uuid import UUID
 import httpx
 from redis.asyncio import Redis, RedisCluster
 
-from domain.checks import normalize_all, verdicts_for
 from domain.model import CheckResult, Verdict
+from domain.usecases.checks import normalize_all, verdicts_for
 from infra.redis_mirror import REDIS_FAILURES
 
 CHECK_SCRIPT = (Path(__file__).with_name("lua") / "check.lua").read_text()

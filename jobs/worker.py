@@ -13,11 +13,12 @@ from arq.jobs import Job, JobStatus
 from redis.exceptions import RedisError
 
 from domain.errors import Unavailable
-from domain.lists import expire_due
-from domain.mirror import rebuild_mirror, reconcile, sync_all
 from domain.ports import MailerUnavailable
-from domain.services import deliver_outbox_message, pending_outbox
 from domain.time import utcnow
+from domain.usecases.entries import expire_due
+from domain.usecases.mirror_repair import rebuild_mirror, reconcile
+from domain.usecases.mirror_sync import sync_all
+from domain.usecases.notify import deliver_outbox_message, pending_outbox
 from infra.db.csv_io import abandon_import, lost_imports, process_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.mailer import create_mailer

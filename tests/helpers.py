@@ -21,9 +21,9 @@ from httpx import Response
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from domain.mirror import rebuild_mirror
 from domain.model import Role, Scope
-from domain.services import create_organization, create_token, create_user
+from domain.usecases.identity import create_organization, create_token, create_user
+from domain.usecases.mirror_repair import rebuild_mirror
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.queue import create_arq, create_redis_pool
 from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis

@@ -8,8 +8,8 @@ from app.auth import authorize
 from app.errors import DataEnvelope, error_responses, ok
 from app.schemas import BatchCreate, BatchRead, CallFields, CallRead, CallsRead, CallsRequest
 from domain.errors import InvalidInput
-from domain.model import Principal
-from domain.services import NewCall, create_batch, record_calls
+from domain.model import NewCall, Principal
+from domain.usecases.evidence import create_batch, record_calls
 from infra.db.uow import SqlUnitOfWork
 
 _CALL_FIELDS = [f for f in CallFields.__struct_fields__]

@@ -18,8 +18,8 @@ from app.deps import resources_of
 from app.errors import DataEnvelope, error_responses, ok
 from app.metrics import count_check
 from app.schemas import BulkCheck, CheckItem, CheckRequest, SingleCheck
-from domain.checks import YIELD_EVERY, check_numbers, release_in_turns
 from domain.model import CheckResult, Principal
+from domain.usecases.checks import YIELD_EVERY, check_numbers, release_in_turns
 from infra.db.uow import SqlUnitOfWork
 
 CheckRequestOf = Request[Principal, str, State]

@@ -16,16 +16,9 @@ from app.schemas import (
     SettingsRead,
 )
 from domain.errors import InvalidInput, NotFound
-from domain.model import Principal
-from domain.services import (
-    AddNumber,
-    add_number,
-    get_entry,
-    get_settings,
-    remove_entry,
-    remove_number,
-    set_dnc_enabled,
-)
+from domain.model import AddNumber, Principal
+from domain.usecases.browse import get_entry, get_settings
+from domain.usecases.entries import add_number, remove_entry, remove_number, set_dnc_enabled
 from infra.db.uow import SqlUnitOfWork
 from infra.queue import ArqJobQueue
 from infra.redis_mirror import RedisMirror

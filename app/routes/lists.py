@@ -22,17 +22,10 @@ from app.schemas import (
     ListPage,
 )
 from domain.errors import InvalidInput
-from domain.lists import (
-    AuditQuery,
-    BulkItem,
-    PageRequest,
-    bulk_add,
-    count_outcomes,
-    list_entries,
-    read_audit,
-)
-from domain.model import Principal
+from domain.model import AuditQuery, BulkItem, PageRequest, Principal
 from domain.time import as_utc
+from domain.usecases.browse import list_entries, read_audit
+from domain.usecases.entries import bulk_add, count_outcomes
 from infra.db.uow import SqlUnitOfWork
 from infra.redis_mirror import RedisMirror
 

@@ -27,10 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.errors import InvalidInput, NotFound
 from domain.imports import ESCAPE, ESCAPED_STARTS, header_columns, read_row
-from domain.mirror import apply_in_chunks, record_change, settle
 from domain.model import AuditEvent
 from domain.ports import DncMirror
+from domain.rules import EXPIRED, SOURCE_IMPORT
 from domain.time import utcnow
+from domain.usecases.entries import list_numbers
+from domain.usecases.mirror_sync import settle
 from infra.db.uow import SqlUnitOfWork, create_sessionmaker
 
 log = logging.getLogger(__name__)
@@ -218,10 +220,11 @@ async def process_import(
 ) -> ImportReport:
     """Validate and insert a staged import in one transaction; safe to run again.
 
-    The mirror is kept the way every other write keeps it (:mod:`domain.mirror`): the
-    transaction records a ``mirror.sync`` change naming the numbers it added or retired, and
-    writes the added ones to Redis before its commit while holding the organization's mirror
-    lock, so that no sync can read the truth in between; the change is settled after commit.
+    The numbers are listed the way every other path lists them
+    (:func:`domain.usecases.entries.list_numbers`): the transaction records a ``mirror.sync``
+    change naming the numbers it added or retired, and writes the added ones to Redis before
+    its commit while holding the organization's mirror lock, so that no sync can read the
+    truth in between; the change is settled after commit.
     """
     uow = SqlUnitOfWork(create_sessionmaker(engine))
     async with uow:
@@ -243,9 +246,7 @@ async def process_import(
         added, retired = await _insert(db, checked, org_id, user_id)
         numbers = sorted(added.values())
         await uow.audit.record_added(org_id, user_id, list(added), {"importId": str(import_id)})
-        await record_change(uow, org_id, [*numbers, *retired])
-        await uow.organizations.lock_mirror(org_id)  # no sync may interleave until the commit
-        await apply_in_chunks(mirror, org_id, add=numbers)  # before the commit: errs to blocking
+        await list_numbers(uow, mirror, org_id, numbers, retired)
         report = await _finish(db, import_id, checked, total, len(added))
         await uow.audit.record(
             AuditEvent(
@@ -360,20 +361,21 @@ async def _insert(
     """The entries added (id: number), and the numbers whose expired entry was retired."""
     await db.execute(f"CREATE INDEX ON {checked} (number, line)")
     retired = await db.fetch(
-        f"UPDATE dnc_entries e SET removed_at = now(), removal_reason = 'expired' "
+        f"UPDATE dnc_entries e SET removed_at = now(), removal_reason = $2::text "
         f"FROM {checked} c WHERE e.organization_id = $1 AND e.phone_number = c.number "
         "AND e.removed_at IS NULL AND e.expires_at <= now() RETURNING e.phone_number",
         org_id,
-    )
+        EXPIRED,
+    )  # the rules of domain.rules, set-based: an expired entry is retired (blocks: no)
     rows = await db.fetch(
         "INSERT INTO dnc_entries (id, organization_id, phone_number, type, source, "
         "added_by_user_id, created_at, expires_at) "
-        f"SELECT gen_random_uuid(), $1, number, type, 'import', $2, now(), expires_at FROM "
+        f"SELECT gen_random_uuid(), $1, number, type, $3::text, $2, now(), expires_at FROM "
         f"(SELECT DISTINCT ON (number) number, type, expires_at FROM {checked} "
         " WHERE number IS NOT NULL ORDER BY number, line) first "
         "ON CONFLICT (organization_id, phone_number) WHERE removed_at IS NULL DO NOTHING "
         "RETURNING id, phone_number",
-        org_id, user_id,
+        org_id, user_id, SOURCE_IMPORT,
     )  # fmt: skip
     return {r[0]: r[1] for r in rows}, [r[0] for r in retired]
 

@@ -30,10 +30,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from domain.checksum import P1, P2, P3, Checksum
 from domain.errors import AlreadyListed, Conflict, NotFound
-from domain.lists import AuditQuery
 from domain.model import (
     ApiToken,
     AuditEvent,
+    AuditQuery,
     AuditRecord,
     Batch,
     CallRecord,

@@ -3,7 +3,7 @@
 import asyncpg
 import pytest
 
-from domain.services import hash_token
+from domain.usecases.identity import hash_token
 from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
 from tests.helpers import Client, Org, assert_error, bearer, body

@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from domain.errors import NotFound
 from domain.model import Principal
-from domain.services import set_dnc_enabled
+from domain.usecases.entries import set_dnc_enabled
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.settings import Settings
 from tests.helpers import Client, Org, assert_error, bearer, body, mirror_for

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from domain.lists import expire_due
+from domain.usecases.entries import expire_due
 from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
 from tests.helpers import Client, Org, assert_error, body, mirror_for, uow_for

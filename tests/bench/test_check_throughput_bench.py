@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from domain.lists import BulkItem, bulk_add
-from domain.model import Principal
+from domain.model import BulkItem, Principal
+from domain.usecases.entries import bulk_add
 from infra.settings import Settings
 from tests.bench.conftest import Row
 from tests.helpers import Org, mirror_for, uow_for

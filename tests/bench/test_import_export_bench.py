@@ -11,8 +11,8 @@ from pathlib import Path
 
 import asyncpg
 
-from domain.lists import PageRequest, list_entries
-from domain.model import Principal
+from domain.model import PageRequest, Principal
+from domain.usecases.browse import list_entries
 from infra.db.csv_io import export_csv, process_import, stage_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.settings import Settings

@@ -12,7 +12,7 @@ from typing import Any, cast
 import asyncpg
 import redis
 
-from domain.mirror import rebuild_mirror
+from domain.usecases.mirror_repair import rebuild_mirror
 from infra.settings import Settings
 from tests.bench.conftest import Row
 from tests.helpers import Org, mirror_for, uow_for

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import asyncpg
 
-from domain.mirror import VERIFY_BUDGET, rebuild_mirror, reconcile, verify
+from domain.usecases.mirror_repair import VERIFY_BUDGET, rebuild_mirror, reconcile, verify
 from infra.queue import ArqJobQueue
 from infra.settings import Settings
 from tests.bench.conftest import Row

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
-from domain.lists import expire_due
-from domain.mirror import sync_all
 from domain.time import utcnow
+from domain.usecases.entries import expire_due
+from domain.usecases.mirror_sync import sync_all
 from infra.db.csv_io import stage_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.queue import ArqJobQueue

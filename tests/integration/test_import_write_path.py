@@ -19,7 +19,7 @@ import uvicorn
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
-from domain.mirror import settle
+from domain.usecases.mirror_sync import settle
 from infra.db.csv_io import stage_import, staging_table
 from infra.queue import ArqJobQueue
 from infra.redis_mirror import RedisMirror
@@ -116,7 +116,7 @@ async def _interleave(
         await go.wait()
         return await settle(*args)
 
-    monkeypatch.setattr("domain.services.settle", held_settle)
+    monkeypatch.setattr("domain.usecases.entries.settle", held_settle)
     remove = asyncio.create_task(
         client.post("/api/dnc/remove", json={"phoneNumber": NUMBER}, headers=org.headers)
     )

@@ -9,16 +9,11 @@ from dataclasses import dataclass, field
 from uuid import uuid4
 
 from domain.errors import AlreadyListed, NotFound
-from domain.mirror import rebuild_mirror, sync_all, verify
-from domain.model import Principal
-from domain.services import (
-    AddNumber,
-    NewCall,
-    add_number,
-    create_batch,
-    record_calls,
-    remove_number,
-)
+from domain.model import AddNumber, NewCall, Principal
+from domain.usecases.entries import add_number, remove_number
+from domain.usecases.evidence import create_batch, record_calls
+from domain.usecases.mirror_repair import rebuild_mirror, verify
+from domain.usecases.mirror_sync import sync_all
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.queue import ArqJobQueue
 from infra.redis_mirror import RedisMirror

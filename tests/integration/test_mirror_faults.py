@@ -16,9 +16,10 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis as AsyncRedis
 
 from app.asgi import create_app
-from domain import mirror as mirror_module
-from domain.checks import RebuildRequests, check_numbers
-from domain.mirror import reconcile, sync_all, verify
+from domain.usecases import mirror_sync as mirror_module
+from domain.usecases.checks import RebuildRequests, check_numbers
+from domain.usecases.mirror_repair import reconcile, verify
+from domain.usecases.mirror_sync import sync_all
 from infra.dnc_client import DncClient, DncUnavailable
 from infra.queue import ArqJobQueue
 from infra.redis_mirror import RedisMirror, locate

@@ -33,7 +33,7 @@ nothing left to apply, since every write settled the mirror itself; the settings
 each write answers what the model expects (added, duplicate, invalid, 404 ...).
 
 Expiry runs on the real clock: entries get an ``expiresAt`` a fraction of a second ahead,
-and the expiry job (``domain.lists.expire_due``) runs either at once or after waiting for
+and the expiry job (``domain.usecases.entries.expire_due``) runs either at once or after waiting for
 them. Two neighbouring organizations share the numbers: one lists all of them, the other has
 DNC off; neither may leak into this organization's answers.
 """
@@ -57,9 +57,10 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from app.asgi import create_app, create_server_app
-from domain.lists import expire_due
-from domain.mirror import rebuild_mirror, sync_all
-from domain.services import create_organization, create_token
+from domain.usecases.entries import expire_due
+from domain.usecases.identity import create_organization, create_token
+from domain.usecases.mirror_repair import rebuild_mirror
+from domain.usecases.mirror_sync import sync_all
 from infra.db.uow import SqlUnitOfWork
 from infra.dnc_client import CHECK_SCRIPT, DncClient
 from infra.redis_mirror import RedisMirror

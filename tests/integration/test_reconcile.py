@@ -14,18 +14,17 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from domain import mirror as mirror_module
 from domain.checksum import P1, P2, P3, Checksum
-from domain.mirror import (
+from domain.time import utcnow
+from domain.usecases import mirror_sync as mirror_module
+from domain.usecases.mirror_repair import (
     check_summary,
     rebuild_mirror,
     reconcile,
-    record_change,
-    sync_mirror,
     verify,
     verify_slice,
 )
-from domain.time import utcnow
+from domain.usecases.mirror_sync import record_change, sync_mirror
 from infra.db.migrate import create_database_if_missing, upgrade
 from infra.queue import ArqJobQueue, rebuild_job_id
 from infra.redis_mirror import RedisMirror, locate
@@ -213,7 +212,7 @@ async def test_entries_that_expired_but_are_not_retired_yet_are_no_drift(
         assert not (await verify(uow, mirror, org.id)).drifted
         assert await reconcile(uow, mirror, ArqJobQueue(mirror.redis, settings)) == []  # type: ignore[arg-type]
 
-    from domain.lists import expire_due
+    from domain.usecases.entries import expire_due
 
     async with uow_for(settings) as uow, mirror_for(settings) as mirror:
         assert await expire_due(uow, mirror) == 2

@@ -21,7 +21,7 @@ from arq import func
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
-from domain.mirror import verify
+from domain.usecases.mirror_repair import verify
 from infra.dnc_client import CHECK_SCRIPT, DncClient, DncUnavailable
 from infra.queue import ArqJobQueue, create_arq, create_redis_pool, outbox_job_id
 from infra.settings import Settings

@@ -7,8 +7,8 @@ from litestar.serialization import encode_json
 from app.errors import ok
 from app.routes.check import bulk_answer
 from app.schemas import BulkCheck, CheckItem
-from domain.checks import YIELD_EVERY
 from domain.model import CheckResult, Verdict
+from domain.usecases.checks import YIELD_EVERY
 
 
 def verdict(i: int) -> Verdict:

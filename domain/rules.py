@@ -1,0 +1,61 @@
+"""The rules of listing a number, one copy each; every path that lists numbers (single, bulk,
+import) takes them from here. The import's set-based SQL states the same rules in SQL and takes
+its constants from here."""
+
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from domain.errors import InvalidInput
+from domain.model import Batch, CallRecord, DncEntry
+from domain.time import as_utc
+
+EXPIRED = "expired"  # the removal reason of an entry retired because its expiresAt passed
+SOURCE_CALL = "call"
+SOURCE_BULK = "bulk"
+SOURCE_IMPORT = "import"
+
+
+def expiry(expires_at: datetime | None, now: datetime) -> datetime | None:
+    """A new entry's ``expiresAt`` in UTC; it must be in the future."""
+    if expires_at is None:
+        return None
+    expires_at = as_utc(expires_at, "expiresAt")
+    if expires_at <= now:
+        raise InvalidInput("expiresAt must be in the future")
+    return expires_at
+
+
+def blocks(entry: DncEntry, now: datetime) -> bool:
+    """A listed entry blocks until its ``expiresAt``; one past it is retired (with the reason
+    :data:`EXPIRED`) when its number is listed anew, or by the expiry job."""
+    return entry.expires_at is None or entry.expires_at > now
+
+
+def new_entry(
+    organization_id: UUID,
+    number: str,
+    added_by: UUID | None,
+    now: datetime,
+    source: str,
+    type: str | None,
+    expires_at: datetime | None,
+    batch: Batch | None = None,
+    call: CallRecord | None = None,
+) -> DncEntry:
+    """A new entry; one listed from a call carries its batch and a copy of the call's evidence."""
+    return DncEntry(
+        id=uuid4(),
+        organization_id=organization_id,
+        phone_number=number,
+        type=type,
+        source=source,
+        batch_id=batch.batch_id if batch else None,
+        batch_pk=batch.id if batch else None,
+        call_record_id=call.id if call else None,
+        request_uuid=call.request_uuid if call else None,
+        call_recording=call.recording_url if call else None,
+        transcription=call.transcription if call else None,
+        added_by=added_by,
+        created_at=now,
+        expires_at=expires_at,
+    )

@@ -1,0 +1,75 @@
+"""Reading the list: its entries, one entry, the settings, the audit log."""
+
+from domain.errors import InvalidInput, NotFound
+from domain.model import (
+    AuditPage,
+    AuditQuery,
+    DncEntry,
+    EntryPage,
+    PageRequest,
+    Principal,
+)
+from domain.phone import normalize
+from domain.ports import UnitOfWork
+from domain.text import storable
+from domain.time import as_utc, utcnow
+
+MAX_BIGINT = 2**63 - 1
+
+
+async def list_entries(
+    uow: UnitOfWork, principal: Principal, request: PageRequest, search: str | None
+) -> EntryPage:
+    text = (storable("search", search) or "").strip() or None
+    async with uow:
+        rows = await uow.entries.page(
+            principal.organization_id, text, request.after, request.offset, request.limit + 1
+        )
+        total = (
+            None
+            if request.after
+            else await uow.entries.count_listed(principal.organization_id, text)
+        )
+    return EntryPage(rows[: request.limit], total, len(rows) > request.limit)
+
+
+async def get_entry(uow: UnitOfWork, principal: Principal, phone_number: str) -> DncEntry:
+    number = normalize(phone_number)
+    async with uow:
+        entry = await uow.entries.get_active(principal.organization_id, number)
+    if entry is None:
+        raise NotFound(f"Phone number {number} is not on the DNC list")
+    return entry
+
+
+async def get_settings(uow: UnitOfWork, principal: Principal) -> tuple[bool, int]:
+    async with uow:
+        org = await uow.organizations.get(principal.organization_id)
+        if org is None:
+            raise NotFound("Organization not found")
+        return org.dnc_enabled, await uow.entries.count_blocked(org.id, utcnow())
+
+
+async def read_audit(
+    uow: UnitOfWork,
+    principal: Principal,
+    query: AuditQuery,
+    page: int,
+    limit: int,
+    after_id: int | None,
+) -> AuditPage:
+    PageRequest(page, limit)  # the same bounds as the list
+    if after_id is not None and not 0 <= after_id <= MAX_BIGINT:
+        raise InvalidInput("cursor is not one this API handed out; use nextCursor as given")
+    query = AuditQuery(
+        normalize(query.phone_number) if query.phone_number is not None else None,
+        storable("action", query.action),
+        query.actor,
+        as_utc(query.since, "since") if query.since is not None else None,
+        as_utc(query.until, "until") if query.until is not None else None,
+    )
+    offset = 0 if after_id else (page - 1) * limit
+    async with uow:
+        rows = await uow.audit.page(principal.organization_id, query, after_id, offset, limit + 1)
+        total = await uow.audit.count(principal.organization_id, query)
+    return AuditPage(rows[:limit], total, len(rows) > limit)
