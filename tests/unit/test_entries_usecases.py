@@ -8,20 +8,27 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.checks import RebuildRequests, check_numbers
 from domain.errors import AlreadyListed, InvalidInput, NotFound, Unavailable
-from domain.lists import BulkItem, bulk_add, expire_due
-from domain.model import DncEntry, Organization, Principal, User
-from domain.services import (
+from domain.model import (
     AddNumber,
+    BulkItem,
+    DncEntry,
+    MirrorAnswer,
     NewCall,
+    Organization,
+    Principal,
+    User,
+)
+from domain.time import utcnow
+from domain.usecases.checks import RebuildRequests, check_numbers
+from domain.usecases.entries import (
     add_number,
-    create_batch,
-    record_calls,
+    bulk_add,
+    expire_due,
     remove_number,
     set_dnc_enabled,
 )
-from domain.time import utcnow
+from domain.usecases.evidence import create_batch, record_calls
 from tests.unit.fakes import FakeMirror, FakeQueue, FakeUnitOfWork
 
 LISTED = "12125550100"  # E.164 digits, as the list stores them
@@ -208,9 +215,7 @@ async def test_a_mirror_answer_of_the_wrong_length_is_not_read_as_callable(
 ) -> None:
     await world.add()
 
-    async def short(organization_id: UUID, numbers: object) -> object:
-        from domain.model import MirrorAnswer
-
+    async def short(organization_id: UUID, numbers: object) -> MirrorAnswer:
         return MirrorAnswer(ready=True, enabled=True, listed=())
 
     monkeypatch.setattr(world.mirror, "check", short)
