@@ -124,3 +124,13 @@ class SqlOutbox(Repository):
             )
         )
         return {str(n) for n in rows}
+
+    async def oldest_pending_age(self) -> float:
+        """Seconds since the oldest message not yet processed was written, in any
+        organization (0: none pending)."""
+        age = await self.session.scalar(
+            select(
+                func.coalesce(func.extract("epoch", func.now() - func.min(OutboxRow.created_at)), 0)
+            ).where(OutboxRow.processed_at.is_(None))
+        )
+        return float(age or 0)
