@@ -19,9 +19,8 @@ from typing import Any
 from litestar import Response, get
 from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-from sqlalchemy import text
 
-from app.deps import resources_of
+from app.deps import provide_uow
 from domain.model import CheckResult
 
 REQUESTS = Counter("dnc_http_requests", "HTTP requests answered", ["route", "method", "status"])
@@ -85,14 +84,9 @@ class HttpMetrics:
      include_in_schema=False)  # fmt: skip
 async def metrics(state: State) -> Response[bytes]:
     try:
-        async with resources_of(state).engine.connect() as connection:
-            lag = await connection.scalar(
-                text(
-                    "SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) "
-                    "FROM outbox WHERE processed_at IS NULL"
-                )
-            )
-        OUTBOX_LAG.set(float(lag or 0))
+        async with provide_uow(state) as uow:
+            lag = await uow.outbox.oldest_pending_age()
+        OUTBOX_LAG.set(lag)
     except Exception:  # the other metrics still tell the operator something
         OUTBOX_LAG.set(float("nan"))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

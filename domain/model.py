@@ -32,7 +32,6 @@ class Organization:
     id: UUID
     name: str
     dnc_enabled: bool
-    settings_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)

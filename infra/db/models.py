@@ -46,7 +46,6 @@ class OrganizationRow(Base):
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     dnc_enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
-    settings_version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[datetime] = _created_at()
 
 

@@ -316,6 +316,11 @@ class _Outbox:
     async def last_id(self) -> int:
         return len(self.t.outbox)
 
+    async def oldest_pending_age(self) -> float:
+        if self._pending():
+            raise NotImplementedError(f"outbox ages are not faked: {REAL_SUITES}")
+        return 0.0
+
     async def numbers_since(self, organization_id: UUID, kind: str, after_id: int) -> set[str]:
         return {
             str(n)

@@ -1,0 +1,20 @@
+"""Repositories, one module per aggregate: every tenant query takes the organization
+explicitly; none commits. Rows become domain records in ``infra.db.mappers``."""
+
+from infra.db.repositories.audit import SqlAuditLog
+from infra.db.repositories.calls import SqlBatchRepository, SqlCallRepository
+from infra.db.repositories.entries import SqlDncEntryRepository
+from infra.db.repositories.identity import SqlTokenRepository, SqlUserRepository
+from infra.db.repositories.organizations import SqlOrganizationRepository
+from infra.db.repositories.outbox import SqlOutbox
+
+__all__ = [
+    "SqlAuditLog",
+    "SqlBatchRepository",
+    "SqlCallRepository",
+    "SqlDncEntryRepository",
+    "SqlOrganizationRepository",
+    "SqlOutbox",
+    "SqlTokenRepository",
+    "SqlUserRepository",
+]

@@ -1,0 +1,203 @@
+"""The DNC entries: listing, removal, checks and expiry."""
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    any_,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy import (
+    cast as cast_,
+)
+from sqlalchemy.dialects.postgresql import insert
+
+from domain.errors import AlreadyListed
+from domain.model import (
+    DncEntry,
+)
+from infra.db.mappers import (
+    entry_from_row,
+    entry_values,
+)
+from infra.db.models import (
+    DncEntryRow,
+)
+from infra.db.repositories.base import texts
+from infra.db.repositories.filters import blocking_at, not_removed_matching
+from infra.db.repositories.mirror import MirrorQueries
+
+
+class SqlDncEntryRepository(MirrorQueries):
+    async def get(self, organization_id: UUID, entry_id: UUID) -> DncEntry | None:
+        row = await self.session.scalar(
+            select(DncEntryRow).where(
+                DncEntryRow.organization_id == organization_id, DncEntryRow.id == entry_id
+            )
+        )
+        return entry_from_row(row) if row else None
+
+    async def get_active(self, organization_id: UUID, phone_number: str) -> DncEntry | None:
+        """The number's entry not removed, expired or not: the one holding its place on the
+        list (at most one, by the unique index)."""
+        row = await self.session.scalar(
+            select(DncEntryRow).where(
+                DncEntryRow.organization_id == organization_id,
+                DncEntryRow.phone_number == phone_number,
+                DncEntryRow.removed_at.is_(None),
+            )
+        )
+        return entry_from_row(row) if row else None
+
+    async def add(self, entry: DncEntry) -> None:
+        inserted = await self.session.scalar(
+            insert(DncEntryRow)
+            .values(**entry_values(entry))
+            .on_conflict_do_nothing(
+                index_elements=[DncEntryRow.organization_id, DncEntryRow.phone_number],
+                index_where=DncEntryRow.removed_at.is_(None),
+            )
+            .returning(DncEntryRow.id)
+        )
+        if inserted is None:
+            raise AlreadyListed(f"Phone number {entry.phone_number} is already on the DNC list")
+
+    async def remove(
+        self, organization_id: UUID, entry_id: UUID, user_id: UUID | None, reason: str | None
+    ) -> DncEntry | None:
+        row = await self.session.scalar(
+            update(DncEntryRow)
+            .where(
+                DncEntryRow.organization_id == organization_id,
+                DncEntryRow.id == entry_id,
+                DncEntryRow.removed_at.is_(None),
+            )
+            .values(removed_at=func.now(), removed_by_user_id=user_id, removal_reason=reason)
+            .returning(DncEntryRow)
+        )
+        return entry_from_row(row) if row else None
+
+    async def count_blocked(self, organization_id: UUID, now: datetime) -> int:
+        return (
+            await self.session.scalar(
+                select(func.count()).where(*blocking_at(organization_id, now))
+            )
+            or 0
+        )
+
+    async def blocked_among(
+        self, organization_id: UUID, numbers: Sequence[str], now: datetime
+    ) -> set[str]:
+        if not numbers:
+            return set()
+        rows = await self.session.scalars(
+            select(DncEntryRow.phone_number).where(
+                *blocking_at(organization_id, now), DncEntryRow.phone_number == any_(texts(numbers))
+            )
+        )
+        return set(rows)
+
+    async def stream_blocked(
+        self, organization_id: UUID, now: datetime, chunk: int
+    ) -> AsyncIterator[list[str]]:
+        result = await self.session.stream_scalars(
+            select(DncEntryRow.phone_number)
+            .where(*blocking_at(organization_id, now))
+            .execution_options(yield_per=chunk)
+        )
+        async for partition in result.partitions(chunk):
+            yield list(partition)
+
+    async def stream_blocked_buckets(
+        self, organization_id: UUID, now: datetime, buckets: int
+    ) -> AsyncIterator[list[tuple[int, list[int]]]]:
+        number = cast_(DncEntryRow.phone_number, BigInteger)
+        bucket = (number % buckets).label("bucket")
+        result = await self.session.stream(
+            select(bucket, func.array_agg((number - number % buckets) // buckets))
+            .where(*blocking_at(organization_id, now))
+            .group_by(bucket)
+            .execution_options(yield_per=500)
+        )
+        async for partition in result.partitions(500):
+            yield [(int(b), list(members)) for b, members in partition]
+
+    async def page(
+        self,
+        organization_id: UUID,
+        search: str | None,
+        after: tuple[datetime, UUID] | None,
+        offset: int,
+        limit: int,
+    ) -> list[DncEntry]:
+        query = (
+            select(DncEntryRow)
+            .where(*not_removed_matching(organization_id, search))
+            .order_by(DncEntryRow.created_at.desc(), DncEntryRow.id.desc())
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(tuple_(DncEntryRow.created_at, DncEntryRow.id) < tuple_(*after))
+        elif offset:
+            query = query.offset(offset)
+        return [entry_from_row(row) for row in await self.session.scalars(query)]
+
+    async def count_listed(self, organization_id: UUID, search: str | None) -> int:
+        return (
+            await self.session.scalar(
+                select(func.count()).where(*not_removed_matching(organization_id, search))
+            )
+            or 0
+        )
+
+    async def add_many(self, entries: Sequence[DncEntry]) -> set[str]:
+        added: set[str] = set()
+        for start in range(0, len(entries), 2000):
+            chunk = entries[start : start + 2000]
+            rows = await self.session.scalars(
+                insert(DncEntryRow)
+                .values([entry_values(e) for e in chunk])
+                .on_conflict_do_nothing(
+                    index_elements=[DncEntryRow.organization_id, DncEntryRow.phone_number],
+                    index_where=DncEntryRow.removed_at.is_(None),
+                )
+                .returning(DncEntryRow.phone_number)
+            )
+            added.update(rows)
+        return added
+
+    async def retire_expired(
+        self, organization_id: UUID, numbers: Sequence[str], now: datetime
+    ) -> None:
+        if numbers:
+            await self.session.execute(
+                update(DncEntryRow)
+                .where(
+                    DncEntryRow.organization_id == organization_id,
+                    DncEntryRow.phone_number == any_(texts(numbers)),
+                    DncEntryRow.removed_at.is_(None),
+                    DncEntryRow.expires_at <= now,
+                )
+                .values(removed_at=func.now(), removal_reason="expired")
+            )
+
+    async def expire_due(self, now: datetime, limit: int) -> list[DncEntry]:
+        due = (
+            select(DncEntryRow.id)
+            .where(DncEntryRow.removed_at.is_(None), DncEntryRow.expires_at <= now)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        rows = await self.session.scalars(
+            update(DncEntryRow)
+            .where(DncEntryRow.id.in_(due))
+            .values(removed_at=func.now(), removal_reason="expired")
+            .returning(DncEntryRow)
+        )
+        return [entry_from_row(row) for row in rows]
