@@ -21,7 +21,8 @@ from domain.time import utcnow
 from infra.db.csv_io import abandon_import, lost_imports, process_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.mailer import create_mailer
-from infra.queue import (
+from infra.redis.mirror import RedisMirror, close_mirror_redis, create_mirror_redis
+from infra.redis.queue import (
     DELIVER_OUTBOX,
     IMPORT_NUMBERS,
     REBUILD_MIRROR,
@@ -30,7 +31,6 @@ from infra.queue import (
     create_redis_pool,
     import_job_id,
 )
-from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis
 from infra.settings import Settings
 from jobs.metrics import DRIFT_FOUND, REPAIRS, counted, serve_metrics
 from jobs.outages import OutageRidingWorker

@@ -27,8 +27,8 @@ from domain.services import (
     set_dnc_enabled,
 )
 from infra.db.uow import SqlUnitOfWork
-from infra.queue import ArqJobQueue
-from infra.redis_mirror import RedisMirror
+from infra.redis.mirror import RedisMirror
+from infra.redis.queue import ArqJobQueue
 
 
 def require_non_empty(**fields: str) -> None:

@@ -34,7 +34,7 @@ from domain.lists import (
 from domain.model import Principal
 from domain.time import as_utc
 from infra.db.uow import SqlUnitOfWork
-from infra.redis_mirror import RedisMirror
+from infra.redis.mirror import RedisMirror
 
 MAX_CURSOR_DIGITS = 19  # a bigint
 

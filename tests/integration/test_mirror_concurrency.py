@@ -20,8 +20,8 @@ from domain.services import (
     remove_number,
 )
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
-from infra.queue import ArqJobQueue
-from infra.redis_mirror import RedisMirror
+from infra.redis.mirror import RedisMirror
+from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
 from tests.helpers import Org, arq_for, mirror_for
 

@@ -20,8 +20,9 @@ from domain import mirror as mirror_module
 from domain.checks import RebuildRequests, check_numbers
 from domain.mirror import reconcile, sync_all, verify
 from infra.dnc_client import DncClient, DncUnavailable
-from infra.queue import ArqJobQueue
-from infra.redis_mirror import RedisMirror, locate
+from infra.redis.layout import locate
+from infra.redis.mirror import RedisMirror
+from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
 from tests.helpers import (
