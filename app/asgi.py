@@ -41,8 +41,8 @@ from app.routes.transfer import TransferController
 from domain.phone import nanp_table
 from domain.usecases.checks import RebuildRequests
 from infra.db.uow import create_engine, create_sessionmaker
-from infra.queue import ArqJobQueue, create_arq, create_redis_pool
-from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis
+from infra.redis.mirror import RedisMirror, close_mirror_redis, create_mirror_redis
+from infra.redis.queue import ArqJobQueue, create_arq, create_redis_pool
 from infra.settings import Settings
 from infra.token_revocations import follow_revocations
 

@@ -22,8 +22,8 @@ from domain.usecases.mirror_repair import rebuild_mirror, verify
 from infra.db.csv_io import export_csv, process_inline, stage_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.logs import logging_config
-from infra.queue import create_arq, create_redis_pool
-from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis
+from infra.redis.mirror import RedisMirror, close_mirror_redis, create_mirror_redis
+from infra.redis.queue import create_arq, create_redis_pool
 from infra.settings import Settings, SettingsError
 from infra.token_revocations import RedisTokenRevocations
 

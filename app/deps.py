@@ -14,8 +14,8 @@ from domain.errors import Unavailable
 from domain.model import Principal
 from domain.usecases.checks import RebuildRequests
 from infra.db.uow import SqlUnitOfWork
-from infra.queue import ArqJobQueue
-from infra.redis_mirror import RedisMirror
+from infra.redis.mirror import RedisMirror
+from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
 
 IMPORTS_BUSY = "Every import slot of this server is busy; retry the import in a few seconds"

@@ -11,7 +11,7 @@
         if not verdict.blocked:
             ...  # dial verdict.normalized
 
-One Redis round trip answers the whole list (``infra/lua/check.lua``). When the mirror is
+One Redis round trip answers the whole list (``infra/redis/lua/check.lua``). When the mirror is
 not ready ("unknown"), or Redis cannot be reached, the same numbers go to
 ``POST /api/dnc/check``, which answers from Postgres. If that fails too, :meth:`check`
 raises :class:`DncUnavailable`: the caller must not dial.
@@ -27,9 +27,9 @@ from redis.asyncio import Redis, RedisCluster
 
 from domain.model import CheckResult, Verdict
 from domain.usecases.checks import normalize_all, verdicts_for
-from infra.redis_mirror import REDIS_FAILURES
+from infra.redis import REDIS_FAILURES, layout
 
-CHECK_SCRIPT = (Path(__file__).with_name("lua") / "check.lua").read_text()
+CHECK_SCRIPT = (Path(__file__).parent / "redis" / "lua" / "check.lua").read_text()
 
 
 class DncUnavailable(Exception):
@@ -43,13 +43,13 @@ class DncClient:
         redis: Redis | RedisCluster,
         organization_id: UUID | str,
         http: httpx.AsyncClient,
-        prefix: str = "dnc",
+        prefix: str = layout.DEFAULT_PREFIX,
     ) -> None:
         """``redis`` is the mirror's Redis: a single server, or a ``RedisCluster`` (all keys
         of the organization share the hash tag ``{orgId}``, so the script runs on one node)."""
         self.redis = redis
         self.http = http
-        self.meta_key = f"{prefix}:{{{organization_id}}}:meta"
+        self.keys = layout.script_keys(prefix, organization_id)
         scripts = cast(Redis, redis)  # redis-py types register_script for Redis only
         self._script = scripts.register_script(CHECK_SCRIPT)
 
@@ -61,7 +61,7 @@ class DncClient:
         organization_id: UUID | str,
         api_url: str,
         token: str,
-        prefix: str = "dnc",
+        prefix: str = layout.DEFAULT_PREFIX,
         timeout_seconds: float = 2.0,
     ) -> Self:
         redis = Redis.from_url(
@@ -85,15 +85,13 @@ class DncClient:
         """Verdicts in the order given. Raises :class:`DncUnavailable` rather than guess."""
         normalized, unique = normalize_all(phone_numbers)
         try:
-            reply = await self._script(keys=[self.meta_key], args=unique)
-        except REDIS_FAILURES:
-            reply = None
-        if reply is not None and int(reply[0]) == 1 and len(reply) - 2 != len(unique):
-            reply = None  # not an answer for these numbers: ask the API rather than guess
-        if reply is not None and int(reply[1]) == 1:
-            enabled = int(reply[0]) == 1
-            hits = reply[2:] if enabled else [0] * len(unique)  # DNC off: no memberships
-            listed = {n for n, hit in zip(unique, hits, strict=True) if int(hit) == 1}
+            reply = await self._script(keys=self.keys, args=["@", ",".join(unique)])
+            ready, enabled, memberships = layout.read_check_reply(reply, len(unique))
+        except (*REDIS_FAILURES, layout.UnexpectedReply):
+            ready = False  # unreachable, or not an answer for these numbers: ask the API
+        if ready:
+            hits = layout.hits(memberships) if enabled else (False,) * len(unique)
+            listed = {n for n, hit in zip(unique, hits, strict=True) if hit}
             verdicts = verdicts_for(phone_numbers, normalized, enabled, listed)
             return CheckResult.of(enabled, verdicts, "redis")
         return await self._ask_api(phone_numbers)

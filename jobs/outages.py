@@ -26,7 +26,7 @@ from arq.worker import Function
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from infra.redis_mirror import REDIS_FAILURES
+from infra.redis import REDIS_FAILURES
 
 log = logging.getLogger(__name__)
 RECONNECT_FIRST_SECONDS = 0.5

@@ -22,7 +22,8 @@ from domain.usecases.notify import deliver_outbox_message, pending_outbox
 from infra.db.csv_io import abandon_import, lost_imports, process_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.mailer import create_mailer
-from infra.queue import (
+from infra.redis.mirror import RedisMirror, close_mirror_redis, create_mirror_redis
+from infra.redis.queue import (
     DELIVER_OUTBOX,
     IMPORT_NUMBERS,
     REBUILD_MIRROR,
@@ -31,7 +32,6 @@ from infra.queue import (
     create_redis_pool,
     import_job_id,
 )
-from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis
 from infra.settings import Settings
 from jobs.metrics import DRIFT_FOUND, REPAIRS, counted, serve_metrics
 from jobs.outages import OutageRidingWorker
@@ -171,9 +171,9 @@ async def sync_mirrors(ctx: Ctx) -> int:
 
 
 async def reconcile_mirrors(ctx: Ctx) -> int:
-    """One reconciliation round (see ``domain.mirror``): every organization's counts and
-    checksums, then the next slice of the full verification; rebuild what is not ready or
-    drifted. Its cost does not grow with the lists."""
+    """One reconciliation round (see ``domain.usecases.mirror_repair``): every organization's
+    counts and checksums, then the next slice of the full verification; rebuild what is not
+    ready or drifted. Its cost does not grow with the lists."""
     try:
         drifted = len(await reconcile(_uow(ctx), ctx["mirror"], ctx["queue"]))
         DRIFT_FOUND.inc(drifted)

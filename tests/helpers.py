@@ -5,11 +5,11 @@ import email
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.message import Message
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -25,8 +25,8 @@ from domain.model import Role, Scope
 from domain.usecases.identity import create_organization, create_token, create_user
 from domain.usecases.mirror_repair import rebuild_mirror
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
-from infra.queue import create_arq, create_redis_pool
-from infra.redis_mirror import RedisMirror, close_mirror_redis, create_mirror_redis
+from infra.redis.mirror import RedisMirror, close_mirror_redis, create_mirror_redis
+from infra.redis.queue import create_arq, create_redis_pool
 from infra.settings import Settings
 from jobs.worker import build_worker
 
@@ -101,6 +101,14 @@ async def mirror_for(settings: Settings) -> AsyncIterator[RedisMirror]:
             yield RedisMirror(mirror_redis, settings.redis_prefix)
         finally:
             await close_mirror_redis(mirror_redis, redis)
+
+
+async def forget_mirror(mirror: RedisMirror, organization_id: UUID) -> None:
+    """Drop the organization's mirror entirely (it reads as not ready afterwards)."""
+    state = await mirror.state(organization_id)
+    await cast(Awaitable[int], mirror.redis.unlink(mirror.meta_key(organization_id)))
+    if state.generation and state.buckets:
+        await mirror.delete_generation(organization_id, state.generation, state.buckets)
 
 
 @asynccontextmanager

@@ -11,8 +11,8 @@ from domain.errors import Unavailable
 from domain.model import Principal
 from domain.time import utcnow
 from infra.db.uow import SqlUnitOfWork
-from infra.queue import ArqJobQueue
-from infra.redis_mirror import RedisMirror
+from infra.redis.mirror import RedisMirror
+from infra.redis.queue import ArqJobQueue
 
 
 class CacheController(Controller):
@@ -50,10 +50,10 @@ class CacheController(Controller):
         org_id = principal.organization_id
         async with uow:
             postgres = await uow.entries.count_blocked(org_id, utcnow())
+        state = await mirror.state(org_id)
         try:
-            state = await mirror.state(org_id)
             redis = await mirror.count(org_id) if state.ready else None
-        except (RedisError, OSError) as exc:
+        except Unavailable as exc:
             raise Unavailable("The DNC cache (Redis) is unreachable") from exc
         last = (
             LastRebuild(at=state.rebuilt_at, count=state.rebuilt_count or 0)

@@ -20,8 +20,8 @@ from domain.model import AddNumber, Principal
 from domain.usecases.browse import get_entry, get_settings
 from domain.usecases.entries import add_number, remove_entry, remove_number, set_dnc_enabled
 from infra.db.uow import SqlUnitOfWork
-from infra.queue import ArqJobQueue
-from infra.redis_mirror import RedisMirror
+from infra.redis.mirror import RedisMirror
+from infra.redis.queue import ArqJobQueue
 
 
 def require_non_empty(**fields: str) -> None:

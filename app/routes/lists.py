@@ -27,7 +27,7 @@ from domain.time import as_utc
 from domain.usecases.browse import list_entries, read_audit
 from domain.usecases.entries import bulk_add, count_outcomes
 from infra.db.uow import SqlUnitOfWork
-from infra.redis_mirror import RedisMirror
+from infra.redis.mirror import RedisMirror
 
 MAX_CURSOR_DIGITS = 19  # a bigint
 

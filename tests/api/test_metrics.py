@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.asgi import create_server_app
 from infra.settings import Settings
-from tests.helpers import Org, mirror_for
+from tests.helpers import Org, forget_mirror, mirror_for
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ async def test_requests_verdicts_and_fallbacks_are_counted(
     assert bulk.status_code == 200
     assert (await server.get("/no/such/route")).status_code == 404
     async with mirror_for(settings) as mirror:
-        await mirror.forget(org.id)  # not ready: the next check is answered from Postgres
+        await forget_mirror(mirror, org.id)  # not ready: the next check is answered from Postgres
     assert (await server.get("/api/dnc/check?phoneNumber=2125551234",
                              headers=org.headers)).status_code == 200  # fmt: skip
     after = await scrape(server)

@@ -7,7 +7,8 @@ from uuid import uuid4
 
 import redis
 
-from infra.redis_mirror import LUA, bucket_count_for, locate
+from infra.redis.layout import bucket_count_for, bucket_key, locate, script_keys
+from infra.redis.mirror import LUA
 from tests.bench.conftest import Row
 from tests.servers import PrivateRedis
 
@@ -22,14 +23,15 @@ def test_check_lua_cost(private_redis: PrivateRedis, report: list[Row]) -> None:
     without_info = source.replace(RUN_ID_LINE, "local run_id = meta[5]")
     org, listed = uuid4(), 1_000_000
     buckets = bucket_count_for(listed)
-    meta = f"bench:{{{org}}}:meta"  # the layout of infra/redis_mirror.py
+    keys = script_keys("bench", org)
+    meta = keys[0]
     run_id = cast(dict[str, Any], client.info("server"))["run_id"]
     client.hset(meta, mapping={"ready": "1", "enabled": "1", "gen": "g", "buckets": buckets,
                                "run_id": run_id})  # fmt: skip
     numbers = [12_000_000_000 + n * 7_919 for n in range(1000)]
     for number in numbers[::2]:  # half of them listed
         bucket, member = locate(number, buckets)
-        client.sadd(f"bench:{{{org}}}:n:g:{bucket}", member)
+        client.sadd(bucket_key("bench", org, "g", bucket), member)
 
     rows = []
     for batch in (1, 1000):
@@ -37,10 +39,10 @@ def test_check_lua_cost(private_redis: PrivateRedis, report: list[Row]) -> None:
         timings = {}
         for name, text in (("check.lua", source), ("without INFO", without_info)):
             script = client.register_script(text)
-            script(keys=[meta], args=args)
+            script(keys=keys, args=args)
             client.config_resetstat()
             for _ in range(CALLS if batch == 1 else CALLS // 10):
-                script(keys=[meta], args=args)
+                script(keys=keys, args=args)
             stats = cast(dict[str, dict[str, float]], client.info("commandstats"))
             timings[name] = stats["cmdstat_evalsha"]["usec_per_call"]
         rows.append((batch, timings["check.lua"], timings["without INFO"]))

@@ -11,7 +11,7 @@ from dataclasses import replace
 import asyncpg
 
 from domain.usecases.mirror_repair import VERIFY_BUDGET, rebuild_mirror, reconcile, verify
-from infra.queue import ArqJobQueue
+from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
 from tests.bench.conftest import Row
 from tests.helpers import Org, mirror_for, uow_for

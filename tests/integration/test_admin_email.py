@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
-from infra.queue import ArqJobQueue
+from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
 from jobs.worker import relay_outbox, shutdown, startup
 from tests.api.conftest import RECORDING, TRANSCRIPT, add_body, seed_call

@@ -4,7 +4,7 @@ as if it had been asked whole: every listed number in every part is listed."""
 
 from typing import Any
 
-from infra.redis_mirror import PART
+from infra.redis.coalescer import PART
 from infra.settings import Settings
 from tests.helpers import Org, mirror_for
 

@@ -18,7 +18,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
-from infra.redis_mirror import locate
+from infra.redis.layout import locate
 from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
 from tests.helpers import (

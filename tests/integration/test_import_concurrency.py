@@ -18,8 +18,8 @@ from domain.usecases.entries import expire_due
 from domain.usecases.mirror_sync import sync_all
 from infra.db.csv_io import stage_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
-from infra.queue import ArqJobQueue
-from infra.redis_mirror import RedisMirror
+from infra.redis.mirror import RedisMirror
+from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
 from tests.helpers import Org, arq_for, body, mirror_for, run_worker
 from tests.integration.test_import_write_path import served

@@ -21,8 +21,8 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from domain.usecases.mirror_sync import settle
 from infra.db.csv_io import stage_import, staging_table
-from infra.queue import ArqJobQueue
-from infra.redis_mirror import RedisMirror
+from infra.redis.mirror import RedisMirror
+from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
 from jobs.worker import IMPORT_MAX_ATTEMPTS, relay_imports, startup
 from tests.helpers import (

@@ -7,10 +7,20 @@ import pytest
 from redis.asyncio import Redis
 
 from infra.dnc_client import DncClient
-from infra.redis_mirror import LUA
+from infra.redis import layout
+from infra.redis.mirror import LUA
 from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
-from tests.helpers import Client, Org, assert_error, bearer, body, mirror_for, run_worker
+from tests.helpers import (
+    Client,
+    Org,
+    assert_error,
+    bearer,
+    body,
+    forget_mirror,
+    mirror_for,
+    run_worker,
+)
 
 LISTED = "12125551234"
 
@@ -201,7 +211,7 @@ async def test_lost_keys_read_as_unknown_and_checks_fall_back_to_postgres(
     settings: Settings, client: Client, dialer: DncClient, listed: Org
 ) -> None:
     async with mirror_for(settings) as mirror:
-        await mirror.forget(listed.id)  # the organization's keys are gone
+        await forget_mirror(mirror, listed.id)  # the organization's keys are gone
     result = await dialer.check([LISTED])
     assert (result.source, result.verdicts[0].blocked) == ("api", True)
     check = await client.get(
@@ -243,7 +253,7 @@ async def test_check_lua_answers_alike_per_argument_and_packed(
     async with mirror_for(settings) as mirror:
         scripts = cast(Redis, mirror.redis)  # redis-py types register_script for Redis only
         script = scripts.register_script((LUA / "check.lua").read_text())
-        keys = [mirror.meta_key(listed.id)]
+        keys = layout.script_keys(mirror.prefix, listed.id)
         one_each = await script(keys=keys, args=numbers)
         packed = await script(keys=keys, args=["@", ",".join(numbers)])
         assert one_each == [1, 1, 1, 0, 0, 1, 0]

@@ -15,8 +15,8 @@ from domain.usecases.evidence import create_batch, record_calls
 from domain.usecases.mirror_repair import rebuild_mirror, verify
 from domain.usecases.mirror_sync import sync_all
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
-from infra.queue import ArqJobQueue
-from infra.redis_mirror import RedisMirror
+from infra.redis.mirror import RedisMirror
+from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
 from tests.helpers import Org, arq_for, mirror_for
 

@@ -21,8 +21,9 @@ from domain.usecases.checks import RebuildRequests, check_numbers
 from domain.usecases.mirror_repair import reconcile, verify
 from domain.usecases.mirror_sync import sync_all
 from infra.dnc_client import DncClient, DncUnavailable
-from infra.queue import ArqJobQueue
-from infra.redis_mirror import RedisMirror, locate
+from infra.redis.layout import locate
+from infra.redis.mirror import RedisMirror
+from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
 from tests.helpers import (

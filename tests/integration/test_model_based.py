@@ -63,7 +63,8 @@ from domain.usecases.mirror_repair import rebuild_mirror
 from domain.usecases.mirror_sync import sync_all
 from infra.db.uow import SqlUnitOfWork
 from infra.dnc_client import CHECK_SCRIPT, DncClient
-from infra.redis_mirror import RedisMirror
+from infra.redis import layout
+from infra.redis.mirror import RedisMirror
 from infra.settings import Settings
 from tests.helpers import bearer, body, mirror_for, new_org, run_worker, uow_for
 
@@ -558,9 +559,9 @@ class DncMachine(RuleBasedStateMachine):
         return self._verdicts(sent, [(v.normalized, v.blocked) for v in result.verdicts])
 
     async def _script_check(self, packed: bool) -> dict[str, bool | None]:
-        meta = self.h.mirror.meta_key(self.org_id)
+        keys = layout.script_keys(self.h.mirror.prefix, self.org_id)
         args = ["@", ",".join(UNIVERSE)] if packed else UNIVERSE
-        reply = await self.script(keys=[meta], args=args)
+        reply = await self.script(keys=keys, args=args)
         enabled, ready = int(reply[0]), int(reply[1])
         if not ready:
             assert not self.ready_expected, f"the mirror is not ready after a rebuild: {reply}"

@@ -26,8 +26,9 @@ from domain.usecases.mirror_repair import (
 )
 from domain.usecases.mirror_sync import record_change, sync_mirror
 from infra.db.migrate import create_database_if_missing, upgrade
-from infra.queue import ArqJobQueue, rebuild_job_id
-from infra.redis_mirror import RedisMirror, locate
+from infra.redis.layout import locate
+from infra.redis.mirror import RedisMirror
+from infra.redis.queue import ArqJobQueue, rebuild_job_id
 from infra.settings import Settings
 from tests.conftest import SERVER_URL
 from tests.helpers import Client, Org, arq_for, body, mirror_for, new_org, run_worker, sql, uow_for

@@ -23,11 +23,21 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from domain.usecases.mirror_repair import verify
 from infra.dnc_client import CHECK_SCRIPT, DncClient, DncUnavailable
-from infra.queue import ArqJobQueue, create_arq, create_redis_pool, outbox_job_id
+from infra.redis import layout
+from infra.redis.queue import ArqJobQueue, create_arq, create_redis_pool, outbox_job_id
 from infra.settings import Settings
 from jobs import worker as worker_module
 from jobs.worker import JOB_LOCK_SECONDS, LockRenewingWorker
-from tests.helpers import Org, SlowSmtpSink, SmtpSink, arq_for, mirror_for, new_org, uow_for
+from tests.helpers import (
+    Org,
+    SlowSmtpSink,
+    SmtpSink,
+    arq_for,
+    forget_mirror,
+    mirror_for,
+    new_org,
+    uow_for,
+)
 from tests.integration.test_admin_email import add_listed_number, outbox_rows
 from tests.integration.test_cli_end_to_end import DNC, env_of
 from tests.servers import ThrottledProxy
@@ -169,12 +179,12 @@ async def watch_checks(
     ):
         api.headers.update(org.headers)
         script = redis.register_script(CHECK_SCRIPT)
-        meta_key = f"{settings.redis_prefix}:{{{org.id}}}:meta"
+        keys = layout.script_keys(settings.redis_prefix, org.id)
         dialer = DncClient(
             redis=redis, organization_id=org.id, http=api, prefix=settings.redis_prefix
         )
         while not stop.is_set():
-            enabled, ready, *listed = await script(keys=[meta_key], args=[*SAMPLE, NOT_LISTED])
+            enabled, ready, *listed = await script(keys=keys, args=[*SAMPLE, NOT_LISTED])
             if ready == 0:
                 seen["unknown"] += 1
             else:
@@ -197,7 +207,7 @@ async def big_org(settings: Settings) -> Org:
         pytest.skip("the slow link stands in front of one Redis, not of a cluster's nodes")
     org = await new_org(settings, "Big Dialer")
     async with mirror_for(settings) as mirror:
-        await mirror.forget(org.id)
+        await forget_mirror(mirror, org.id)
     await list_numbers(settings, org)
     return org
 

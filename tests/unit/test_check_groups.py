@@ -2,7 +2,7 @@
 
 import asyncio
 
-from infra.redis_mirror import MAX_NUMBERS_PER_CALL, _groups
+from infra.redis.coalescer import MAX_NUMBERS_PER_CALL, _groups
 
 
 async def test_every_waiter_lands_in_exactly_one_call_of_bounded_size() -> None:

@@ -1,6 +1,8 @@
 -- Answer "may I call these numbers?" for one organization in one round trip.
 --
 -- KEYS[1]  <prefix>:{<orgId>}:meta
+-- KEYS[2]  <prefix>:{<orgId>}:n:, what the organization's bucket keys start with (a bucket
+--          key is KEYS[2] .. <gen> .. ':' .. <r>; see infra/redis/layout.py)
 -- ARGV     the numbers, as E.164 digits without '+' (e.g. 12125551234); or, packed, for
 --          callers that check thousands at once: ARGV[1] = '@', ARGV[2] = the numbers
 --          joined by ',' (no per-argument cost on either side)
@@ -30,7 +32,7 @@ if packed then
   end
 end
 local buckets = tonumber(meta[4])
-local base = string.sub(KEYS[1], 1, -5) .. 'n:' .. meta[3] .. ':'
+local base = KEYS[2] .. meta[3] .. ':'
 local call, fmod, format = redis.call, math.fmod, string.format
 local hits = {}
 for i = 1, #numbers do

@@ -1,6 +1,8 @@
 -- The rebuild's bulk load into the generation being built, keeping its checksum.
 --
 -- KEYS[1]  <prefix>:{<orgId>}:meta
+-- KEYS[2]  <prefix>:{<orgId>}:n:, what the organization's bucket keys start with (a bucket
+--          key is KEYS[2] .. <gen> .. ':' .. <r>; see infra/redis/layout.py)
 -- ARGV[1]  the generation being built; ARGV[2] its bucket count
 -- ARGV[3..] groups: bucket r, member count k, then k members (each n = member * buckets + r)
 --
@@ -17,7 +19,7 @@ end
 local sums = {tonumber(meta[2]) or 0, tonumber(meta[3]) or 0, tonumber(meta[4]) or 0,
               tonumber(meta[5]) or 0}
 local buckets = tonumber(ARGV[2])
-local base = string.sub(KEYS[1], 1, -5) .. 'n:' .. ARGV[1] .. ':'
+local base = KEYS[2] .. ARGV[1] .. ':'
 local i = 3
 while i <= #ARGV do
   local r, k = tonumber(ARGV[i]), tonumber(ARGV[i + 1])

@@ -2,6 +2,8 @@
 -- some numbers whatever the DNC flag, read atomically.
 --
 -- KEYS[1]  <prefix>:{<orgId>}:meta
+-- KEYS[2]  <prefix>:{<orgId>}:n:, what the organization's bucket keys start with (a bucket
+--          key is KEYS[2] .. <gen> .. ':' .. <r>; see infra/redis/layout.py)
 -- ARGV[1]  numbers (E.164 digits) joined by ',', possibly empty
 --
 -- Returns {ready, enabled, buckets, count, sum1, sum2, sum3, memberships}: ready 1/0 as
@@ -16,7 +18,7 @@ if meta[1] == '1' and meta[3] and meta[4] and meta[5] == run_id then ready = 1 e
 local hits = {}
 if meta[3] and meta[4] then
   local buckets = tonumber(meta[4])
-  local base = string.sub(KEYS[1], 1, -5) .. 'n:' .. meta[3] .. ':'
+  local base = KEYS[2] .. meta[3] .. ':'
   local fmod, format = math.fmod, string.format
   for n in string.gmatch(ARGV[1] or '', '%d+') do
     n = tonumber(n)

@@ -1,7 +1,8 @@
 -- Make a fully built generation the live one and mark the mirror ready, atomically. The
 -- server's run_id is stamped on it: a mirror restored by another process reads as not ready.
 -- The build's checksum becomes the live one.
--- KEYS[1] meta; ARGV: generation, buckets, enabled ('1'/'0'), rebuilt-at (ISO time), count.
+-- KEYS[1] meta; KEYS[2] the bucket keys' prefix (unused: every script takes the same keys,
+-- see infra/redis/layout.py); ARGV: generation, buckets, enabled ('1'/'0'), rebuilt-at (ISO time), count.
 -- Returns {1, old generation, old buckets}, or {0} if another rebuild has taken over.
 local current = redis.call('HMGET', KEYS[1], 'bgen', 'gen', 'buckets',
                            'bcount', 'bsum1', 'bsum2', 'bsum3')

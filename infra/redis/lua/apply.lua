@@ -1,6 +1,8 @@
 -- Bring the mirror in line with Postgres for some numbers, atomically.
 --
 -- KEYS[1]  <prefix>:{<orgId>}:meta
+-- KEYS[2]  <prefix>:{<orgId>}:n:, what the organization's bucket keys start with (a bucket
+--          key is KEYS[2] .. <gen> .. ':' .. <r>; see infra/redis/layout.py)
 -- ARGV[1]  '1' or '0' to store the DNC enabled flag, '' to leave it
 -- ARGV[2]  k, how many of the numbers that follow are to be added
 -- ARGV[3..2+k] numbers to add; ARGV[3+k..] numbers to remove
@@ -17,7 +19,7 @@ local meta = redis.call('HMGET', KEYS[1], 'gen', 'buckets', 'bgen', 'bbuckets',
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[1], 'enabled', ARGV[1])
 end
-local base = string.sub(KEYS[1], 1, -5) .. 'n:'
+local base = KEYS[2]
 local k = tonumber(ARGV[2])
 -- one generation: write, and return how its checksum changed
 local function write(gen, buckets, command, first, last, sign, sums)

@@ -1,0 +1,76 @@
+"""The mirror's key names and bucket math (``infra/redis/layout.py``), and the same math in SQL:
+the rebuild groups numbers by bucket in Postgres (``stream_blocked_buckets`` in
+``infra/db/repositories.py``), with the expression built here the same way."""
+
+from uuid import UUID
+
+import pytest
+from redis.crc import key_slot
+from sqlalchemy import BigInteger, column, select, text
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+
+from infra.redis import layout
+from infra.settings import Settings
+from tests.helpers import sql
+
+ORG = UUID("5b0c6f8e-2a4f-4c1e-9d7a-3f2b1c0d9e8f")
+NUMBERS = [1, 7, 255, 256, 12125551234, 12125550100, 442079460958, 999_999_999_999_999]
+BUCKET_COUNTS = [1, 3, 7, 41, 3907, layout.bucket_count_for(1_000_000)]
+DIALECT = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]  # what the app speaks
+
+
+def test_every_key_of_an_organization_is_in_one_cluster_slot() -> None:
+    keys = [
+        *layout.script_keys("dnc", ORG),
+        layout.bucket_key("dnc", ORG, "abcd1234", 0),
+        layout.bucket_key("dnc", ORG, "abcd1234", 3906),
+    ]
+    assert keys[0] == f"dnc:{{{ORG}}}:meta"
+    assert keys[1] == f"dnc:{{{ORG}}}:n:"
+    assert keys[2] == f"dnc:{{{ORG}}}:n:abcd1234:0"
+    assert keys[2].startswith(keys[1])
+    assert len({key_slot(key.encode()) for key in keys}) == 1
+    assert layout.cursor_key("dnc") == "dnc:reconcile:cursor"
+
+
+def test_bucket_counts_are_coprime_with_ten() -> None:
+    assert layout.bucket_count_for(0) == 1
+    assert layout.bucket_count_for(256) == 1
+    assert layout.bucket_count_for(257) == 3
+    for size in (1_000, 65_536, 1_000_000):
+        buckets = layout.bucket_count_for(size)
+        assert buckets % 2 != 0
+        assert buckets % 5 != 0
+        assert buckets * layout.TARGET_PER_BUCKET >= size
+
+
+@pytest.mark.parametrize("buckets", BUCKET_COUNTS)
+def test_locate_and_number_at_are_each_others_reverse(buckets: int) -> None:
+    for number in NUMBERS:
+        bucket, member = layout.locate(number, buckets)
+        assert 0 <= bucket < buckets
+        assert layout.number_at(bucket, member, buckets) == number
+
+
+def test_a_packed_check_reply_is_read_once_for_every_caller() -> None:
+    assert layout.read_check_reply([-1, 0], 2) == (False, False, b"")
+    assert layout.read_check_reply([0, 1], 2) == (True, False, b"")
+    assert layout.read_check_reply([1, 1, b"10"], 2) == (True, True, b"10")
+    assert layout.hits(b"10") == (True, False)
+    with pytest.raises(layout.UnexpectedReply):
+        layout.read_check_reply([1, 1, b"1"], 2)
+
+
+async def test_postgres_puts_every_number_in_the_bucket_layout_py_does(
+    base_settings: Settings,
+) -> None:
+    n = column("n", BigInteger)
+    for buckets in BUCKET_COUNTS:
+        query = select(n % buckets, (n - n % buckets) // buckets).select_from(
+            text("unnest($1::bigint[]) AS t(n)")
+        )
+        compiled = str(query.compile(dialect=DIALECT, compile_kwargs={"literal_binds": True}))
+        rows = await sql(base_settings, compiled, NUMBERS)
+        assert [(int(r[0]), int(r[1])) for r in rows] == [
+            layout.locate(number, buckets) for number in NUMBERS
+        ]
