@@ -19,11 +19,11 @@ from domain.errors import DomainError, Unavailable
 from domain.model import ROLES, SCOPES
 from domain.usecases.identity import create_organization, create_token, create_user, revoke_token
 from domain.usecases.mirror_repair import rebuild_mirror, verify
+from infra.bootstrap import open_resources
 from infra.db.csv_io import export_csv, process_inline, stage_import
-from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
+from infra.db.uow import SqlUnitOfWork
 from infra.logs import logging_config
-from infra.redis.mirror import RedisMirror, close_mirror_redis, create_mirror_redis
-from infra.redis.queue import create_arq, create_redis_pool
+from infra.redis.mirror import RedisMirror
 from infra.settings import Settings, SettingsError
 from infra.token_revocations import RedisTokenRevocations
 
@@ -92,20 +92,8 @@ class Tools:
 
 @asynccontextmanager
 async def _tools(settings: Settings) -> AsyncIterator[Tools]:
-    engine = create_engine(settings, CLI_NAME)
-    redis = create_arq(create_redis_pool(settings, CLI_NAME), settings)
-    mirror_redis = create_mirror_redis(settings, redis)
-    try:
-        yield Tools(
-            SqlUnitOfWork(create_sessionmaker(engine)),
-            RedisMirror(mirror_redis, settings.redis_prefix),
-            engine,
-            RedisTokenRevocations(redis, settings),
-        )
-    finally:
-        await close_mirror_redis(mirror_redis, redis)
-        await redis.aclose(close_connection_pool=True)
-        await engine.dispose()
+    async with open_resources(settings, CLI_NAME) as resources:
+        yield Tools(resources.uow(), resources.mirror, resources.engine, resources.revocations)
 
 
 def _progress(organization_id: UUID) -> Callable[[int, int], None]:

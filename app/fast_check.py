@@ -17,14 +17,13 @@ from typing import Any
 from litestar import Litestar
 from litestar.serialization import encode_json
 
-from app.auth import TokenCache
+from app.auth import bearer_token
+from app.deps import resources_of
 from app.query import query_pairs
-from app.ratelimit import RateLimiter
 from app.routes.check import PATH, run_check, single_check
 from domain.usecases.identity import hash_token
 
 _HEADERS = [(b"content-type", b"application/json")]
-_BEARER = "Bearer "
 
 
 class FastCheck:
@@ -48,19 +47,18 @@ class FastCheck:
         authorization = [v for k, v in scope["headers"] if k == b"authorization"]
         if len(authorization) != 1:
             return None
-        header = authorization[0].decode("latin-1")
-        if not header.startswith(_BEARER):
+        token = bearer_token(authorization[0].decode("latin-1"))
+        if token is None:
             return None
-        tokens: TokenCache = self.app.state.tokens
-        principal = tokens.get(hash_token(header[len(_BEARER) :].strip()))
+        resources = resources_of(self.app.state)
+        principal = resources.tokens.get(hash_token(token))
         if principal is None:
             return None
         try:
             numbers = [v for k, v in query_pairs(scope["query_string"]) if k == "phoneNumber"]
             if len(numbers) != 1 or not numbers[0]:
                 return None
-            limiter: RateLimiter = self.app.state.limiter  # charged once we will answer
-            if limiter.wait_for(principal.token_id):
+            if resources.limiter.wait_for(principal.token_id):  # charged once we will answer
                 return None  # Litestar asks the limiter again and answers 429
             result = await run_check(self.app.state, principal.organization_id, numbers)
             return encode_json(single_check(result))

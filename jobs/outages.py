@@ -26,6 +26,7 @@ from arq.worker import Function
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from infra.bootstrap import Resources
 from infra.redis import REDIS_FAILURES
 
 log = logging.getLogger(__name__)
@@ -157,11 +158,14 @@ class OutageRidingWorker(Worker):
             self._next_postgres_probe = time.monotonic() + self.postgres_outage.next_delay()
 
     async def _postgres_reachable(self) -> bool:
-        engine = self.ctx.get("engine")
-        if engine is None:
+        resources: Resources | None = self.ctx.get("resources")  # built by on_startup
+        if resources is None:
             return True
         try:
-            async with asyncio.timeout(POSTGRES_PROBE_SECONDS), engine.connect() as connection:
+            async with (
+                asyncio.timeout(POSTGRES_PROBE_SECONDS),
+                resources.engine.connect() as connection,
+            ):
                 await connection.execute(text("SELECT 1"))
         except Exception:
             return False

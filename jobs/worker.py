@@ -1,9 +1,12 @@
-"""The arq worker: connections built in ``on_startup``, jobs that take ids and reload state."""
+"""The arq worker: resources built in ``on_startup`` (``infra.bootstrap``), jobs that take ids
+and reload state."""
 
 import asyncio
+import functools
 import logging
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from arq import Retry, Worker, cron, func
@@ -19,15 +22,13 @@ from domain.usecases.entries import expire_due
 from domain.usecases.mirror_repair import rebuild_mirror, reconcile
 from domain.usecases.mirror_sync import sync_all
 from domain.usecases.notify import deliver_outbox_message, pending_outbox
+from infra import bootstrap
+from infra.bootstrap import Resources
 from infra.db.csv_io import abandon_import, lost_imports, process_import
-from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
-from infra.mailer import create_mailer
-from infra.redis.mirror import RedisMirror, close_mirror_redis, create_mirror_redis
 from infra.redis.queue import (
     DELIVER_OUTBOX,
     IMPORT_NUMBERS,
     REBUILD_MIRROR,
-    ArqJobQueue,
     create_arq,
     create_redis_pool,
     import_job_id,
@@ -44,16 +45,13 @@ EXPIRY_EVERY = 15  # seconds: expired entries stop blocking well within a minute
 IMPORT_MAX_ATTEMPTS = 3  # times a lost import is enqueued again before it is marked failed
 JOB_LOCK_SECONDS = 10  # a job whose worker died runs again this long after its last renewal
 JOB_LOCK_RENEW_SECONDS = 2
-Ctx = dict[str, Any]
+Ctx = dict[str, Any]  # arq's; ours is only ctx["resources"] (see resources_of)
+JobT = TypeVar("JobT", bound=Callable[..., Coroutine[Any, Any, Any]])
 
 
 async def startup(ctx: Ctx) -> None:
     settings: Settings = ctx["settings"]
-    ctx["engine"] = create_engine(settings, WORKER_NAME)
-    ctx["sessions"] = create_sessionmaker(ctx["engine"])
-    ctx["mailer"] = create_mailer(settings)
-    ctx["queue"] = ArqJobQueue(ctx["redis"], settings)
-    ctx["mirror"] = RedisMirror(create_mirror_redis(settings, ctx["redis"]), settings.redis_prefix)
+    ctx["resources"] = bootstrap.build(settings, WORKER_NAME, redis=ctx["redis"])
     ctx["metrics"] = serve_metrics(settings.host, settings.worker_metrics_port)
 
 
@@ -61,14 +59,14 @@ async def shutdown(ctx: Ctx) -> None:
     if ctx.get("metrics"):
         server, _thread = ctx["metrics"]
         server.shutdown()
-    if "mirror" in ctx:
-        await close_mirror_redis(ctx["mirror"].redis, ctx["redis"])
-    if "engine" in ctx:
-        await ctx["engine"].dispose()
+    if "resources" in ctx:  # the Redis connection is arq's, which closes it
+        await bootstrap.close(ctx["resources"])
 
 
-def _uow(ctx: Ctx) -> SqlUnitOfWork:
-    return SqlUnitOfWork(ctx["sessions"])
+def resources_of(ctx: Ctx) -> Resources:
+    """What ``startup`` built: every job's connections, mirror, queue and mailer."""
+    resources: Resources = ctx["resources"]
+    return resources
 
 
 def retry_delay(settings: Settings, job_try: int) -> float:
@@ -77,16 +75,48 @@ def retry_delay(settings: Settings, job_try: int) -> float:
     return float(min(delay, settings.outbox_max_retry_seconds))
 
 
+def retried_on(*errors: type[Exception]) -> Callable[[JobT], JobT]:
+    """The job, run again by arq with backoff (:func:`retry_delay`) when one of ``errors``
+    (a service away) ends it."""
+
+    def wrap(job: JobT) -> JobT:
+        @functools.wraps(job)
+        async def run(ctx: Ctx, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await job(ctx, *args, **kwargs)
+            except errors as exc:
+                delay = retry_delay(ctx["settings"], ctx["job_try"])
+                log.warning("%s %s: %s; retry in %.1fs", job.__name__, args, exc, delay)
+                raise Retry(defer=delay) from exc
+
+        return cast(JobT, run)
+
+    return wrap
+
+
+def skipped_while_unavailable(message: str) -> Callable[[JobT], JobT]:
+    """The periodic job, logging ``message`` and counting 0 when Redis is away (the next
+    round does the work)."""
+
+    def wrap(job: JobT) -> JobT:
+        @functools.wraps(job)
+        async def run(ctx: Ctx, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await job(ctx, *args, **kwargs)
+            except Unavailable:
+                log.warning(message)
+                return 0
+
+        return cast(JobT, run)
+
+    return wrap
+
+
+@retried_on(MailerUnavailable)
 async def deliver_outbox(ctx: Ctx, message_id: int) -> bool:
     """Send one outbox message; retried with backoff while the mail server is down."""
-    try:
-        return await deliver_outbox_message(_uow(ctx), ctx["mailer"], message_id)
-    except MailerUnavailable as exc:
-        delay = retry_delay(ctx["settings"], ctx["job_try"])
-        log.warning(
-            "outbox %s: mail server unavailable (%s); retry in %.1fs", message_id, exc, delay
-        )
-        raise Retry(defer=delay) from exc
+    resources = resources_of(ctx)
+    return await deliver_outbox_message(resources.uow(), resources.mailer, message_id)
 
 
 async def relay_outbox(ctx: Ctx) -> int:
@@ -94,43 +124,45 @@ async def relay_outbox(ctx: Ctx) -> int:
     or retries exhausted while the mail server was down). Job ids make this idempotent."""
     settings: Settings = ctx["settings"]
     older_than = utcnow() - timedelta(seconds=settings.outbox_relay_after_seconds)
-    ids = await pending_outbox(_uow(ctx), older_than)
+    resources = resources_of(ctx)
+    ids = await pending_outbox(resources.uow(), older_than)
     if ids:
         log.info("relaying %d undelivered outbox messages", len(ids))
-        await ctx["queue"].dispatch_outbox(ids)
+        await resources.queue.dispatch_outbox(ids)
     return len(ids)
 
 
+@retried_on(Unavailable)
 async def rebuild(ctx: Ctx, organization_id: str) -> int:
     """Rebuild one organization's mirror (single-flight: the job id is the organization's)."""
-    try:
-        report = await rebuild_mirror(
-            _uow(ctx),
-            ctx["mirror"],
-            UUID(organization_id),
-            progress=lambda done, total: log.info(
-                "rebuild %s: %d/%d numbers loaded", organization_id, done, total
-            ),
-        )
-    except Unavailable as exc:
-        raise Retry(defer=retry_delay(ctx["settings"], ctx["job_try"])) from exc
+    resources = resources_of(ctx)
+    report = await rebuild_mirror(
+        resources.uow(),
+        resources.mirror,
+        UUID(organization_id),
+        progress=lambda done, total: log.info(
+            "rebuild %s: %d/%d numbers loaded", organization_id, done, total
+        ),
+    )
     REPAIRS.labels("rebuild").inc()
     return report.loaded
 
 
+@retried_on(Unavailable)
 async def import_numbers(ctx: Ctx, import_id: str) -> int:
     """Process a staged CSV import; progress goes to the imports row and the log."""
+    resources = resources_of(ctx)
     try:
         report = await process_import(
-            ctx["engine"],
-            ctx["mirror"],
+            resources.engine,
+            resources.mirror,
             UUID(import_id),
             progress=lambda done, total: log.info("import %s: %d/%d rows", import_id, done, total),
         )
-    except Unavailable as exc:
-        raise Retry(defer=retry_delay(ctx["settings"], ctx["job_try"])) from exc
+    except Unavailable:
+        raise  # retried
     except Exception as exc:  # not retried by arq: failed for good, its staged rows dropped
-        await abandon_import(ctx["engine"], UUID(import_id), f"{type(exc).__name__}: {exc}")
+        await abandon_import(resources.engine, UUID(import_id), f"{type(exc).__name__}: {exc}")
         raise
     return report.added
 
@@ -140,17 +172,17 @@ async def relay_imports(ctx: Ctx) -> int:
     queued or running, with no run holding them and no job for them in the queue; after
     ``IMPORT_MAX_ATTEMPTS`` of those, or once their staged rows are gone, mark them failed.
     Enqueueing with the import's job id is a no-op while its job is queued or running."""
-    settings: Settings = ctx["settings"]
-    queue: ArqJobQueue = ctx["queue"]
+    resources = resources_of(ctx)
+    settings = resources.settings
 
     async def live(import_id: UUID) -> bool:
-        job = Job(import_job_id(settings, import_id), ctx["redis"], settings.queue_name)
+        job = Job(import_job_id(settings, import_id), resources.redis, settings.queue_name)
         return await job.status() in (JobStatus.deferred, JobStatus.queued, JobStatus.in_progress)
 
     older_than = utcnow() - timedelta(seconds=settings.outbox_relay_after_seconds)
-    lost = await lost_imports(ctx["engine"], older_than, IMPORT_MAX_ATTEMPTS, live)
+    lost = await lost_imports(resources.engine, older_than, IMPORT_MAX_ATTEMPTS, live)
     for import_id in lost.retry:
-        await queue.enqueue_import(import_id)
+        await resources.queue.enqueue_import(import_id)
     if lost.retry or lost.failed:
         log.warning(
             "imports whose job was lost: %d enqueued again, %d failed (%s)",
@@ -159,37 +191,31 @@ async def relay_imports(ctx: Ctx) -> int:
     return len(lost.retry)
 
 
+@skipped_while_unavailable("mirror sync skipped: Redis unreachable")
 async def sync_mirrors(ctx: Ctx) -> int:
     """Apply mirror changes whose immediate sync failed (a crash, Redis briefly away)."""
-    try:
-        applied = await sync_all(_uow(ctx), ctx["mirror"])
-        REPAIRS.labels("sync").inc(applied)
-        return applied
-    except Unavailable:
-        log.warning("mirror sync skipped: Redis unreachable")
-        return 0
+    resources = resources_of(ctx)
+    applied = await sync_all(resources.uow(), resources.mirror)
+    REPAIRS.labels("sync").inc(applied)
+    return applied
 
 
+@skipped_while_unavailable("mirror reconciliation skipped: Redis unreachable")
 async def reconcile_mirrors(ctx: Ctx) -> int:
     """One reconciliation round (see ``domain.usecases.mirror_repair``): every organization's
     counts and checksums, then the next slice of the full verification; rebuild what is not
     ready or drifted. Its cost does not grow with the lists."""
-    try:
-        drifted = len(await reconcile(_uow(ctx), ctx["mirror"], ctx["queue"]))
-        DRIFT_FOUND.inc(drifted)
-        return drifted
-    except Unavailable:
-        log.warning("mirror reconciliation skipped: Redis unreachable")
-        return 0
+    resources = resources_of(ctx)
+    drifted = len(await reconcile(resources.uow(), resources.mirror, resources.queue))
+    DRIFT_FOUND.inc(drifted)
+    return drifted
 
 
+@skipped_while_unavailable("expired entries retired, but the mirror sync waits for Redis")
 async def expire_entries(ctx: Ctx) -> int:
     """Retire entries whose expiry has passed, so they stop blocking within a minute."""
-    try:
-        return await expire_due(_uow(ctx), ctx["mirror"])
-    except Unavailable:
-        log.warning("expired entries retired, but the mirror sync waits for Redis")
-        return 0
+    resources = resources_of(ctx)
+    return await expire_due(resources.uow(), resources.mirror)
 
 
 def _every(seconds: int) -> dict[str, set[int]]:

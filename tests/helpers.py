@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any, cast
@@ -24,9 +24,9 @@ from litestar.testing import AsyncTestClient
 from domain.model import Role, Scope
 from domain.usecases.identity import create_organization, create_token, create_user
 from domain.usecases.mirror_repair import rebuild_mirror
-from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
-from infra.redis.mirror import RedisMirror, close_mirror_redis, create_mirror_redis
-from infra.redis.queue import create_arq, create_redis_pool
+from infra.bootstrap import Resources, open_resources
+from infra.db.uow import SqlUnitOfWork
+from infra.redis.mirror import RedisMirror
 from infra.settings import Settings
 from jobs.worker import build_worker
 
@@ -55,22 +55,13 @@ class Org:
     async def add_user(self, role: Role = "member", scope: Scope = "full") -> tuple[UUID, str]:
         """A new user of this organization and a token for it."""
         email_address = f"{role}-{uuid4().hex[:8]}@example.test"
-        engine = create_engine(self.settings, "dnc-tests")
-        try:
-            uow = SqlUnitOfWork(create_sessionmaker(engine))
+        async with uow_for(self.settings) as uow:
             user = await create_user(uow, self.id, email_address, role)
             return user.id, await create_token(uow, email_address, scope)
-        finally:
-            await engine.dispose()
 
     async def token_for(self, email_address: str, scope: Scope = "full") -> str:
-        engine = create_engine(self.settings, "dnc-tests")
-        try:
-            return await create_token(
-                SqlUnitOfWork(create_sessionmaker(engine)), email_address, scope
-            )
-        finally:
-            await engine.dispose()
+        async with uow_for(self.settings) as uow:
+            return await create_token(uow, email_address, scope)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -79,28 +70,26 @@ def bearer(token: str) -> dict[str, str]:
 
 async def new_org(settings: Settings, name: str) -> Org:
     """An organization, its admin and a token, with its mirror built as `dnc org create` does."""
-    engine = create_engine(settings, "dnc-tests")
     admin_email = f"admin-{uuid4().hex[:8]}@example.test"
-    try:
-        uow = SqlUnitOfWork(create_sessionmaker(engine))
+    async with resources_for(settings) as resources:
+        uow = resources.uow()
         organization, admin = await create_organization(uow, name, admin_email)
         token = await create_token(uow, admin_email, "full")
-        async with mirror_for(settings) as mirror:
-            await rebuild_mirror(uow, mirror, organization.id)
-    finally:
-        await engine.dispose()
+        await rebuild_mirror(uow, resources.mirror, organization.id)
     return Org(organization.id, admin.id, admin_email, token, settings)
+
+
+def resources_for(settings: Settings) -> AbstractAsyncContextManager[Resources]:
+    """Every resource, as a process builds them (``infra.bootstrap``), on the test's own
+    event loop."""
+    return open_resources(settings, "dnc-tests")
 
 
 @asynccontextmanager
 async def mirror_for(settings: Settings) -> AsyncIterator[RedisMirror]:
     """The Redis mirror on the test's own event loop."""
-    async with arq_for(settings) as redis:
-        mirror_redis = create_mirror_redis(settings, redis)
-        try:
-            yield RedisMirror(mirror_redis, settings.redis_prefix)
-        finally:
-            await close_mirror_redis(mirror_redis, redis)
+    async with resources_for(settings) as resources:
+        yield resources.mirror
 
 
 async def forget_mirror(mirror: RedisMirror, organization_id: UUID) -> None:
@@ -113,11 +102,8 @@ async def forget_mirror(mirror: RedisMirror, organization_id: UUID) -> None:
 
 @asynccontextmanager
 async def uow_for(settings: Settings) -> AsyncIterator[SqlUnitOfWork]:
-    engine = create_engine(settings, "dnc-tests")
-    try:
-        yield SqlUnitOfWork(create_sessionmaker(engine))
-    finally:
-        await engine.dispose()
+    async with resources_for(settings) as resources:
+        yield resources.uow()
 
 
 def body(response: Response) -> dict[str, Any]:
@@ -142,11 +128,8 @@ def assert_error(response: Response, code: int, *fragments: str) -> dict[str, An
 @asynccontextmanager
 async def arq_for(settings: Settings) -> AsyncIterator[ArqRedis]:
     """An arq connection on the test's own event loop."""
-    arq = create_arq(create_redis_pool(settings, "dnc-tests"), settings)
-    try:
-        yield arq
-    finally:
-        await arq.aclose(close_connection_pool=True)
+    async with resources_for(settings) as resources:
+        yield resources.redis
 
 
 async def run_worker(settings: Settings) -> None:

@@ -9,9 +9,8 @@ from sqlalchemy import text
 from domain.errors import NotFound
 from domain.model import Principal
 from domain.usecases.entries import set_dnc_enabled
-from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.settings import Settings
-from tests.helpers import Client, Org, assert_error, bearer, body, mirror_for
+from tests.helpers import Client, Org, assert_error, bearer, body, mirror_for, resources_for
 
 SUCCESS = {
     "message": "DNC setting updated successfully",
@@ -89,9 +88,8 @@ async def test_concurrent_toggles_leave_redis_equal_to_postgres(
 
 
 async def test_no_users_in_the_organization_is_a_404(settings: Settings, org: Org) -> None:
-    engine = create_engine(settings, "dnc-tests")
-    try:
-        uow = SqlUnitOfWork(create_sessionmaker(engine))
+    async with resources_for(settings) as resources:
+        uow = resources.uow()
         async with uow:
             await uow.session.execute(
                 text("DELETE FROM users WHERE organization_id = :o"),
@@ -99,8 +97,5 @@ async def test_no_users_in_the_organization_is_a_404(settings: Settings, org: Or
             )
             await uow.commit()
         principal = Principal(org.admin_id, org.id, "admin", "full", org.admin_id)
-        async with mirror_for(settings) as mirror:
-            with pytest.raises(NotFound, match="No users found"):
-                await set_dnc_enabled(uow, mirror, principal, False)
-    finally:
-        await engine.dispose()
+        with pytest.raises(NotFound, match="No users found"):
+            await set_dnc_enabled(uow, resources.mirror, principal, False)

@@ -111,7 +111,8 @@ async def test_unusual_queries_go_to_litestar(
         ("", False),
         ("Bearer", False),
         ("Bearer nope", False),
-        ("bearer {token}", False),
+        ("bearer {token}", True),  # the scheme in any case, as the middleware reads it
+        ("BEARER {token}", True),
         ("Basic {token}", False),
         ("Bearer  {token} ", True),  # the same token once stripped, as Litestar reads it
     ],
@@ -130,3 +131,20 @@ async def test_unusual_credentials_go_to_litestar(
     headers = {k: v.format(token=listed.token) for k, v in headers.items()}
     await same_answer(fast_client, client, "/api/dnc/check?phoneNumber=2125551234", headers)
     assert counting.paths == ([] if fast_path else ["/api/dnc/check"])
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer"])
+async def test_the_scheme_is_read_in_any_case_on_both_paths(
+    fast: tuple[AsyncTestClient[Any], Counting], client: Client, listed: Org, scheme: str
+) -> None:
+    fast_client, counting = fast
+    headers = {"Authorization": f"{scheme} {listed.token}"}
+    url = "/api/dnc/check?phoneNumber=2125551234"
+    usual = await client.get(url, headers=headers)  # Litestar's middleware
+    assert usual.status_code == 200, usual.text
+    assert usual.json()["data"]["blocked"] is True  # listed: read with this token
+    await fast_client.get(url, headers=headers)  # looks the token up, through Litestar
+    counting.paths.clear()
+    quick = await fast_client.get(url, headers=headers)  # answered before routing
+    assert (quick.status_code, quick.content) == (usual.status_code, usual.content)
+    assert counting.paths == []

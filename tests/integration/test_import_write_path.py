@@ -22,9 +22,8 @@ from app.asgi import create_app
 from domain.usecases.mirror_sync import settle
 from infra.db.csv_io import stage_import, staging_table
 from infra.redis.mirror import RedisMirror
-from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
-from jobs.worker import IMPORT_MAX_ATTEMPTS, relay_imports, startup
+from jobs.worker import IMPORT_MAX_ATTEMPTS, relay_imports, resources_of, shutdown, startup
 from tests.helpers import (
     Client,
     Org,
@@ -268,7 +267,7 @@ async def test_the_relay_runs_an_import_whose_job_was_lost(
         ctx = await _relay_ctx(settings, arq)
         try:
             lost, _rows = await stage_import(
-                ctx["engine"], org.id, org.admin_id, _body(f"phoneNumber\n{NUMBER}\n")
+                resources_of(ctx).engine, org.id, org.admin_id, _body(f"phoneNumber\n{NUMBER}\n")
             )  # staged, but never enqueued (the API process died, or Redis refused the job)
             assert await relay_imports(ctx) == 1
             assert await relay_imports(ctx) == 0  # its job is queued now: not twice
@@ -278,7 +277,7 @@ async def test_the_relay_runs_an_import_whose_job_was_lost(
             assert await answers(client, org, mirror, NUMBER) == [True, True, True]
             assert await sql(settings, "SELECT to_regclass($1) t", staging_table(lost)) == [(None,)]
         finally:
-            await ctx["engine"].dispose()
+            await shutdown(ctx)
 
 
 async def test_the_relay_fails_an_import_lost_too_often_or_whose_rows_are_gone(
@@ -287,11 +286,11 @@ async def test_the_relay_fails_an_import_lost_too_often_or_whose_rows_are_gone(
     async with arq_for(settings) as arq:
         ctx = await _relay_ctx(settings, arq)
         try:
-            engine = ctx["engine"]
+            engine = resources_of(ctx).engine
             gone, _ = await stage_import(engine, org.id, None, _body("phoneNumber\n2125550101\n"))
             await sql(settings, f"DROP TABLE {staging_table(gone)}")
             again, _ = await stage_import(engine, org.id, None, _body("phoneNumber\n2125550102\n"))
-            queue: ArqJobQueue = ctx["queue"]
+            queue = resources_of(ctx).queue
             for _ in range(IMPORT_MAX_ATTEMPTS):
                 assert await relay_imports(ctx) == 1
                 await arq.delete(f"arq:job:{settings.redis_prefix}:import:{again}")
@@ -305,7 +304,7 @@ async def test_the_relay_fails_an_import_lost_too_often_or_whose_rows_are_gone(
                 (None,)
             ]
         finally:
-            await engine.dispose()
+            await shutdown(ctx)
 
 
 async def _body(text: str) -> Any:

@@ -7,8 +7,8 @@ from typing import Any, cast
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.deps import IMPORTS_BUSY, ImportSlots
 from domain.errors import Unavailable
+from infra.bootstrap import IMPORTS_BUSY, ImportSlots
 
 ENGINE = cast(AsyncEngine, object())
 

@@ -5,9 +5,9 @@ from uuid import uuid4
 
 import pytest
 
-from app.auth import TokenCache
 from domain.errors import Unauthenticated
 from domain.model import Principal
+from infra.token_cache import TokenCache
 
 
 def principal() -> Principal:
