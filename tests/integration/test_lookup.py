@@ -5,6 +5,7 @@ from typing import cast
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from infra.dnc_client import DncClient
 from infra.redis import layout
@@ -259,6 +260,8 @@ async def test_check_lua_answers_alike_per_argument_and_packed(
         assert one_each == [1, 1, 1, 0, 0, 1, 0]
         assert packed == [1, 1, b"10010"]
         assert await script(keys=keys, args=["@", ""]) == [1, 1, b""]
+        with pytest.raises(ResponseError, match="takes 2 keys"):  # the one-key call of old
+            await script(keys=keys[:1], args=numbers)
 
 
 async def test_the_direct_client_with_dnc_disabled_calls_every_valid_number_callable(

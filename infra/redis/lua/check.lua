@@ -13,6 +13,11 @@
 --   enabled = 0 DNC is off for the organization: every number is callable (no memberships);
 --   mI = 1      number I is on the list (blocked); 0 it is not (packed: the characters
 --               '1' and '0' of one string, in order).
+-- A caller that passes only the meta key (the one-key call of earlier versions) gets an error,
+-- which it must read as "unknown", never an answer built from a guessed key
+if #KEYS ~= 2 then
+  return redis.error_reply('check.lua takes 2 keys: the meta key and the bucket keys prefix')
+end
 local meta = redis.call('HMGET', KEYS[1], 'ready', 'enabled', 'gen', 'buckets', 'run_id')
 -- A mirror loaded by another server process (a restart from a snapshot, a failover to a
 -- replica) may miss recent writes: only the process that loaded it vouches for it.
