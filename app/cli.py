@@ -20,7 +20,8 @@ from domain.model import ROLES, SCOPES
 from domain.usecases.identity import create_organization, create_token, create_user, revoke_token
 from domain.usecases.mirror_repair import rebuild_mirror, verify
 from infra.bootstrap import open_resources
-from infra.db.csv_io import export_csv, process_inline, stage_import
+from infra.db.copy import export_csv, stage_import
+from infra.db.imports import process_inline
 from infra.db.uow import SqlUnitOfWork
 from infra.logs import logging_config
 from infra.redis.mirror import RedisMirror

@@ -24,7 +24,7 @@ from domain.usecases.mirror_sync import sync_all
 from domain.usecases.notify import deliver_outbox_message, pending_outbox
 from infra import bootstrap
 from infra.bootstrap import Resources
-from infra.db.csv_io import abandon_import, lost_imports, process_import
+from infra.db.imports import abandon_import, lost_imports, process_import
 from infra.redis.queue import (
     DELIVER_OUTBOX,
     IMPORT_NUMBERS,

@@ -21,7 +21,8 @@ from app.errors import DataEnvelope, error_responses, ok
 from app.schemas import ImportLineError, ImportOut
 from domain.errors import NotFound, Unavailable, UnsupportedMediaType
 from domain.model import Principal
-from infra.db.csv_io import ImportReport, export_csv, import_report, process_inline, stage_import
+from infra.db.copy import export_csv, stage_import
+from infra.db.imports import ImportReport, import_report, process_inline
 
 MAX_IMPORT_BYTES = 2 * 1024**3
 SPOOL_IN_MEMORY = 1 << 20  # a file larger than this is spooled to disk (TMPDIR)

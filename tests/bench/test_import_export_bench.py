@@ -13,7 +13,8 @@ import asyncpg
 
 from domain.model import PageRequest, Principal
 from domain.usecases.browse import list_entries
-from infra.db.csv_io import export_csv, process_import, stage_import
+from infra.db.copy import export_csv, stage_import
+from infra.db.imports import process_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.settings import Settings
 from tests.bench.conftest import Row

@@ -16,7 +16,7 @@ import httpx
 from domain.time import utcnow
 from domain.usecases.entries import expire_due
 from domain.usecases.mirror_sync import sync_all
-from infra.db.csv_io import stage_import
+from infra.db.copy import stage_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.redis.mirror import RedisMirror
 from infra.redis.queue import ArqJobQueue

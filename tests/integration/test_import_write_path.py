@@ -20,7 +20,7 @@ from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from domain.usecases.mirror_sync import settle
-from infra.db.csv_io import stage_import, staging_table
+from infra.db.copy import stage_import, staging_table
 from infra.redis.mirror import RedisMirror
 from infra.settings import Settings
 from jobs.worker import IMPORT_MAX_ATTEMPTS, relay_imports, resources_of, shutdown, startup

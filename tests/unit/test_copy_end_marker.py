@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from domain.errors import InvalidInput
-from infra.db.csv_io import refuse_end_marker
+from infra.db.copy import refuse_end_marker
 
 ROWS = b"2125550100\n2125550101\n\\.\r\n2125550102\n"
 
