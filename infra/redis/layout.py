@@ -94,11 +94,18 @@ def read_check_reply(reply: Sequence[Any], asked: int) -> tuple[bool, bool, byte
     """``(ready, enabled, memberships)`` from a packed ``check.lua`` reply to ``asked``
     numbers: memberships are the characters ``1``/``0`` in the numbers' order (empty unless
     ready and enabled). Raises :class:`UnexpectedReply` when the reply is for a different
-    count of numbers."""
+    count of numbers, or memberships that are not the characters ``1`` and ``0`` (a reply
+    read as ``str`` is taken as its ASCII bytes, never as "nothing listed")."""
     enabled, ready = int(reply[0]), int(reply[1])
-    listed: bytes = reply[2] if len(reply) > 2 else b""
+    listed = reply[2] if len(reply) > 2 else b""
+    if isinstance(listed, str):  # a client made with decode_responses=True
+        listed = listed.encode("ascii", "replace")
+    if not isinstance(listed, bytes):
+        raise UnexpectedReply(f"memberships of type {type(listed).__name__}")
     if ready and enabled == 1 and len(listed) != asked:
         raise UnexpectedReply(f"{len(listed)} answers for {asked} numbers")
+    if listed.translate(None, b"01"):  # anything but 1 and 0 is not an answer to read
+        raise UnexpectedReply("memberships other than 1 and 0")
     return ready == 1, ready == 1 and enabled == 1, listed if ready and enabled == 1 else b""
 
 

@@ -61,6 +61,16 @@ def test_a_packed_check_reply_is_read_once_for_every_caller() -> None:
         layout.read_check_reply([1, 1, b"1"], 2)
 
 
+def test_a_reply_read_as_text_still_blocks_and_anything_else_is_no_answer() -> None:
+    """A dialer's client made with ``decode_responses=True`` gets the memberships as ``str``:
+    they must read as the same memberships, never as "nothing listed"."""
+    assert layout.read_check_reply([1, 1, "10"], 2) == (True, True, b"10")
+    assert layout.hits(layout.read_check_reply([1, 1, "01"], 2)[2]) == (False, True)
+    for memberships in (["1", "0"], 10, b"1x", "\u00e91"):
+        with pytest.raises(layout.UnexpectedReply):
+            layout.read_check_reply([1, 1, memberships], 2)
+
+
 async def test_postgres_puts_every_number_in_the_bucket_layout_py_does(
     base_settings: Settings,
 ) -> None:
