@@ -158,16 +158,9 @@ class RedisMirror:
             return None
         numbers: set[int] = set()
         for start in range(0, state.buckets, 500):
-            end = min(start + 500, state.buckets)
-            try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for bucket in range(start, end):
-                        pipe.smembers(self.bucket_key(organization_id, state.generation, bucket))
-                    replies = await pipe.execute()
-            except REDIS_FAILURES as exc:
-                raise Unavailable(UNAVAILABLE) from exc
-            for bucket, members in zip(range(start, end), replies, strict=True):
-                numbers.update(layout.number_at(bucket, int(m), state.buckets) for m in members)
+            numbers |= await self._read_buckets(
+                organization_id, state.generation, state.buckets, start, start + 500
+            )
         return numbers
 
     # The reconciliation -----------------------------------------------------------------
@@ -196,18 +189,29 @@ class RedisMirror:
         state = await self.state(organization_id)
         if state.generation is None or state.buckets is None:
             return None
-        stop = min(stop, state.buckets)
-        numbers: set[int] = set()
+        members = await self._read_buckets(
+            organization_id, state.generation, state.buckets, start, stop
+        )
+        return state.buckets, members
+
+    async def _read_buckets(
+        self, organization_id: UUID, generation: str, count: int, start: int, stop: int
+    ) -> set[int]:
+        """The numbers in buckets [start, stop) of a generation of ``count`` buckets, read in
+        one pipeline."""
+        buckets = range(start, min(stop, count))
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for bucket in range(start, stop):
-                    pipe.smembers(self.bucket_key(organization_id, state.generation, bucket))
+                for bucket in buckets:
+                    pipe.smembers(self.bucket_key(organization_id, generation, bucket))
                 replies = await pipe.execute()
         except REDIS_FAILURES as exc:
             raise Unavailable(UNAVAILABLE) from exc
-        for bucket, members in zip(range(start, stop), replies, strict=True):
-            numbers.update(layout.number_at(bucket, int(m), state.buckets) for m in members)
-        return state.buckets, numbers
+        return {
+            layout.number_at(bucket, int(m), count)
+            for bucket, members in zip(buckets, replies, strict=True)
+            for m in members
+        }
 
     @property
     def cursor_key(self) -> str:
