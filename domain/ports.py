@@ -1,6 +1,6 @@
 """What the use cases need from the outside world; ``infra`` provides the implementations."""
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -15,6 +15,8 @@ from domain.model import (
     CallRecord,
     DncEntry,
     Email,
+    ImportReport,
+    LostImports,
     MirrorAnswer,
     MirrorBuild,
     MirrorProbe,
@@ -23,9 +25,12 @@ from domain.model import (
     Organization,
     OutboxMessage,
     Principal,
+    StagedImport,
     User,
     VerifyCursor,
 )
+
+Progress = Callable[[int, int], None]  # (done, total), called as a long job goes
 
 
 class OrganizationRepository(Protocol):
@@ -294,12 +299,73 @@ class DncMirror(Protocol):
 
 
 class JobQueue(Protocol):
+    """Work for the worker. Every call raises :class:`domain.errors.Unavailable` when the
+    queue cannot take (or tell about) a job."""
+
     async def dispatch_outbox(self, message_ids: Sequence[int]) -> None:
-        """Hand committed outbox messages to workers; may fail (the relay retries later)."""
+        """Hand committed outbox messages to workers (the relay hands them again if this
+        fails)."""
         ...
 
     async def enqueue_rebuild(self, organization_id: UUID) -> str:
         """Queue a mirror rebuild (one per organization at a time); returns the job id."""
+        ...
+
+    async def enqueue_import(self, import_id: UUID) -> str:
+        """Queue a staged import's processing (one job per import at a time); returns the job
+        id."""
+        ...
+
+    async def import_pending(self, import_id: UUID) -> bool:
+        """Whether the import's job is waiting in the queue or running."""
+        ...
+
+
+class ListTransfers(Protocol):
+    """Whole lists in and out as CSV, done by the store itself: files of millions of rows are
+    streamed, never held in memory nor written a row at a time."""
+
+    async def stage(
+        self, organization_id: UUID, user_id: UUID | None, body: AsyncIterator[bytes]
+    ) -> StagedImport:
+        """Take a CSV file in whole, rows unchecked, as a queued import. Raises
+        :class:`domain.errors.InvalidInput` (nothing staged) when it cannot be read as CSV."""
+        ...
+
+    async def process(
+        self, import_id: UUID, mirror: DncMirror, progress: Progress | None = None
+    ) -> ImportReport:
+        """Check the staged rows (``domain.imports.read_row``) and list the good ones as every
+        path lists numbers (``domain.usecases.entries.list_numbers``), in one transaction;
+        safe to run again (a finished import answers with how it ended). Raises
+        :class:`domain.errors.Unavailable` (nothing listed, the rows still staged) when the
+        mirror cannot take the numbers."""
+        ...
+
+    async def abandon(self, import_id: UUID, failure: str) -> None:
+        """Mark an import failed for good, with its reason, and drop its staged rows."""
+        ...
+
+    async def report(self, organization_id: UUID, import_id: UUID) -> ImportReport:
+        """Raises :class:`domain.errors.NotFound` for no such import in the organization."""
+        ...
+
+    async def lost(
+        self,
+        older_than: datetime,
+        max_attempts: int,
+        pending: Callable[[UUID], Awaitable[bool]],
+    ) -> LostImports:
+        """Imports left queued or running since before ``older_than`` that no run holds and
+        whose job is not ``pending`` (awaited): their job was lost. One whose staged rows are
+        gone, or found lost ``max_attempts`` times already, is marked failed; the others count
+        one more attempt, to be enqueued again."""
+        ...
+
+    def export(self, organization_id: UUID) -> AsyncIterator[bytes]:
+        """The organization's list as CSV (phoneNumber,type,expiresAt,createdAt), streamed; a
+        ``type`` a spreadsheet would run as a formula is neutralized
+        (``domain.imports.neutralized``)."""
         ...
 
 

@@ -3,7 +3,6 @@ reach both generations, then swaps it in atomically; a reconciliation pass compa
 stores periodically (cheaply every round, and a slice of a full comparison)."""
 
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
@@ -17,7 +16,7 @@ from domain.model import (
     RebuildReport,
     VerifyCursor,
 )
-from domain.ports import DncMirror, JobQueue, UnitOfWork
+from domain.ports import DncMirror, JobQueue, Progress, UnitOfWork
 from domain.time import utcnow
 from domain.usecases.mirror_sync import MIRROR_SYNC, numbers_of, sync_all, sync_mirror, write_truth
 
@@ -30,7 +29,6 @@ VERIFY_BUDGET = 200_000  # numbers fully compared per reconciliation round
 VERIFY_CHUNK = 5_000  # numbers compared per hold of an organization's mirror lock (~50 ms)
 BUCKET_SIZE = 256  # about how many numbers a mirror bucket holds
 BUSY_TRIES = 3  # a comparison that keeps meeting pending syncs is left to the next round
-Progress = Callable[[int, int], None]
 
 
 async def rebuild_mirror(
