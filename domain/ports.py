@@ -94,7 +94,8 @@ class CallRepository(Protocol):
 class DncEntryRepository(Protocol):
     async def get(self, organization_id: UUID, entry_id: UUID) -> DncEntry | None: ...
     async def get_active(self, organization_id: UUID, phone_number: str) -> DncEntry | None:
-        """The listed (not removed) entry for this number, expired or not."""
+        """The number's listed (not removed) entry, expired or not: the one holding its place
+        on the list (there is at most one)."""
         ...
 
     async def add(self, entry: DncEntry) -> None:
@@ -266,13 +267,24 @@ class DncMirror(Protocol):
         remove: Sequence[str] = (),
         enabled: bool | None = None,
     ) -> bool:
-        """Apply atomically to the live and the building generation; True if one is live."""
+        """Add and remove numbers, and set the DNC flag unless it is None, atomically in the
+        live and the building generation; True if one is live."""
         ...
 
     async def state(self, organization_id: UUID) -> MirrorState: ...
-    async def count(self, organization_id: UUID) -> int | None: ...
-    async def members(self, organization_id: UUID) -> set[int] | None: ...
-    async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild: ...
+    async def count(self, organization_id: UUID) -> int | None:
+        """How many numbers the live generation holds (None when there is none)."""
+        ...
+
+    async def members(self, organization_id: UUID) -> set[int] | None:
+        """Every number in the live generation (None when there is none)."""
+        ...
+
+    async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild:
+        """Announce a new generation sized for ``expected`` numbers; live writes reach it
+        from now on."""
+        ...
+
     async def load_buckets(
         self, organization_id: UUID, build: MirrorBuild, groups: Sequence[tuple[int, list[int]]]
     ) -> bool:
@@ -371,7 +383,8 @@ class ListTransfers(Protocol):
 
 class Mailer(Protocol):
     async def send(self, email: Email) -> None:
-        """Raises :class:`MailerUnavailable` when the message could not be handed over."""
+        """Raises :class:`MailRejected` for a message that can never be sent as it is, and
+        :class:`MailerUnavailable` when it could not be handed over now; nothing else."""
         ...
 
 
