@@ -1,6 +1,6 @@
 """What the use cases need from the outside world; ``infra`` provides the implementations."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -362,14 +362,10 @@ class ListTransfers(Protocol):
         """Raises :class:`domain.errors.NotFound` for no such import in the organization."""
         ...
 
-    async def lost(
-        self,
-        older_than: datetime,
-        max_attempts: int,
-        pending: Callable[[UUID], Awaitable[bool]],
-    ) -> LostImports:
+    async def lost(self, older_than: datetime, max_attempts: int, queue: JobQueue) -> LostImports:
         """Imports left queued or running since before ``older_than`` that no run holds and
-        whose job is not ``pending`` (awaited): their job was lost. One whose staged rows are
+        whose job the ``queue`` does not hold (:meth:`JobQueue.import_pending`): their job was
+        lost. One whose staged rows are
         gone, or found lost ``max_attempts`` times already, is marked failed; the others count
         one more attempt, to be enqueued again."""
         ...

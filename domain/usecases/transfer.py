@@ -74,7 +74,7 @@ async def relay_lost_imports(
 ) -> LostImports:
     """Enqueue again the imports whose job was lost (the enqueue failed, a process died);
     fail those lost ``max_attempts`` times, or whose staged rows are gone."""
-    lost = await transfers.lost(older_than, max_attempts, queue.import_pending)
+    lost = await transfers.lost(older_than, max_attempts, queue)
     for import_id in lost.retry:
         await queue.enqueue_import(import_id)
     return lost

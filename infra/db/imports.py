@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.errors import NotFound
 from domain.imports import read_row
 from domain.model import AuditEvent, ImportReport, LostImports, StagedImport
-from domain.ports import DncMirror, Progress
+from domain.ports import DncMirror, JobQueue, Progress
 from domain.rules import EXPIRED, SOURCE_IMPORT
 from domain.time import utcnow
 from domain.usecases.entries import list_numbers
@@ -59,13 +59,8 @@ class SqlListTransfers:
     async def report(self, organization_id: UUID, import_id: UUID) -> ImportReport:
         return await import_report(self.engine, organization_id, import_id)
 
-    async def lost(
-        self,
-        older_than: datetime,
-        max_attempts: int,
-        pending: Callable[[UUID], Awaitable[bool]],
-    ) -> LostImports:
-        return await lost_imports(self.engine, older_than, max_attempts, pending)
+    async def lost(self, older_than: datetime, max_attempts: int, queue: JobQueue) -> LostImports:
+        return await lost_imports(self.engine, older_than, max_attempts, queue.import_pending)
 
     def export(self, organization_id: UUID) -> AsyncIterator[bytes]:
         return export_csv(self.engine, organization_id)

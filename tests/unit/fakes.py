@@ -3,7 +3,7 @@ milliseconds. Each keeps the contract its port documents; what a fake leaves out
 ``NotImplementedError`` naming the real-service suite that covers it."""
 
 import copy
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
@@ -27,7 +27,7 @@ from domain.model import (
     StagedImport,
     User,
 )
-from domain.ports import DncMirror, Progress
+from domain.ports import DncMirror, JobQueue, Progress
 
 REAL_SUITES = "covered against real Postgres and Redis in tests/integration"
 
@@ -513,18 +513,13 @@ class FakeTransfers:
             raise NotFound(f"No import {import_id}")
         return found[1]
 
-    async def lost(
-        self,
-        older_than: datetime,
-        max_attempts: int,
-        pending: Callable[[UUID], Awaitable[bool]],
-    ) -> LostImports:
-        """Every queued or running import whose job is not pending (ages and attempts are
-        not counted here; tests/integration covers them)."""
+    async def lost(self, older_than: datetime, max_attempts: int, queue: JobQueue) -> LostImports:
+        """Every queued or running import whose job the queue does not hold (ages and
+        attempts are not counted here; tests/integration covers them)."""
         retry = [
             import_id
             for import_id, (_, report) in self.imports.items()
-            if report.status in ("queued", "running") and not await pending(import_id)
+            if report.status in ("queued", "running") and not await queue.import_pending(import_id)
         ]
         return LostImports(retry, [])
 
