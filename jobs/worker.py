@@ -160,10 +160,8 @@ async def import_numbers(ctx: Ctx, import_id: str) -> int:
 
 
 async def relay_imports(ctx: Ctx) -> int:
-    """Enqueue again the imports whose job was lost (the enqueue failed, a process died): left
-    queued or running, with no run holding them and no job for them in the queue; after
-    ``IMPORT_MAX_ATTEMPTS`` of those, or once their staged rows are gone, mark them failed.
-    Enqueueing with the import's job id is a no-op while its job is queued or running."""
+    """Imports whose job was lost, enqueued again or failed (``relay_lost_imports``, with
+    ``IMPORT_MAX_ATTEMPTS``), and a line in the log when there were any."""
     resources = resources_of(ctx)
     older_than = utcnow() - timedelta(seconds=resources.settings.outbox_relay_after_seconds)
     lost = await relay_lost_imports(
