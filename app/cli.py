@@ -19,9 +19,10 @@ from domain.errors import DomainError, Unavailable
 from domain.model import ROLES, SCOPES
 from domain.usecases.identity import create_organization, create_token, create_user, revoke_token
 from domain.usecases.mirror_repair import rebuild_mirror, verify
+from domain.usecases.transfer import process_waited
 from infra.bootstrap import open_resources
 from infra.db.copy import export_csv, stage_import
-from infra.db.imports import process_inline
+from infra.db.imports import SqlListTransfers
 from infra.db.uow import SqlUnitOfWork
 from infra.logs import logging_config
 from infra.redis.mirror import RedisMirror
@@ -183,7 +184,7 @@ async def _import(tools: Tools, args: argparse.Namespace) -> dict[str, Any]:
     def progress(done: int, total: int) -> None:
         print(f"import {import_id}: {done}/{total} rows checked", file=sys.stderr, flush=True)
 
-    report = await process_inline(tools.engine, tools.mirror, import_id, progress)
+    report = await process_waited(SqlListTransfers(tools.engine), tools.mirror, import_id, progress)
     return {
         "importId": str(report.id),
         "rows": report.rows,

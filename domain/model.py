@@ -328,3 +328,48 @@ class Drift:
             or self.extra_in_redis > 0
             or self.checksum_differs
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StagedImport:
+    """A CSV file taken in whole, its rows not checked yet: a ``queued`` import."""
+
+    id: UUID
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """How an import is doing (``queued``, ``running``) or how it ended (``done``, ``failed``,
+    with the ``failure``); ``errors`` holds the first bad rows (``{"line", "error"}``)."""
+
+    id: UUID
+    status: str
+    rows: int
+    processed: int = 0
+    added: int = 0
+    duplicate: int = 0
+    invalid: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    failure: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportStarted:
+    """An import's answer: processed at once, or queued for the worker (with its job id)."""
+
+    report: ImportReport
+    job_id: str | None = None
+
+    @property
+    def queued(self) -> bool:
+        return self.job_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class LostImports:
+    """Imports whose job was lost: ``retry`` are to be enqueued again, ``failed`` were marked
+    failed (with the reason)."""
+
+    retry: list[UUID]
+    failed: list[UUID]

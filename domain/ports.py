@@ -1,6 +1,6 @@
 """What the use cases need from the outside world; ``infra`` provides the implementations."""
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -15,6 +15,8 @@ from domain.model import (
     CallRecord,
     DncEntry,
     Email,
+    ImportReport,
+    LostImports,
     MirrorAnswer,
     MirrorBuild,
     MirrorProbe,
@@ -23,9 +25,12 @@ from domain.model import (
     Organization,
     OutboxMessage,
     Principal,
+    StagedImport,
     User,
     VerifyCursor,
 )
+
+Progress = Callable[[int, int], None]  # (done, total), called as a long job goes
 
 
 class OrganizationRepository(Protocol):
@@ -89,7 +94,8 @@ class CallRepository(Protocol):
 class DncEntryRepository(Protocol):
     async def get(self, organization_id: UUID, entry_id: UUID) -> DncEntry | None: ...
     async def get_active(self, organization_id: UUID, phone_number: str) -> DncEntry | None:
-        """The listed (not removed) entry for this number, expired or not."""
+        """The number's listed (not removed) entry, expired or not: the one holding its place
+        on the list (there is at most one)."""
         ...
 
     async def add(self, entry: DncEntry) -> None:
@@ -261,13 +267,24 @@ class DncMirror(Protocol):
         remove: Sequence[str] = (),
         enabled: bool | None = None,
     ) -> bool:
-        """Apply atomically to the live and the building generation; True if one is live."""
+        """Add and remove numbers, and set the DNC flag unless it is None, atomically in the
+        live and the building generation; True if one is live."""
         ...
 
     async def state(self, organization_id: UUID) -> MirrorState: ...
-    async def count(self, organization_id: UUID) -> int | None: ...
-    async def members(self, organization_id: UUID) -> set[int] | None: ...
-    async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild: ...
+    async def count(self, organization_id: UUID) -> int | None:
+        """How many numbers the live generation holds (None when there is none)."""
+        ...
+
+    async def members(self, organization_id: UUID) -> set[int] | None:
+        """Every number in the live generation (None when there is none)."""
+        ...
+
+    async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild:
+        """Announce a new generation sized for ``expected`` numbers; live writes reach it
+        from now on."""
+        ...
+
     async def load_buckets(
         self, organization_id: UUID, build: MirrorBuild, groups: Sequence[tuple[int, list[int]]]
     ) -> bool:
@@ -294,18 +311,76 @@ class DncMirror(Protocol):
 
 
 class JobQueue(Protocol):
+    """Work for the worker. Every call raises :class:`domain.errors.Unavailable` when the
+    queue cannot take (or tell about) a job."""
+
     async def dispatch_outbox(self, message_ids: Sequence[int]) -> None:
-        """Hand committed outbox messages to workers; may fail (the relay retries later)."""
+        """Hand committed outbox messages to workers (the relay hands them again if this
+        fails)."""
         ...
 
     async def enqueue_rebuild(self, organization_id: UUID) -> str:
         """Queue a mirror rebuild (one per organization at a time); returns the job id."""
         ...
 
+    async def enqueue_import(self, import_id: UUID) -> str:
+        """Queue a staged import's processing (one job per import at a time); returns the job
+        id."""
+        ...
+
+    async def import_pending(self, import_id: UUID) -> bool:
+        """Whether the import's job is waiting in the queue or running."""
+        ...
+
+
+class ListTransfers(Protocol):
+    """Whole lists in and out as CSV, done by the store itself: files of millions of rows are
+    streamed, never held in memory nor written a row at a time."""
+
+    async def stage(
+        self, organization_id: UUID, user_id: UUID | None, body: AsyncIterator[bytes]
+    ) -> StagedImport:
+        """Take a CSV file in whole, rows unchecked, as a queued import. Raises
+        :class:`domain.errors.InvalidInput` (nothing staged) when it cannot be read as CSV."""
+        ...
+
+    async def process(
+        self, import_id: UUID, mirror: DncMirror, progress: Progress | None = None
+    ) -> ImportReport:
+        """Check the staged rows (``domain.imports.read_row``) and list the good ones as every
+        path lists numbers (``domain.usecases.entries.list_numbers``), in one transaction;
+        safe to run again (a finished import answers with how it ended). Raises
+        :class:`domain.errors.Unavailable` (nothing listed, the rows still staged) when the
+        mirror cannot take the numbers."""
+        ...
+
+    async def abandon(self, import_id: UUID, failure: str) -> None:
+        """Mark an import failed for good, with its reason, and drop its staged rows."""
+        ...
+
+    async def report(self, organization_id: UUID, import_id: UUID) -> ImportReport:
+        """Raises :class:`domain.errors.NotFound` for no such import in the organization."""
+        ...
+
+    async def lost(self, older_than: datetime, max_attempts: int, queue: JobQueue) -> LostImports:
+        """Imports left queued or running since before ``older_than`` that no run holds and
+        whose job the ``queue`` does not hold (:meth:`JobQueue.import_pending`): their job was
+        lost. One whose staged rows are
+        gone, or found lost ``max_attempts`` times already, is marked failed; the others count
+        one more attempt, to be enqueued again."""
+        ...
+
+    def export(self, organization_id: UUID) -> AsyncIterator[bytes]:
+        """The organization's list as CSV (phoneNumber,type,expiresAt,createdAt), streamed; a
+        ``type`` a spreadsheet would run as a formula is neutralized
+        (``domain.imports.neutralized``)."""
+        ...
+
 
 class Mailer(Protocol):
     async def send(self, email: Email) -> None:
-        """Raises :class:`MailerUnavailable` when the message could not be handed over."""
+        """Raises :class:`MailRejected` for a message that can never be sent as it is, and
+        :class:`MailerUnavailable` when it could not be handed over now; nothing else."""
         ...
 
 

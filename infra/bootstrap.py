@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.errors import Unavailable
 from domain.ports import Mailer
 from domain.usecases.checks import RebuildRequests
+from infra.db.imports import SqlListTransfers
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.mailer import create_mailer
 from infra.rate_limit import RateLimiter
@@ -73,6 +74,17 @@ class Resources:
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions)
+
+    def transfers(self) -> SqlListTransfers:
+        """Imports and exports on the main engine (status reads, exports, the worker's runs)."""
+        return SqlListTransfers(self.engine)
+
+    @asynccontextmanager
+    async def import_slot(self) -> AsyncIterator[SqlListTransfers]:
+        """An import slot of this process (:class:`ImportSlots`) while the block runs, with
+        imports on their own engine."""
+        async with self.imports.slot() as engine:
+            yield SqlListTransfers(engine)
 
 
 def build(settings: Settings, client_name: str, *, redis: ArqRedis | None = None) -> Resources:

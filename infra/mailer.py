@@ -19,9 +19,8 @@ class SmtpMailer:
         self.settings = settings
 
     async def send(self, email: Email) -> None:
-        """Raises :class:`MailRejected` for a message that can never be sent as it is, and
-        :class:`MailerUnavailable` for anything else that went wrong: nothing else escapes,
-        so the job either retries or records the refusal."""
+        """Rejected: a message that cannot be written, or whose every recipient the server
+        refuses for good (5xx); anything else that goes wrong is unavailable."""
         s = self.settings
         try:
             message = EmailMessage()

@@ -12,7 +12,6 @@ from uuid import UUID
 from arq import Retry, Worker, cron, func
 from arq.constants import in_progress_key_prefix
 from arq.cron import CronJob
-from arq.jobs import Job, JobStatus
 from redis.exceptions import RedisError
 
 from domain.errors import Unavailable
@@ -22,16 +21,15 @@ from domain.usecases.entries import expire_due
 from domain.usecases.mirror_repair import rebuild_mirror, reconcile
 from domain.usecases.mirror_sync import sync_all
 from domain.usecases.notify import deliver_outbox_message, pending_outbox
+from domain.usecases.transfer import process_queued, relay_lost_imports
 from infra import bootstrap
 from infra.bootstrap import Resources
-from infra.db.imports import abandon_import, lost_imports, process_import
 from infra.redis.queue import (
     DELIVER_OUTBOX,
     IMPORT_NUMBERS,
     REBUILD_MIRROR,
     create_arq,
     create_redis_pool,
-    import_job_id,
 )
 from infra.settings import Settings
 from jobs.metrics import DRIFT_FOUND, REPAIRS, counted, serve_metrics
@@ -152,37 +150,23 @@ async def rebuild(ctx: Ctx, organization_id: str) -> int:
 async def import_numbers(ctx: Ctx, import_id: str) -> int:
     """Process a staged CSV import; progress goes to the imports row and the log."""
     resources = resources_of(ctx)
-    try:
-        report = await process_import(
-            resources.engine,
-            resources.mirror,
-            UUID(import_id),
-            progress=lambda done, total: log.info("import %s: %d/%d rows", import_id, done, total),
-        )
-    except Unavailable:
-        raise  # retried
-    except Exception as exc:  # not retried by arq: failed for good, its staged rows dropped
-        await abandon_import(resources.engine, UUID(import_id), f"{type(exc).__name__}: {exc}")
-        raise
+    report = await process_queued(
+        resources.transfers(),
+        resources.mirror,
+        UUID(import_id),
+        progress=lambda done, total: log.info("import %s: %d/%d rows", import_id, done, total),
+    )
     return report.added
 
 
 async def relay_imports(ctx: Ctx) -> int:
-    """Enqueue again the imports whose job was lost (the enqueue failed, a process died): left
-    queued or running, with no run holding them and no job for them in the queue; after
-    ``IMPORT_MAX_ATTEMPTS`` of those, or once their staged rows are gone, mark them failed.
-    Enqueueing with the import's job id is a no-op while its job is queued or running."""
+    """Imports whose job was lost, enqueued again or failed (``relay_lost_imports``, with
+    ``IMPORT_MAX_ATTEMPTS``), and a line in the log when there were any."""
     resources = resources_of(ctx)
-    settings = resources.settings
-
-    async def live(import_id: UUID) -> bool:
-        job = Job(import_job_id(settings, import_id), resources.redis, settings.queue_name)
-        return await job.status() in (JobStatus.deferred, JobStatus.queued, JobStatus.in_progress)
-
-    older_than = utcnow() - timedelta(seconds=settings.outbox_relay_after_seconds)
-    lost = await lost_imports(resources.engine, older_than, IMPORT_MAX_ATTEMPTS, live)
-    for import_id in lost.retry:
-        await resources.queue.enqueue_import(import_id)
+    older_than = utcnow() - timedelta(seconds=resources.settings.outbox_relay_after_seconds)
+    lost = await relay_lost_imports(
+        resources.transfers(), resources.queue, older_than, IMPORT_MAX_ATTEMPTS
+    )
     if lost.retry or lost.failed:
         log.warning(
             "imports whose job was lost: %d enqueued again, %d failed (%s)",

@@ -2,7 +2,6 @@
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from redis.exceptions import RedisError
 
 from app.auth import ADMIN_ONLY, authorize
 from app.errors import DataEnvelope, error_responses, ok
@@ -30,10 +29,7 @@ class CacheController(Controller):
     async def rebuild(
         self, queue: NamedDependency[ArqJobQueue], principal: NamedDependency[Principal]
     ) -> DataEnvelope[RebuildAccepted]:
-        try:
-            job_id = await queue.enqueue_rebuild(principal.organization_id)
-        except (RedisError, OSError) as exc:
-            raise Unavailable("The job queue (Redis) is unreachable; retry shortly") from exc
+        job_id = await queue.enqueue_rebuild(principal.organization_id)  # or Unavailable (503)
         return ok(RebuildAccepted(job_id=job_id), "Rebuild queued", 202)
 
     @get(

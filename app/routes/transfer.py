@@ -13,21 +13,18 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import FromPath
 from litestar.response import Stream
-from redis.exceptions import RedisError
 
 from app.auth import authorize
 from app.deps import resources_of
 from app.errors import DataEnvelope, error_responses, ok
 from app.schemas import ImportLineError, ImportOut
-from domain.errors import NotFound, Unavailable, UnsupportedMediaType
-from domain.model import Principal
-from infra.db.copy import export_csv, stage_import
-from infra.db.imports import ImportReport, import_report, process_inline
+from domain.errors import NotFound, UnsupportedMediaType
+from domain.model import ImportReport, Principal
+from domain.usecases.transfer import INLINE_ROWS, export_list, get_import, import_list
 
 MAX_IMPORT_BYTES = 2 * 1024**3
 SPOOL_IN_MEMORY = 1 << 20  # a file larger than this is spooled to disk (TMPDIR)
 SPOOL_CHUNK = 1 << 20
-INLINE_ROWS = 50_000  # larger files are processed by the worker (202 + jobId)
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 CSV_EXAMPLE = (
     "phoneNumber,type,expiresAt\n+12125551234,customer_request,\n2125551235,,2030-01-01T00:00:00Z\n"
@@ -122,23 +119,14 @@ class TransferController(Controller):
             raise UnsupportedMediaType("send the file with Content-Type: text/csv")
         resources = resources_of(request.app.state)
         with await spool(request.stream()) as file:
-            async with resources.imports.slot() as engine:
-                import_id, rows = await stage_import(
-                    engine, principal.organization_id, principal.user_id, spooled(file)
+            async with resources.import_slot() as transfers:
+                started = await import_list(
+                    transfers, resources.queue, resources.mirror, principal, spooled(file)
                 )
-                if rows > INLINE_ROWS:
-                    try:
-                        job_id = await resources.queue.enqueue_import(import_id)
-                    except (RedisError, OSError) as exc:
-                        raise Unavailable(
-                            "The job queue (Redis) is unreachable; retry the import"
-                        ) from exc
-                    report = await import_report(engine, principal.organization_id, import_id)
-                    return Response(
-                        ok(import_out(report, job_id), "Import queued", 202), status_code=202
-                    )
-                report = await process_inline(engine, resources.mirror, import_id)
-        return Response(ok(import_out(report), "Import finished"))
+        out = import_out(started.report, started.job_id)
+        if started.queued:
+            return Response(ok(out, "Import queued", 202), status_code=202)
+        return Response(ok(out, "Import finished"))
 
     @get(
         "/imports/{importId:str}",
@@ -152,9 +140,7 @@ class TransferController(Controller):
             import_id = UUID(importId)
         except ValueError:
             raise NotFound(f"No import {importId!r}") from None
-        report = await import_report(
-            resources_of(state).engine, principal.organization_id, import_id
-        )
+        report = await get_import(resources_of(state).transfers(), principal, import_id)
         return ok(import_out(report))
 
     @get(
@@ -164,9 +150,7 @@ class TransferController(Controller):
         responses=error_responses(),
     )
     async def export(self, state: State, principal: NamedDependency[Principal]) -> Stream:
-        rows: AsyncIterator[bytes] = export_csv(
-            resources_of(state).engine, principal.organization_id
-        )
+        rows = export_list(resources_of(state).transfers(), principal)
         return Stream(
             rows,
             media_type="text/csv",

@@ -3,7 +3,6 @@ reach both generations, then swaps it in atomically; a reconciliation pass compa
 stores periodically (cheaply every round, and a slice of a full comparison)."""
 
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
@@ -17,7 +16,7 @@ from domain.model import (
     RebuildReport,
     VerifyCursor,
 )
-from domain.ports import DncMirror, JobQueue, UnitOfWork
+from domain.ports import DncMirror, JobQueue, Progress, UnitOfWork
 from domain.time import utcnow
 from domain.usecases.mirror_sync import MIRROR_SYNC, numbers_of, sync_all, sync_mirror, write_truth
 
@@ -30,7 +29,7 @@ VERIFY_BUDGET = 200_000  # numbers fully compared per reconciliation round
 VERIFY_CHUNK = 5_000  # numbers compared per hold of an organization's mirror lock (~50 ms)
 BUCKET_SIZE = 256  # about how many numbers a mirror bucket holds
 BUSY_TRIES = 3  # a comparison that keeps meeting pending syncs is left to the next round
-Progress = Callable[[int, int], None]
+Step = tuple[VerifyCursor, int, Drift | None]  # one chunk: next cursor, compared, drift found
 
 
 async def rebuild_mirror(
@@ -184,18 +183,18 @@ def _resume(cursor: VerifyCursor | None, organizations: list[UUID]) -> VerifyCur
         return VerifyCursor(organizations[0])
     if cursor.organization_id in organizations:
         return cursor
-    later = [o for o in organizations if o > cursor.organization_id]
-    return VerifyCursor(later[0] if later else organizations[0])
+    return _next_organization(cursor, organizations)
 
 
 def _next_organization(cursor: VerifyCursor, organizations: list[UUID]) -> VerifyCursor:
+    """The start of the organization after the cursor's (after the last, the first)."""
     later = [o for o in organizations if o > cursor.organization_id]
     return VerifyCursor(later[0] if later else organizations[0])
 
 
 async def _verify_step(
     uow: UnitOfWork, mirror: DncMirror, cursor: VerifyCursor, chunk: int
-) -> tuple[VerifyCursor, int, Drift | None] | None:
+) -> Step | None:
     """One chunk under the organization's mirror lock: the next cursor, how many numbers were
     compared, and the drift found. None if a sync was pending (the mirror may lag)."""
     organization_id = cursor.organization_id
@@ -221,7 +220,7 @@ async def _verify_listed(
     cursor: VerifyCursor,
     chunk: int,
     organizations: list[UUID],
-) -> tuple[VerifyCursor, int, Drift | None]:
+) -> Step:
     """Every blocking number of the next page of the list must be in Redis."""
     organization_id = cursor.organization_id
     page = await uow.entries.listed_page(organization_id, cursor.after, utcnow(), chunk)
@@ -245,7 +244,7 @@ async def _verify_buckets(
     cursor: VerifyCursor,
     chunk: int,
     organizations: list[UUID],
-) -> tuple[VerifyCursor, int, Drift | None]:
+) -> Step:
     """Every member of the next buckets of the live generation must be listed in Postgres."""
     organization_id = cursor.organization_id
     stop = cursor.bucket + max(1, chunk // BUCKET_SIZE)

@@ -4,13 +4,15 @@ of each number wins, numbers already listed are duplicates). The mirror is kept 
 write keeps it (``domain.usecases.entries.list_numbers``: a ``mirror.sync`` change, the
 organization's mirror lock, Redis before the commit, the sync after it), and each added number
 is audited. Lost imports are picked up again or marked failed.
+
+:class:`SqlListTransfers` is the port (``domain.ports.ListTransfers``) over this module and
+:mod:`infra.db.copy`; when to process an import, and what a failure means, is decided in
+``domain.usecases.transfer``.
 """
 
-import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -21,32 +23,47 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.errors import NotFound
 from domain.imports import read_row
-from domain.model import AuditEvent
-from domain.ports import DncMirror
+from domain.model import AuditEvent, ImportReport, LostImports, StagedImport
+from domain.ports import DncMirror, JobQueue, Progress
 from domain.rules import EXPIRED, SOURCE_IMPORT
 from domain.time import utcnow
 from domain.usecases.entries import list_numbers
 from domain.usecases.mirror_sync import settle
-from infra.db.copy import driver, staging_table, transaction
+from infra.db.copy import driver, export_csv, stage_import, staging_table, transaction
 from infra.db.uow import SqlUnitOfWork, create_sessionmaker
 
 log = logging.getLogger(__name__)
 CHUNK = 50_000
 MAX_ERRORS = 100
-Progress = Callable[[int, int], None]
 
 
-@dataclass
-class ImportReport:
-    id: UUID
-    status: str
-    rows: int
-    processed: int = 0
-    added: int = 0
-    duplicate: int = 0
-    invalid: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    failure: str | None = None
+class SqlListTransfers:
+    """Imports and exports on ``engine`` (an import's own, or the main one)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def stage(
+        self, organization_id: UUID, user_id: UUID | None, body: AsyncIterator[bytes]
+    ) -> StagedImport:
+        return StagedImport(*await stage_import(self.engine, organization_id, user_id, body))
+
+    async def process(
+        self, import_id: UUID, mirror: DncMirror, progress: Progress | None = None
+    ) -> ImportReport:
+        return await process_import(self.engine, mirror, import_id, progress)
+
+    async def abandon(self, import_id: UUID, failure: str) -> None:
+        await abandon_import(self.engine, import_id, failure)
+
+    async def report(self, organization_id: UUID, import_id: UUID) -> ImportReport:
+        return await import_report(self.engine, organization_id, import_id)
+
+    async def lost(self, older_than: datetime, max_attempts: int, queue: JobQueue) -> LostImports:
+        return await lost_imports(self.engine, older_than, max_attempts, queue.import_pending)
+
+    def export(self, organization_id: UUID) -> AsyncIterator[bytes]:
+        return export_csv(self.engine, organization_id)
 
 
 async def import_report(
@@ -77,14 +94,9 @@ async def import_report(
 async def process_import(
     engine: AsyncEngine, mirror: DncMirror, import_id: UUID, progress: Progress | None = None
 ) -> ImportReport:
-    """Validate and insert a staged import in one transaction; safe to run again.
-
-    The numbers are listed the way every other path lists them
-    (:func:`domain.usecases.entries.list_numbers`): the transaction records a ``mirror.sync``
-    change naming the numbers it added or retired, and writes the added ones to Redis before
-    its commit while holding the organization's mirror lock, so that no sync can read the
-    truth in between; the change is settled after commit.
-    """
+    """``ListTransfers.process``: one run at a time (an advisory lock on the import), the
+    staged rows checked in chunks and inserted set-based (see the module's doc); progress is
+    written on connections of its own, so status readers see it at once."""
     uow = SqlUnitOfWork(create_sessionmaker(engine))
     async with uow:
         # One run at a time; the row itself stays unlocked so progress can be written to it.
@@ -148,19 +160,6 @@ async def abandon_import(engine: AsyncEngine, import_id: UUID, failure: str) -> 
             import_id, failure[:2000],
         )  # fmt: skip
         await db.execute(f"DROP TABLE IF EXISTS {staging_table(import_id)}")
-
-
-async def process_inline(
-    engine: AsyncEngine, mirror: DncMirror, import_id: UUID, progress: Progress | None = None
-) -> ImportReport:
-    """:func:`process_import` for a caller waiting on it (the API, the CLI): an import that
-    fails there is not retried, so it is marked failed and its staging table dropped."""
-    try:
-        return await process_import(engine, mirror, import_id, progress)
-    except BaseException as exc:  # a cancelled request too: nobody will run it again
-        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        await asyncio.shield(abandon_import(engine, import_id, reason))
-        raise
 
 
 async def _mark_running(engine: AsyncEngine, import_id: UUID) -> None:
@@ -261,22 +260,15 @@ async def _finish(
     return report
 
 
-@dataclass(frozen=True, slots=True)
-class LostImports:
-    retry: list[UUID]  # counted as one more attempt; enqueue them again
-    failed: list[UUID]  # marked failed, with the reason
-
-
 async def lost_imports(
     engine: AsyncEngine,
     older_than: datetime,
     max_attempts: int,
-    live: Callable[[UUID], Awaitable[bool]],
+    pending: Callable[[UUID], Awaitable[bool]],
 ) -> LostImports:
-    """Imports left ``queued`` or ``running`` since before ``older_than`` (or their last relay)
-    that no run holds (its advisory lock is free) and whose job ``live`` (awaited) does not
-    report queued or running: their job was lost. One whose staging table is gone, or that
-    has been enqueued again ``max_attempts`` times, is marked failed (its table dropped)."""
+    """``ListTransfers.lost``: a run holds the import's advisory lock, its staged rows are its
+    staging table, and ``older_than`` counts from the last relay if there was one. The rows
+    are taken ``FOR UPDATE SKIP LOCKED``: relays side by side never count one import twice."""
     retry: list[UUID] = []
     failed: list[tuple[UUID, str]] = []
     async with transaction(engine) as db:
@@ -292,7 +284,7 @@ async def lost_imports(
             held = not await db.fetchval(
                 "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", f"import:{import_id}"
             )
-            if held or await live(import_id):
+            if held or await pending(import_id):
                 continue
             if not row["staged"]:
                 failed.append((import_id, "lost: its staged rows are gone; import the file again"))

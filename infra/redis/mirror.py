@@ -76,7 +76,7 @@ class RedisMirror:
         return layout.script_keys(self.prefix, organization_id)
 
     async def check(self, organization_id: UUID, numbers: Sequence[str]) -> MirrorAnswer:
-        """Raises :class:`Unavailable` when Redis cannot answer (see ``CheckCoalescer``)."""
+        """Through the ``CheckCoalescer``: checks that arrive together share round trips."""
         return await self._checks.check(organization_id, numbers)
 
     async def _ask_check(self, organization_id: UUID, numbers: list[str]) -> Sequence[Any]:
@@ -92,8 +92,8 @@ class RedisMirror:
         remove: Sequence[str] = (),
         enabled: bool | None = None,
     ) -> bool:
-        """Add and remove numbers (and store the flag) atomically; True if the mirror has a
-        live generation. Raises :class:`Unavailable` when Redis cannot take the write."""
+        """One ``apply.lua`` call: the flag as "1", "0" or "" (unchanged), then the count of
+        numbers to add, the added and the removed ones."""
         flag = "" if enabled is None else ("1" if enabled else "0")
         try:
             live = await self._apply(
@@ -136,7 +136,7 @@ class RedisMirror:
         return cast(dict[str, object], reply)
 
     async def count(self, organization_id: UUID) -> int | None:
-        """How many numbers the live generation holds (None when there is none)."""
+        """SCARD of every bucket, pipelined a thousand at a time."""
         state = await self.state(organization_id)
         if state.generation is None or state.buckets is None:
             return None
@@ -152,7 +152,7 @@ class RedisMirror:
         return total
 
     async def members(self, organization_id: UUID) -> set[int] | None:
-        """Every number in the live generation (for verification; None when there is none)."""
+        """Read 500 buckets a pipeline (for ``dnc cache verify``)."""
         state = await self.state(organization_id)
         if state.generation is None or state.buckets is None:
             return None
@@ -245,8 +245,7 @@ class RedisMirror:
     # The rebuild -------------------------------------------------------------------------
 
     async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild:
-        """Announce a new generation sized for ``expected`` numbers; live writes reach it
-        from now on."""
+        """A random generation id; the buckets of a rebuild that died half-way are deleted."""
         build = MirrorBuild(secrets.token_hex(4), layout.bucket_count_for(expected))
         try:
             stale_gen, stale_buckets = await self._begin(
@@ -261,9 +260,8 @@ class RedisMirror:
     async def load_buckets(
         self, organization_id: UUID, build: MirrorBuild, groups: Sequence[tuple[int, list[int]]]
     ) -> bool:
-        """Bulk-load a generation being built, with the members already computed (see
-        ``layout.locate``) by whoever grouped them, in ``load.lua`` calls of a few thousand members.
-        False (and nothing written) if another rebuild took over."""
+        """The members already computed (see ``layout.locate``) by whoever grouped them, in
+        ``load.lua`` calls of a few thousand members, one after the other."""
         calls: list[list[int | str]] = [[]]
         for bucket, members in groups:
             for start in range(0, len(members), LOAD_MEMBERS_PER_CALL):
@@ -289,7 +287,7 @@ class RedisMirror:
     async def swap(
         self, organization_id: UUID, build: MirrorBuild, enabled: bool, rebuilt_at: str, count: int
     ) -> bool:
-        """Make the build live and the mirror ready; False if another rebuild took over."""
+        """``swap.lua``, then the generation it replaced is deleted."""
         try:
             reply = await self._swap(
                 keys=self._keys(organization_id),

@@ -1,16 +1,22 @@
 """The arq job queue, and the Redis connections both processes share."""
 
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from arq.connections import ArqRedis
+from arq.jobs import Job, JobStatus
 from redis.asyncio import BlockingConnectionPool
 
+from domain.errors import Unavailable
+from infra.redis import REDIS_FAILURES
 from infra.settings import Settings
 
 DELIVER_OUTBOX = "deliver_outbox"
 REBUILD_MIRROR = "rebuild_mirror"
 IMPORT_NUMBERS = "import_numbers"
+QUEUE_UNREACHABLE = "The job queue (Redis) is unreachable; retry shortly"
+PENDING = (JobStatus.deferred, JobStatus.queued, JobStatus.in_progress)
 
 
 def create_redis_pool(settings: Settings, client_name: str) -> BlockingConnectionPool:
@@ -42,23 +48,37 @@ def import_job_id(settings: Settings, import_id: UUID) -> str:
 
 
 class ArqJobQueue:
+    """Each job's id names what it works on, so that arq runs one job per id at a time (an
+    enqueue while it is queued or running is a no-op)."""
+
     def __init__(self, arq: ArqRedis, settings: Settings) -> None:
         self.arq = arq
         self.settings = settings
 
+    async def _enqueue(self, function: str, arg: Any, job_id: str) -> str:
+        try:
+            await self.arq.enqueue_job(function, arg, _job_id=job_id)
+        except REDIS_FAILURES as exc:
+            raise Unavailable(QUEUE_UNREACHABLE) from exc
+        return job_id
+
     async def dispatch_outbox(self, message_ids: Sequence[int]) -> None:
         for message_id in message_ids:
-            await self.arq.enqueue_job(
-                DELIVER_OUTBOX, message_id, _job_id=outbox_job_id(self.settings, message_id)
+            await self._enqueue(
+                DELIVER_OUTBOX, message_id, outbox_job_id(self.settings, message_id)
             )
 
     async def enqueue_rebuild(self, organization_id: UUID) -> str:
-        """One rebuild per organization at a time: the job id is the organization's."""
         job_id = rebuild_job_id(self.settings, organization_id)
-        await self.arq.enqueue_job(REBUILD_MIRROR, str(organization_id), _job_id=job_id)
-        return job_id
+        return await self._enqueue(REBUILD_MIRROR, str(organization_id), job_id)
 
     async def enqueue_import(self, import_id: UUID) -> str:
         job_id = import_job_id(self.settings, import_id)
-        await self.arq.enqueue_job(IMPORT_NUMBERS, str(import_id), _job_id=job_id)
-        return job_id
+        return await self._enqueue(IMPORT_NUMBERS, str(import_id), job_id)
+
+    async def import_pending(self, import_id: UUID) -> bool:
+        job = Job(import_job_id(self.settings, import_id), self.arq, self.settings.queue_name)
+        try:
+            return await job.status() in PENDING
+        except REDIS_FAILURES as exc:
+            raise Unavailable(QUEUE_UNREACHABLE) from exc

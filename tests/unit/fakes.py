@@ -3,27 +3,31 @@ milliseconds. Each keeps the contract its port documents; what a fake leaves out
 ``NotImplementedError`` naming the real-service suite that covers it."""
 
 import copy
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from domain.errors import AlreadyListed, Unavailable
+from domain.errors import AlreadyListed, NotFound, Unavailable
 from domain.model import (
     ApiToken,
     AuditEvent,
     Batch,
     CallRecord,
     DncEntry,
+    ImportReport,
+    LostImports,
     MirrorAnswer,
     MirrorState,
     Organization,
     OutboxMessage,
     Principal,
+    StagedImport,
     User,
 )
+from domain.ports import DncMirror, JobQueue, Progress
 
 REAL_SUITES = "covered against real Postgres and Redis in tests/integration"
 
@@ -432,18 +436,92 @@ class FakeMirror:
 
 
 class FakeQueue:
+    """The jobs asked for, in order; ``down`` makes every call raise :class:`Unavailable`, as
+    the port says."""
+
     def __init__(self) -> None:
         self.dispatched: list[int] = []
         self.rebuilds: list[UUID] = []
+        self.imports: list[UUID] = []
         self.down = False
 
-    async def dispatch_outbox(self, message_ids: Sequence[int]) -> None:
+    def _up(self) -> None:
         if self.down:
-            raise ConnectionError("the fake queue is down")
+            raise Unavailable("the fake queue is down")
+
+    async def dispatch_outbox(self, message_ids: Sequence[int]) -> None:
+        self._up()
         self.dispatched += message_ids
 
     async def enqueue_rebuild(self, organization_id: UUID) -> str:
-        if self.down:
-            raise ConnectionError("the fake queue is down")
+        self._up()
         self.rebuilds.append(organization_id)
         return f"rebuild:{organization_id}"
+
+    async def enqueue_import(self, import_id: UUID) -> str:
+        self._up()
+        if import_id not in self.imports:
+            self.imports.append(import_id)
+        return f"import:{import_id}"
+
+    async def import_pending(self, import_id: UUID) -> bool:
+        self._up()
+        return import_id in self.imports
+
+
+class FakeTransfers:
+    """Staged imports in memory: a file's rows are its lines after the header; processing one
+    marks it done (``fail_with`` makes the next run raise instead). The rows' rules and the
+    set-based listing are covered against real Postgres and Redis in tests/integration."""
+
+    def __init__(self) -> None:
+        self.imports: dict[UUID, tuple[UUID, ImportReport]] = {}  # id: (organization, report)
+        self.processed: list[UUID] = []
+        self.fail_with: BaseException | None = None
+
+    async def stage(
+        self, organization_id: UUID, user_id: UUID | None, body: AsyncIterator[bytes]
+    ) -> StagedImport:
+        data = b"".join([chunk async for chunk in body])
+        staged = StagedImport(uuid4(), max(len(data.splitlines()) - 1, 0))
+        self.imports[staged.id] = (organization_id, ImportReport(staged.id, "queued", staged.rows))
+        return staged
+
+    async def process(
+        self, import_id: UUID, mirror: DncMirror, progress: Progress | None = None
+    ) -> ImportReport:
+        organization_id, report = self.imports[import_id]
+        if report.status in ("done", "failed"):
+            return report
+        if self.fail_with is not None:
+            failure, self.fail_with = self.fail_with, None
+            raise failure
+        self.processed.append(import_id)
+        done = replace(report, status="done", processed=report.rows, added=report.rows)
+        self.imports[import_id] = (organization_id, done)
+        return done
+
+    async def abandon(self, import_id: UUID, failure: str) -> None:
+        organization_id, report = self.imports[import_id]
+        if report.status != "done":
+            failed = replace(report, status="failed", failure=failure)
+            self.imports[import_id] = (organization_id, failed)
+
+    async def report(self, organization_id: UUID, import_id: UUID) -> ImportReport:
+        found = self.imports.get(import_id)
+        if found is None or found[0] != organization_id:
+            raise NotFound(f"No import {import_id}")
+        return found[1]
+
+    async def lost(self, older_than: datetime, max_attempts: int, queue: JobQueue) -> LostImports:
+        """Every queued or running import whose job the queue does not hold (ages and
+        attempts are not counted here; tests/integration covers them)."""
+        retry = [
+            import_id
+            for import_id, (_, report) in self.imports.items()
+            if report.status in ("queued", "running") and not await queue.import_pending(import_id)
+        ]
+        return LostImports(retry, [])
+
+    def export(self, organization_id: UUID) -> AsyncIterator[bytes]:
+        raise NotImplementedError(f"exports are not faked: {REAL_SUITES}")

@@ -43,8 +43,7 @@ class SqlDncEntryRepository(MirrorQueries):
         return entry_from_row(row) if row else None
 
     async def get_active(self, organization_id: UUID, phone_number: str) -> DncEntry | None:
-        """The number's entry not removed, expired or not: the one holding its place on the
-        list (at most one, by the unique index)."""
+        """At most one row matches: the partial unique index on the number (not removed)."""
         row = await self.session.scalar(
             select(DncEntryRow).where(
                 DncEntryRow.organization_id == organization_id,

@@ -126,8 +126,6 @@ class SqlOutbox(Repository):
         return {str(n) for n in rows}
 
     async def oldest_pending_age(self) -> float:
-        """Seconds since the oldest message not yet processed was written, in any
-        organization (0: none pending)."""
         age = await self.session.scalar(
             select(
                 func.coalesce(func.extract("epoch", func.now() - func.min(OutboxRow.created_at)), 0)
