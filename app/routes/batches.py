@@ -6,7 +6,14 @@ from litestar.params import FromPath, JSONBody
 
 from app.auth import authorize
 from app.errors import DataEnvelope, error_responses, ok
-from app.schemas import BatchCreate, BatchRead, CallFields, CallRead, CallsRead, CallsRequest
+from app.schemas.batches import (
+    BatchCreate,
+    BatchRead,
+    CallFields,
+    CallRead,
+    CallsRead,
+    CallsRequest,
+)
 from domain.errors import InvalidInput
 from domain.model import NewCall, Principal
 from domain.usecases.evidence import create_batch, record_calls

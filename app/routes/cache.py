@@ -6,7 +6,7 @@ from redis.exceptions import RedisError
 
 from app.auth import ADMIN_ONLY, authorize
 from app.errors import DataEnvelope, error_responses, ok
-from app.schemas import CacheStatus, LastRebuild, RebuildAccepted
+from app.schemas.cache import CacheStatus, LastRebuild, RebuildAccepted
 from domain.errors import Unavailable
 from domain.model import Principal
 from domain.time import utcnow

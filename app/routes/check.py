@@ -17,7 +17,7 @@ from app.auth import ALLOW_CHECK_SCOPE, authorize
 from app.deps import resources_of
 from app.errors import DataEnvelope, error_responses, ok
 from app.metrics import count_check
-from app.schemas import BulkCheck, CheckItem, CheckRequest, SingleCheck
+from app.schemas.check import BulkCheck, CheckItem, CheckRequest, SingleCheck
 from domain.model import CheckResult, Principal
 from domain.usecases.checks import YIELD_EVERY, check_numbers, release_in_turns
 from infra.db.uow import SqlUnitOfWork

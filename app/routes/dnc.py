@@ -8,7 +8,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.auth import ADMIN_ONLY, authorize
 from app.errors import DataEnvelope, Envelope, done, error_responses, ok
-from app.schemas import (
+from app.schemas.dnc import (
     AddRequest,
     EnableDisableRequest,
     EntryRead,

@@ -12,13 +12,13 @@ from litestar.params import FromQuery, JSONBody
 
 from app.auth import authorize
 from app.errors import DataEnvelope, error_responses, ok
-from app.schemas import (
+from app.schemas.dnc import EntryRead
+from app.schemas.lists import (
     AuditItem,
     AuditPageOut,
     BulkAddRequest,
     BulkAddResult,
     BulkItemOut,
-    EntryRead,
     ListPage,
 )
 from domain.errors import InvalidInput

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from app.deps import resources_of
 from app.errors import DataEnvelope, ok
-from app.schemas import Health, Readiness
+from app.schemas.ops import Health, Readiness
 
 
 @get("/health", summary="The process is up", tags=["Operations"])

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from app.auth import authorize
 from app.deps import resources_of
 from app.errors import DataEnvelope, error_responses, ok
-from app.schemas import ImportLineError, ImportOut
+from app.schemas.transfer import ImportLineError, ImportOut
 from domain.errors import NotFound, Unavailable, UnsupportedMediaType
 from domain.model import Principal
 from infra.db.copy import export_csv, stage_import
