@@ -9,7 +9,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_server_app
-from app.fast_check import FastCheck
+from app.layers.fast_check import FastCheck
 from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
 from tests.helpers import Client, Org, bearer
