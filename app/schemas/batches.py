@@ -58,17 +58,8 @@ class CallRead(msgspec.Struct, rename="camel"):
 
     @classmethod
     def of(cls, call: CallRecord) -> "CallRead":
-        return cls(
-            request_uuid=call.request_uuid,
-            batch_id=call.batch_id,
-            phone_number=call.phone_number,
-            recording_url=call.recording_url,
-            transcription=call.transcription,
-            status=call.status,
-            started_at=call.started_at,
-            duration_seconds=call.duration_seconds,
-            created_at=call.created_at,
-        )
+        """The record's fields of these names, as they are."""
+        return msgspec.convert(call, cls, from_attributes=True)
 
 
 @enveloped

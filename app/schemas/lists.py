@@ -9,6 +9,7 @@ from msgspec import Meta
 from app.schemas import enveloped
 from app.schemas.dnc import EntryRead
 from app.schemas.fields import AwareDatetime, Text64
+from domain.model import AuditRecord
 
 
 @enveloped
@@ -54,6 +55,19 @@ class AuditItem(msgspec.Struct, rename="camel"):
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     created_at: datetime
+
+    @classmethod
+    def of(cls, record: AuditRecord) -> "AuditItem":
+        return cls(
+            id=record.id,
+            action=record.action,
+            actor_user_id=str(record.actor_user_id) if record.actor_user_id else None,
+            phone_number=record.phone_number,
+            entity_id=record.entity_id,
+            before=record.before,
+            after=record.after,
+            created_at=record.created_at,
+        )
 
 
 @enveloped
