@@ -14,7 +14,6 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from app.auth import PUBLIC_PATHS, BearerTokenMiddleware
 from app.body import require_strict_json
-from app.body_timeout import BodyTimeout
 from app.deps import (
     provide_mirror,
     provide_principal,
@@ -23,16 +22,17 @@ from app.deps import (
     provide_uow,
 )
 from app.errors import handle_exception
-from app.fast_check import FastCheck
-from app.metrics import HttpMetrics, metrics
+from app.layers.body_timeout import BodyTimeout
+from app.layers.fast_check import FastCheck
+from app.layers.metrics import HttpMetrics
+from app.layers.request_ids import RequestIds
 from app.query import StrictQuery
-from app.request_ids import RequestIds
 from app.routes.batches import BatchController
 from app.routes.cache import CacheController
 from app.routes.check import CheckController
 from app.routes.dnc import DncController
 from app.routes.lists import ListController
-from app.routes.ops import health, ready
+from app.routes.ops import health, metrics, ready
 from app.routes.transfer import TransferController
 from domain.phone import nanp_table
 from infra import bootstrap
@@ -101,9 +101,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 
 def create_server_app(settings: Settings | None = None) -> RequestIds:
-    """What ``dnc serve`` runs: the app, with the single check's everyday case answered
-    before routing (see ``app.fast_check``), a read timeout on bodies (``app.body_timeout``),
-    and an id for every request."""
+    """What ``dnc serve`` runs: the app inside the layers of ``app.layers``: the single
+    check's everyday case answered before routing (``fast_check``), a read timeout on bodies
+    (``body_timeout``), the metrics and an id for every request."""
     settings = settings or Settings.from_env()
     app = FastCheck(create_app(settings))
     return RequestIds(HttpMetrics(BodyTimeout(app, settings.body_read_timeout_seconds)))

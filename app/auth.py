@@ -18,7 +18,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from app.deps import resources_of
-from app.ratelimit import RateLimited
+from app.layers.ratelimit import RateLimited
 from domain.errors import Forbidden, Unauthenticated
 from domain.model import Principal
 from domain.usecases.identity import authenticate, hash_token

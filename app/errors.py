@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from app.ratelimit import RateLimited
+from app.layers.ratelimit import RateLimited
 from domain.errors import (
     Conflict,
     DomainError,
@@ -76,7 +76,7 @@ def error_responses(*codes: int) -> dict[int, ResponseSpec]:
     """Document the error envelopes an authenticated route can answer with: ``codes`` (400 for
     any route with parameters or a body, 413 for one with a body, 404, 409, 415...) plus
     :data:`AUTHENTICATED_ROUTE_ERRORS`, and 408 with 413 (a body that stops arriving, see
-    ``app.body_timeout``). Every one of them is the :class:`Envelope`."""
+    ``app.layers.body_timeout``). Every one of them is the :class:`Envelope`."""
     body = (408,) if 413 in codes else ()
     every = sorted({*codes, *body, *AUTHENTICATED_ROUTE_ERRORS})
     return {code: ResponseSpec(data_container=Envelope, description=TITLES[code]) for code in every}

@@ -1,6 +1,6 @@
 """Structured logs: one JSON object a line, carrying the id of the request being handled.
 
-``REQUEST_ID`` is set by the API for each request (``app.request_ids``) and read by the
+``REQUEST_ID`` is set by the API for each request (``app.layers.request_ids``) and read by the
 formatter, so every line a request causes, in any module, names it. Phone numbers and tokens
 are not logged: lines name organizations, entries and imports by id.
 """

@@ -1,12 +1,21 @@
 """Batches and the calls in them: the evidence a DNC entry links to."""
 
+import msgspec
 from litestar import Controller, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from app.auth import authorize
 from app.errors import DataEnvelope, error_responses, ok
-from app.schemas import BatchCreate, BatchRead, CallFields, CallRead, CallsRead, CallsRequest
+from app.schemas.batches import (
+    BatchCreate,
+    BatchRead,
+    CallFields,
+    CallRead,
+    CallsRead,
+    CallsRequest,
+)
+from app.schemas.fields import trimmed
 from domain.errors import InvalidInput
 from domain.model import NewCall, Principal
 from domain.usecases.evidence import create_batch, record_calls
@@ -16,17 +25,10 @@ _CALL_FIELDS = [f for f in CallFields.__struct_fields__]
 
 
 def _new_call(call: CallFields, where: str) -> NewCall:
+    """The call's fields, which :class:`NewCall` has by the same names."""
     if call.phone_number is None:
         raise InvalidInput(f"{where}phoneNumber is required")
-    return NewCall(
-        phone_number=call.phone_number,
-        request_uuid=call.request_uuid,
-        recording_url=call.recording_url,
-        transcription=call.transcription,
-        status=call.status,
-        started_at=call.started_at,
-        duration_seconds=call.duration_seconds,
-    )
+    return msgspec.convert(call, NewCall, from_attributes=True)
 
 
 def calls_of(data: CallsRequest) -> list[NewCall]:
@@ -55,8 +57,7 @@ class BatchController(Controller):
         data: JSONBody[BatchCreate | None] = None,
     ) -> DataEnvelope[BatchRead]:
         data = data or BatchCreate()
-        name = (data.name or "").strip() or None
-        batch = await create_batch(uow, principal, data.batch_id, name)
+        batch = await create_batch(uow, principal, data.batch_id, trimmed(data.name))
         return ok(BatchRead.of(batch), "Batch created", 201)
 
     @post(

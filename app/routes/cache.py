@@ -5,7 +5,7 @@ from litestar.di import NamedDependency
 
 from app.auth import ADMIN_ONLY, authorize
 from app.errors import DataEnvelope, error_responses, ok
-from app.schemas import CacheStatus, LastRebuild, RebuildAccepted
+from app.schemas.cache import CacheStatus, LastRebuild, RebuildAccepted
 from domain.errors import Unavailable
 from domain.model import Principal
 from domain.time import utcnow

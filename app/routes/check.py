@@ -16,8 +16,8 @@ from litestar.serialization import encode_json
 from app.auth import ALLOW_CHECK_SCOPE, authorize
 from app.deps import resources_of
 from app.errors import DataEnvelope, error_responses, ok
-from app.metrics import count_check
-from app.schemas import BulkCheck, CheckItem, CheckRequest, SingleCheck
+from app.layers.metrics import count_check
+from app.schemas.check import BulkCheck, CheckItem, CheckRequest, SingleCheck
 from domain.model import CheckResult, Principal
 from domain.usecases.checks import YIELD_EVERY, check_numbers, release_in_turns
 from infra.db.uow import SqlUnitOfWork
@@ -40,7 +40,7 @@ def single_check(result: CheckResult) -> DataEnvelope[SingleCheck]:
 
 
 async def run_check(state: State, organization_id: UUID, numbers: list[str]) -> CheckResult:
-    """A check as both paths answer it (this route and ``app.fast_check``), counted."""
+    """A check as both paths answer it (this route and ``app.layers.fast_check``), counted."""
     resources = resources_of(state)
     result = await check_numbers(
         SqlUnitOfWork(resources.sessions),

@@ -8,15 +8,16 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from app.auth import ADMIN_ONLY, authorize
 from app.errors import DataEnvelope, Envelope, done, error_responses, ok
-from app.schemas import (
+from app.schemas.dnc import (
     AddRequest,
     EnableDisableRequest,
     EntryRead,
     RemoveRequest,
     SettingsRead,
 )
+from app.schemas.fields import trimmed
 from domain.errors import InvalidInput, NotFound
-from domain.model import AddNumber, Principal
+from domain.model import AddNumber, DncEntry, Principal
 from domain.usecases.browse import get_entry, get_settings
 from domain.usecases.entries import add_number, remove_entry, remove_number, set_dnc_enabled
 from infra.db.uow import SqlUnitOfWork
@@ -28,6 +29,11 @@ def require_non_empty(**fields: str) -> None:
     empty = [name for name, value in fields.items() if not value.strip()]
     if empty:
         raise InvalidInput(f"{', '.join(empty)} must not be empty")
+
+
+def removed(entry: DncEntry) -> DataEnvelope[EntryRead]:
+    """The answer of both ways to take a number off the list."""
+    return ok(EntryRead.of(entry), "Phone number removed from DNC successfully")
 
 
 class DncController(Controller):
@@ -56,7 +62,7 @@ class DncController(Controller):
             phone_number=data.phone_number,
             batch_id=data.batch_id.strip(),
             request_uuid=data.request_uuid.strip(),
-            type=(data.type or "").strip() or None,
+            type=trimmed(data.type),
             expires_at=data.expires_at,
         )
         await add_number(uow, mirror, queue, principal, command)
@@ -116,9 +122,8 @@ class DncController(Controller):
         mirror: NamedDependency[RedisMirror],
         principal: NamedDependency[Principal],
     ) -> DataEnvelope[EntryRead]:
-        reason = (data.reason or "").strip() or None
-        entry = await remove_number(uow, mirror, principal, data.phone_number, reason)
-        return ok(EntryRead.of(entry), "Phone number removed from DNC successfully")
+        entry = await remove_number(uow, mirror, principal, data.phone_number, trimmed(data.reason))
+        return removed(entry)
 
     @delete(
         "/delete/{id:str}",
@@ -138,5 +143,4 @@ class DncController(Controller):
             entry_id = UUID(id)
         except ValueError:
             raise NotFound(f"No DNC entry {id!r} on the list") from None
-        entry = await remove_entry(uow, mirror, principal, entry_id, (reason or "").strip() or None)
-        return ok(EntryRead.of(entry), "Phone number removed from DNC successfully")
+        return removed(await remove_entry(uow, mirror, principal, entry_id, trimmed(reason)))

@@ -12,13 +12,13 @@ from litestar.params import FromQuery, JSONBody
 
 from app.auth import authorize
 from app.errors import DataEnvelope, error_responses, ok
-from app.schemas import (
+from app.schemas.dnc import EntryRead
+from app.schemas.lists import (
     AuditItem,
     AuditPageOut,
     BulkAddRequest,
     BulkAddResult,
     BulkItemOut,
-    EntryRead,
     ListPage,
 )
 from domain.errors import InvalidInput
@@ -129,18 +129,6 @@ class ListController(Controller):
             after_id = int(raw)
         query = AuditQuery(phoneNumber, action, actor, since, until)
         result = await read_audit(uow, principal, query, page, limit, after_id)
-        items = [
-            AuditItem(
-                id=r.id,
-                action=r.action,
-                actor_user_id=str(r.actor_user_id) if r.actor_user_id else None,
-                phone_number=r.phone_number,
-                entity_id=r.entity_id,
-                before=r.before,
-                after=r.after,
-                created_at=r.created_at,
-            )
-            for r in result.items
-        ]
+        items = [AuditItem.of(record) for record in result.items]
         next_cursor = encode_cursor(items[-1].id) if items and result.has_more else None
         return ok(AuditPageOut(items, page, limit, result.total, next_cursor))

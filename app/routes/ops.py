@@ -1,15 +1,18 @@
-"""Liveness and readiness for load balancers and orchestrators."""
+"""Liveness and readiness for load balancers and orchestrators, and the metrics for
+Prometheus."""
 
 import asyncio
 
 from litestar import Response, get
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from app.deps import resources_of
+from app.deps import provide_uow, resources_of
 from app.errors import DataEnvelope, ok
-from app.schemas import Health, Readiness
+from app.layers.metrics import OUTBOX_LAG
+from app.schemas.ops import Health, Readiness
 
 
 @get("/health", summary="The process is up", tags=["Operations"])
@@ -52,3 +55,15 @@ async def ready(state: State) -> Response[DataEnvelope[Readiness]]:
         data=readiness,
     )
     return Response(body, status_code=503)
+
+
+@get("/metrics", summary="Prometheus metrics of this process", tags=["Operations"],
+     include_in_schema=False)  # fmt: skip
+async def metrics(state: State) -> Response[bytes]:
+    try:
+        async with provide_uow(state) as uow:
+            lag = await uow.outbox.oldest_pending_age()
+        OUTBOX_LAG.set(lag)
+    except Exception:  # the other metrics still tell the operator something
+        OUTBOX_LAG.set(float("nan"))
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -17,7 +17,7 @@ from litestar.response import Stream
 from app.auth import authorize
 from app.deps import resources_of
 from app.errors import DataEnvelope, error_responses, ok
-from app.schemas import ImportLineError, ImportOut
+from app.schemas.transfer import ImportLineError, ImportOut
 from domain.errors import NotFound, UnsupportedMediaType
 from domain.model import ImportReport, Principal
 from domain.usecases.transfer import INLINE_ROWS, export_list, get_import, import_list
@@ -54,7 +54,7 @@ async def spool(body: AsyncIterator[bytes]) -> Spool:
     """The whole body in a temporary file (in memory up to :data:`SPOOL_IN_MEMORY`), taken in
     before any database connection is: a slow or stalled upload holds a socket and a file,
     nothing anyone else needs. Litestar's stream stops it at the route's maximum size (413),
-    and ``app.body_timeout`` stops a body that stops arriving (408)."""
+    and ``app.layers.body_timeout`` stops a body that stops arriving (408)."""
     file: Spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
     try:
         buffered = bytearray()

@@ -1,5 +1,6 @@
-"""`dnc serve` answers ordinary single checks before Litestar routes them (app/fast_check.py).
-Whatever the request, the answer must be byte for byte Litestar's own."""
+"""`dnc serve` answers ordinary single checks before Litestar routes them
+(app/layers/fast_check.py). Whatever the request, the answer must be byte for byte Litestar's
+own."""
 
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -9,7 +10,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_server_app
-from app.fast_check import FastCheck
+from app.layers.fast_check import FastCheck
 from infra.settings import Settings
 from tests.api.conftest import add_body, seed_call
 from tests.helpers import Client, Org, bearer

@@ -6,7 +6,7 @@ from litestar.serialization import encode_json
 
 from app.errors import ok
 from app.routes.check import bulk_answer
-from app.schemas import BulkCheck, CheckItem
+from app.schemas.check import BulkCheck, CheckItem
 from domain.model import CheckResult, Verdict
 from domain.usecases.checks import YIELD_EVERY
 

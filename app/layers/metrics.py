@@ -1,4 +1,4 @@
-"""Prometheus metrics of the API process, served at ``GET /metrics``.
+"""Prometheus metrics of the API process, served at ``GET /metrics`` (``app.routes.ops``).
 
 - ``dnc_http_requests_total{route,method,status}`` and ``dnc_http_request_seconds{route}``:
   every request, by route template (``/api/dnc/delete/{entry_id:uuid}``, never the raw path,
@@ -16,11 +16,9 @@ The worker serves its own (job outcomes, drift, repairs) on ``DNC_WORKER_METRICS
 import time
 from typing import Any
 
-from litestar import Response, get
-from litestar.datastructures import State
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import Counter, Gauge, Histogram
 
-from app.deps import provide_uow
+from app.layers.base import HttpLayer
 from domain.model import CheckResult
 
 REQUESTS = Counter("dnc_http_requests", "HTTP requests answered", ["route", "method", "status"])
@@ -51,17 +49,11 @@ def count_check(result: CheckResult) -> None:
         FALLBACKS.inc()
 
 
-class HttpMetrics:
+class HttpMetrics(HttpLayer):
     """Counts and times every HTTP request, by the route template Litestar matched (or the
     one the fast check path sets)."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
         started = time.perf_counter()
         status = 500
 
@@ -78,15 +70,3 @@ class HttpMetrics:
             method = scope["method"] if scope["method"] in METHODS else "OTHER"
             REQUESTS.labels(route, method, status).inc()
             LATENCY.labels(route).observe(time.perf_counter() - started)
-
-
-@get("/metrics", summary="Prometheus metrics of this process", tags=["Operations"],
-     include_in_schema=False)  # fmt: skip
-async def metrics(state: State) -> Response[bytes]:
-    try:
-        async with provide_uow(state) as uow:
-            lag = await uow.outbox.oldest_pending_age()
-        OUTBOX_LAG.set(lag)
-    except Exception:  # the other metrics still tell the operator something
-        OUTBOX_LAG.set(float("nan"))
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

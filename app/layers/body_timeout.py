@@ -13,6 +13,7 @@ import msgspec
 from litestar.exceptions import HTTPException
 
 from app.errors import TITLES, Envelope
+from app.layers.base import HttpLayer
 
 CLOSE = {"Connection": "close"}
 
@@ -30,15 +31,12 @@ class BodyTimedOut(HTTPException):
         )
 
 
-class BodyTimeout:
+class BodyTimeout(HttpLayer):
     def __init__(self, app: Any, seconds: float) -> None:
-        self.app = app
+        super().__init__(app)
         self.seconds = seconds
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
         body_done = False
         started = False
 

@@ -19,6 +19,7 @@ from litestar.serialization import encode_json
 
 from app.auth import bearer_token
 from app.deps import resources_of
+from app.layers.base import HttpLayer
 from app.query import query_pairs
 from app.routes.check import PATH, run_check, single_check
 from domain.usecases.identity import hash_token
@@ -26,12 +27,14 @@ from domain.usecases.identity import hash_token
 _HEADERS = [(b"content-type", b"application/json")]
 
 
-class FastCheck:
-    def __init__(self, app: Litestar) -> None:
-        self.app = app
+class FastCheck(HttpLayer):
+    app: Litestar
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == PATH:
+    def __init__(self, app: Litestar) -> None:
+        super().__init__(app)
+
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["method"] == "GET" and scope["path"] == PATH:
             body = await self._answer(scope)
             if body is not None:
                 scope["path_template"] = PATH  # as Litestar's router would (metrics label)

@@ -6,21 +6,16 @@ import re
 import secrets
 from typing import Any
 
+from app.layers.base import HttpLayer
 from infra.logs import REQUEST_ID
 
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-class RequestIds:
+class RequestIds(HttpLayer):
     """The outermost layer of ``dnc serve``'s app, around the fast check path and Litestar."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
         text = given.decode("latin-1")
         request_id = text if _SANE.fullmatch(text) else secrets.token_hex(8)

@@ -22,7 +22,7 @@ from types import FrameType
 
 from infra.settings import Settings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("app.supervisor")  # the name its lines have always carried (text logs)
 RESTART_FIRST_SECONDS = 1.0
 RESTART_MAX_SECONDS = 30.0
 STAYED_UP_SECONDS = 60.0

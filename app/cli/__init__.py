@@ -1,0 +1,39 @@
+"""The ``dnc`` command: provisioning, migrations, the mirror, and the two processes.
+
+One module per command group, each adding its commands to the parser: ``db``, ``org``,
+``user``, ``tokens`` (the ``token`` group; a module named ``token`` would shadow the
+standard library's), ``cache``, ``transfer`` (``import`` and ``export``) and ``processes``
+(``serve``, ``worker`` and ``run``, whose supervisor is ``supervisor``). What the commands on
+the data share (their resources, one JSON object on stdout) is in ``tools``.
+"""
+
+import argparse
+import json
+import logging.config
+import sys
+
+from app.cli import cache, db, org, processes, tokens, transfer, user
+from infra.logs import logging_config
+from infra.settings import Settings, SettingsError
+
+GROUPS = (db, org, user, tokens, cache, transfer, processes)
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dnc", description="DNC list service")
+    commands = parser.add_subparsers(dest="group", required=True)
+    for group in GROUPS:
+        group.add_commands(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(json.dumps({"error": str(exc)}), file=sys.stderr)
+        return 2
+    logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
+    exit_status: int = args.run(settings, args)
+    return exit_status

@@ -1,0 +1,29 @@
+"""``dnc org create``: an organization, its first admin and its (empty) mirror."""
+
+import argparse
+import sys
+
+from redis.exceptions import RedisError
+
+from app.cli.tools import Commands, Report, Tools, group, with_tools
+from domain.errors import Unavailable
+from domain.usecases.identity import create_organization
+from domain.usecases.mirror_repair import rebuild_mirror
+
+
+def add_commands(commands: Commands) -> None:
+    create = group(commands, "org", "organizations").add_parser(
+        "create", help="create an organization and its first admin"
+    )
+    create.add_argument("--name", required=True)
+    create.add_argument("--admin-email", required=True)
+    create.set_defaults(run=with_tools(_create))
+
+
+async def _create(tools: Tools, args: argparse.Namespace) -> Report:
+    org, admin = await create_organization(tools.uow, args.name, args.admin_email)
+    try:  # an empty mirror, ready at once; if Redis is away the worker builds it later
+        await rebuild_mirror(tools.uow, tools.mirror, org.id)
+    except (Unavailable, RedisError, OSError) as exc:
+        print(f"warning: mirror not built yet ({exc}); the worker will", file=sys.stderr)
+    return {"orgId": str(org.id), "userId": str(admin.id)}

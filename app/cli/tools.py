@@ -1,0 +1,81 @@
+"""What the commands share: how one adds itself to the parser, the resources the commands on
+the data work with (built by ``infra.bootstrap``), and how their result is reported: one JSON
+object on stdout, or ``{"error": ...}`` on stderr and exit status 1."""
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.errors import DomainError
+from infra.bootstrap import open_resources
+from infra.db.uow import SqlUnitOfWork
+from infra.redis.mirror import RedisMirror
+from infra.settings import Settings
+from infra.token_revocations import RedisTokenRevocations
+
+CLI_NAME = "dnc-cli"
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # dnc's subcommands
+
+Report = dict[str, Any] | None  # None: nothing to print (an export's stdout is the CSV itself)
+Command = Callable[[Settings, argparse.Namespace], int]  # a parser's default ``run``
+
+
+@dataclass
+class Tools:
+    uow: SqlUnitOfWork
+    mirror: RedisMirror
+    engine: AsyncEngine
+    revocations: RedisTokenRevocations
+
+
+Action = Callable[[Tools, argparse.Namespace], Awaitable[Report]]
+
+
+def group(commands: Commands, name: str, help_text: str) -> Commands:
+    """The subcommands of a new group ``dnc <name>``."""
+    return commands.add_parser(name, help=help_text).add_subparsers(dest="command", required=True)
+
+
+def reporting(work: Callable[[Settings, argparse.Namespace], Report]) -> Command:
+    """``work`` as a command: its result printed as JSON (exit status 1 if it reports drift),
+    a :class:`DomainError` as ``{"error": ...}`` on stderr (exit status 1)."""
+
+    def command(settings: Settings, args: argparse.Namespace) -> int:
+        try:
+            result = work(settings, args)
+        except DomainError as exc:
+            print(json.dumps({"error": exc.message}), file=sys.stderr)
+            return 1
+        if result is None:
+            return 0
+        print(json.dumps(result))
+        return 1 if result.get("drift") else 0
+
+    return command
+
+
+def with_tools(action: Action) -> Command:
+    """``action`` as a command that runs with the CLI's resources, reported."""
+
+    def work(settings: Settings, args: argparse.Namespace) -> Report:
+        async def run() -> Report:
+            async with _tools(settings) as tools:
+                return await action(tools, args)
+
+        return asyncio.run(run())
+
+    return reporting(work)
+
+
+@asynccontextmanager
+async def _tools(settings: Settings) -> AsyncIterator[Tools]:
+    async with open_resources(settings, CLI_NAME) as resources:
+        yield Tools(resources.uow(), resources.mirror, resources.engine, resources.revocations)

@@ -1,0 +1,59 @@
+"""``dnc import`` and ``dnc export``: whole lists as CSV, with progress on stderr."""
+
+import argparse
+import sys
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+from app.cli.tools import Commands, Report, Tools, with_tools
+from domain.usecases.transfer import process_waited
+from infra.db.copy import export_csv, stage_import
+from infra.db.imports import SqlListTransfers
+
+
+def add_commands(commands: Commands) -> None:
+    importing = commands.add_parser("import", help="import a CSV file, with progress")
+    importing.add_argument("--org", required=True, type=UUID, help="organization id")
+    importing.add_argument("file", help="CSV with a header: phoneNumber[,type][,expiresAt]")
+    importing.set_defaults(run=with_tools(_import))
+    exporting = commands.add_parser("export", help="write the list as CSV to stdout")
+    exporting.add_argument("--org", required=True, type=UUID, help="organization id")
+    exporting.set_defaults(run=with_tools(_export))
+
+
+async def _file_chunks(path: str) -> AsyncIterator[bytes]:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            yield chunk
+
+
+async def _import(tools: Tools, args: argparse.Namespace) -> Report:
+    import_id, rows = await stage_import(tools.engine, args.org, None, _file_chunks(args.file))
+    print(f"import {import_id}: {rows} rows staged", file=sys.stderr, flush=True)
+
+    def progress(done: int, total: int) -> None:
+        print(f"import {import_id}: {done}/{total} rows checked", file=sys.stderr, flush=True)
+
+    report = await process_waited(SqlListTransfers(tools.engine), tools.mirror, import_id, progress)
+    return {
+        "importId": str(report.id),
+        "rows": report.rows,
+        "added": report.added,
+        "duplicate": report.duplicate,
+        "invalid": report.invalid,
+        "errors": report.errors,
+    }
+
+
+async def _export(tools: Tools, args: argparse.Namespace) -> Report:
+    """The CSV on stdout, so nothing else is printed there."""
+    rows = 0
+    out = sys.stdout.buffer
+    async for chunk in export_csv(tools.engine, args.org):
+        out.write(chunk)
+        before, rows = rows, rows + chunk.count(b"\n")
+        if rows // 100_000 > before // 100_000:
+            print(f"export: {rows - 1} rows", file=sys.stderr, flush=True)
+    out.flush()
+    print(f"export: {max(rows - 1, 0)} rows in all", file=sys.stderr, flush=True)
+    return None

@@ -1,0 +1,65 @@
+"""The DNC list: the vendor's add and enable-disable, an entry, the settings, removing."""
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from app.schemas import enveloped
+from app.schemas.fields import AwareDatetime, PhoneText, Text64
+from domain.model import DncEntry
+
+
+class AddRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
+    phone_number: PhoneText
+    batch_id: Text64
+    request_uuid: Annotated[str, Meta(max_length=128)] = msgspec.field(name="requestUUID")
+    type: Text64 | None = None
+    expires_at: AwareDatetime | None = None
+
+
+class EnableDisableRequest(msgspec.Struct):
+    enable: bool
+
+
+@enveloped
+class EntryRead(msgspec.Struct, rename="camel"):
+    id: str
+    phone_number: str
+    type: str | None
+    source: str
+    batch_id: str | None
+    request_uuid: str | None = msgspec.field(name="requestUUID")
+    call_recording: str | None
+    transcription: str | None
+    added_by: str | None
+    created_at: datetime
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, entry: DncEntry) -> "EntryRead":
+        return cls(
+            id=str(entry.id),
+            phone_number=entry.phone_number,
+            type=entry.type,
+            source=entry.source,
+            batch_id=entry.batch_id,
+            request_uuid=entry.request_uuid,
+            call_recording=entry.call_recording,
+            transcription=entry.transcription,
+            added_by=str(entry.added_by) if entry.added_by else None,
+            created_at=entry.created_at,
+            expires_at=entry.expires_at,
+        )
+
+
+@enveloped
+class SettingsRead(msgspec.Struct):
+    enabled: bool
+    count: int
+
+
+class RemoveRequest(msgspec.Struct, rename="camel"):
+    phone_number: PhoneText
+    reason: Annotated[str, Meta(max_length=1000)] | None = None
