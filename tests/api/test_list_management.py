@@ -8,8 +8,16 @@ import pytest
 
 from domain.usecases.entries import expire_due
 from infra.settings import Settings
-from tests.api.conftest import add_body, seed_call
-from tests.helpers import Client, Org, assert_error, body, mirror_for, uow_for
+from tests.support.helpers import (
+    Client,
+    Org,
+    add_body,
+    assert_error,
+    body,
+    mirror_for,
+    seed_call,
+    uow_for,
+)
 
 
 def nanp(i: int) -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from infra.settings import Settings
-from tests.helpers import Client, Org, assert_error, body, run_worker
-from tests.integration.test_cli_end_to_end import env_of
+from tests.support.helpers import Client, Org, assert_error, body, run_worker
+from tests.support.processes import env_of
 
 DNC = str(Path(sys.executable).with_name("dnc"))
 CSV = {"Content-Type": "text/csv"}

@@ -25,10 +25,10 @@ from infra.redis.layout import locate
 from infra.redis.mirror import RedisMirror
 from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
-from tests.api.conftest import add_body, seed_call
-from tests.helpers import (
+from tests.support.helpers import (
     Client,
     Org,
+    add_body,
     arq_for,
     assert_error,
     body,
@@ -36,9 +36,10 @@ from tests.helpers import (
     mirror_for,
     new_org,
     run_worker,
+    seed_call,
     uow_for,
 )
-from tests.servers import PrivateRedis, TcpProxy
+from tests.support.servers import PrivateRedis, TcpProxy
 
 LISTED = "12125551234"
 

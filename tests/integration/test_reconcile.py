@@ -30,8 +30,18 @@ from infra.redis.layout import locate
 from infra.redis.mirror import RedisMirror
 from infra.redis.queue import ArqJobQueue, rebuild_job_id
 from infra.settings import Settings
-from tests.conftest import SERVER_URL
-from tests.helpers import Client, Org, arq_for, body, mirror_for, new_org, run_worker, sql, uow_for
+from tests.support.helpers import (
+    Client,
+    Org,
+    arq_for,
+    body,
+    mirror_for,
+    new_org,
+    run_worker,
+    sql,
+    uow_for,
+)
+from tests.support.suite import SERVER_URL
 
 # numbers at the edges of the range (15 digits), for the scripts' and the trigger's arithmetic
 EDGE = ["999999999999999", "100000000000000", "868888888888888", "12125551234"]

@@ -18,9 +18,9 @@ import redis
 
 from infra.settings import Settings
 from infra.token_revocations import channel
-from tests.helpers import Org, free_port, new_org, wait_until_healthy
-from tests.integration.test_cli_end_to_end import DNC, env_of
-from tests.servers import PrivateRedis
+from tests.support.helpers import Org, free_port, new_org
+from tests.support.processes import DNC, env_of, running
+from tests.support.servers import PrivateRedis
 
 NUMBER = "2125550100"
 CONTRACT_SECONDS = 1.0  # API.md; a correctness property, not a speed target
@@ -29,19 +29,13 @@ Request = Callable[[], httpx.Response]
 
 def serve(settings: Settings, count: int) -> Iterator[list[httpx.Client]]:
     apis = [replace(settings, port=free_port()) for _ in range(count)]
-    processes = [subprocess.Popen([DNC, "serve"], env=env_of(api)) for api in apis]
     clients = [httpx.Client(base_url=f"http://127.0.0.1:{api.port}", timeout=10) for api in apis]
     try:
-        for api in apis:
-            wait_until_healthy(f"http://127.0.0.1:{api.port}")
-        yield clients
+        with running(*(("serve", api) for api in apis)):
+            yield clients
     finally:
         for client in clients:
             client.close()
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from typing import Any
 
 import redis
 
-from tests.helpers import free_port
+from tests.support.helpers import free_port
 
 
 class PrivateRedis:
@@ -164,7 +164,7 @@ class PrivateRedisCluster:
     """A 3-master Redis Cluster of the test session's own (``.ci/redis-cluster``), on free
     loopback ports whose cluster-bus ports (+10000) are free too."""
 
-    SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "redis-cluster"
+    SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "redis-cluster"
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory / "nodes"
