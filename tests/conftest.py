@@ -75,10 +75,8 @@ async def other_org(settings: Settings) -> Org:
 
 @pytest.fixture
 def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    yield sink
-    sink.stop()
+    with SmtpSink() as sink:
+        yield sink
 
 
 @pytest.fixture
@@ -89,7 +87,5 @@ def smtp_settings(settings: Settings, smtp: SmtpSink) -> Settings:
 @pytest.fixture
 def private_redis() -> Iterator[PrivateRedis]:
     """A redis-server of the test's own, which it may flush, stop and start."""
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.cleanup()
+    with PrivateRedis() as server:
+        yield server

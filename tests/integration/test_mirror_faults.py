@@ -95,21 +95,20 @@ async def recovers(settings: Settings, org: Org, client: Client) -> None:
         assert not (await verify(uow, mirror, org.id)).drifted
 
 
-async def test_flushed_redis(
-    own_settings: Settings, app_client: Client, listed: Org, private_redis: PrivateRedis
+@pytest.mark.parametrize("loss", ["flushed", "restarted empty"])
+async def test_redis_that_lost_the_mirror(
+    own_settings: Settings,
+    app_client: Client,
+    listed: Org,
+    private_redis: PrivateRedis,
+    loss: str,
 ) -> None:
     assert await direct(own_settings, listed, app_client) == ("redis", True)
-    private_redis.flush()
-    assert (await check(app_client, listed))["blocked"] is True
-    assert await direct(own_settings, listed, app_client) == ("api", True)
-    await recovers(own_settings, listed, app_client)
-
-
-async def test_redis_restarted_empty(
-    own_settings: Settings, app_client: Client, listed: Org, private_redis: PrivateRedis
-) -> None:
-    private_redis.stop()
-    private_redis.start()
+    if loss == "flushed":
+        private_redis.flush()
+    else:
+        private_redis.stop()
+        private_redis.start()
     assert (await check(app_client, listed))["blocked"] is True
     assert await direct(own_settings, listed, app_client) == ("api", True)
     await recovers(own_settings, listed, app_client)

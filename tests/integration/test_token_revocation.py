@@ -119,27 +119,19 @@ def assert_refused_from_one_second_on(revoked: float, requests: list[Request]) -
     assert last == [401] * len(requests)
 
 
-async def test_every_process_refuses_a_revoked_tokens_writes_within_a_second(
-    settings: Settings, two_apis: list[httpx.Client]
+@pytest.mark.parametrize("request_of", [remove, check], ids=["a write", "the fast check"])
+async def test_every_process_refuses_a_revoked_token_within_a_second(
+    settings: Settings,
+    two_apis: list[httpx.Client],
+    request_of: Callable[[httpx.Client, Org], Request],
 ) -> None:
-    org = await new_org(settings, "Revoked Writer")
-    writes = [remove(client, org) for client in two_apis]
+    org = await new_org(settings, "Revoked")
+    requests = [request_of(client, org) for client in two_apis]
     listening(settings, 2)
-    cache_the_token(writes)
+    cache_the_token(requests)
     revoked, stderr = revoke(settings, org)
     assert "warning" not in stderr  # the announcement went out
-    assert_refused_from_one_second_on(revoked, writes)
-
-
-async def test_the_fast_check_path_refuses_a_revoked_token_within_a_second(
-    settings: Settings, two_apis: list[httpx.Client]
-) -> None:
-    org = await new_org(settings, "Revoked Checker")
-    checks = [check(client, org) for client in two_apis]
-    listening(settings, 2)
-    cache_the_token(checks)
-    revoked, _ = revoke(settings, org)
-    assert_refused_from_one_second_on(revoked, checks)
+    assert_refused_from_one_second_on(revoked, requests)
 
 
 async def test_with_redis_away_a_revoked_token_is_refused_within_a_second_and_after(

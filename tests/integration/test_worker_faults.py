@@ -50,13 +50,11 @@ RERUN_WITHIN = JOB_LOCK_SECONDS + 15  # the lock's expiry, then the job itself, 
 
 @pytest.fixture
 def slow_smtp() -> Iterator[SlowSmtpSink]:
-    sink = SlowSmtpSink()
-    sink.start()
-    try:
-        yield sink
-    finally:
-        sink.data_delay = 0
-        sink.stop()
+    with SlowSmtpSink() as sink:
+        try:
+            yield sink
+        finally:
+            sink.data_delay = 0  # a message on its way is answered at once, then it stops
 
 
 async def lock_ttl_ms(settings: Settings, job_id: str) -> int:

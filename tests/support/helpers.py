@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from email.message import Message
-from typing import Any, cast
+from typing import Any, Self, cast
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -157,6 +157,16 @@ def add_body(
     return {"phoneNumber": phone, "batchId": batch_id, "requestUUID": request_uuid, **extra}
 
 
+async def is_blocked(client: Client, org: Org, number: str) -> bool:
+    """What ``GET /api/dnc/check`` answers for the number: blocked or callable."""
+    response = await client.get(
+        "/api/dnc/check", params={"phoneNumber": number}, headers=org.headers
+    )
+    assert response.status_code == 200, response.text
+    blocked: bool = body(response)["data"]["blocked"]
+    return blocked
+
+
 async def add_listed_number(settings: Settings, org: Org) -> None:
     """The default call seeded and its number listed through the API (the admins' email
     goes into the outbox)."""
@@ -235,6 +245,13 @@ class SmtpSink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 class _SlowData(_Collector):

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import redis
 
@@ -71,6 +71,14 @@ class PrivateRedis:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        """Started; stopped and its directory removed on the way out."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cleanup()
 
 
 class TcpProxy:

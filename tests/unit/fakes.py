@@ -585,7 +585,9 @@ class Generation:
 class FakeMirror:
     """Redis as the scripts keep it: per organization a live generation, maybe one being
     built, the DNC flag, and whether the live one is vouched for (``ready``: loaded by this
-    Redis process). ``down`` makes every call raise :class:`Unavailable`, as the port says."""
+    Redis process). ``down`` makes every call raise :class:`Unavailable`, as the port says;
+    ``away`` does for the organizations in it (their Redis Cluster node is unreachable).
+    ``writes`` keeps each ``apply`` call: the organization, how many adds and removes."""
 
     def __init__(self) -> None:
         self.live: dict[UUID, Generation] = {}
@@ -595,6 +597,8 @@ class FakeMirror:
         self.rebuilt: dict[UUID, tuple[str, int]] = {}  # rebuilt_at, rebuilt_count
         self.cursor: VerifyCursor | None = None
         self.down = False
+        self.away: set[UUID] = set()
+        self.writes: list[tuple[UUID, int, int]] = []
         self._generations = 0
 
     @property
@@ -602,8 +606,8 @@ class FakeMirror:
         """Each organization's live numbers."""
         return {org: generation.numbers for org, generation in self.live.items()}
 
-    def _up(self) -> None:
-        if self.down:
+    def _up(self, organization_id: UUID | None = None) -> None:
+        if self.down or organization_id in self.away:
             raise Unavailable("the fake Redis is down")
 
     def _name(self) -> str:
@@ -629,7 +633,7 @@ class FakeMirror:
         return self.live.get(organization_id) if self.ready.get(organization_id) else None
 
     async def check(self, organization_id: UUID, numbers: Sequence[str]) -> MirrorAnswer:
-        self._up()
+        self._up(organization_id)
         live = self._vouched(organization_id)
         if live is None:
             return MirrorAnswer(ready=False, enabled=False)
@@ -644,7 +648,8 @@ class FakeMirror:
         remove: Sequence[str] = (),
         enabled: bool | None = None,
     ) -> bool:
-        self._up()
+        self._up(organization_id)
+        self.writes.append((organization_id, len(add), len(remove)))
         if enabled is not None:
             self.enabled[organization_id] = enabled
         for generations in (self.live, self.building):
@@ -653,7 +658,7 @@ class FakeMirror:
         return organization_id in self.live
 
     async def state(self, organization_id: UUID) -> MirrorState:
-        self._up()
+        self._up(organization_id)
         live = self.live.get(organization_id)
         rebuilt_at, rebuilt_count = self.rebuilt.get(organization_id, (None, None))
         return MirrorState(
@@ -667,17 +672,17 @@ class FakeMirror:
         )
 
     async def count(self, organization_id: UUID) -> int | None:
-        self._up()
+        self._up(organization_id)
         live = self.live.get(organization_id)
         return len(live.numbers) if live else None
 
     async def members(self, organization_id: UUID) -> set[int] | None:
-        self._up()
+        self._up(organization_id)
         live = self.live.get(organization_id)
         return {int(n) for n in live.numbers} if live else None
 
     async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild:
-        self._up()
+        self._up(organization_id)
         build = MirrorBuild(self._name(), bucket_count_for(expected))
         self.building[organization_id] = Generation(build.generation, build.buckets)
         return build
@@ -685,7 +690,7 @@ class FakeMirror:
     async def load_buckets(
         self, organization_id: UUID, build: MirrorBuild, groups: Sequence[tuple[int, list[int]]]
     ) -> bool:
-        self._up()
+        self._up(organization_id)
         building = self.building.get(organization_id)
         if building is None or building.name != build.generation:
             return False
@@ -698,7 +703,7 @@ class FakeMirror:
         return True
 
     async def probe(self, organization_id: UUID, numbers: Sequence[str] = ()) -> MirrorProbe:
-        self._up()
+        self._up(organization_id)
         live = self.live.get(organization_id)
         return MirrorProbe(
             ready=self._vouched(organization_id) is not None,
@@ -711,7 +716,7 @@ class FakeMirror:
     async def bucket_members(
         self, organization_id: UUID, start: int, stop: int
     ) -> tuple[int, set[int]] | None:
-        self._up()
+        self._up(organization_id)
         live = self.live.get(organization_id)
         if live is None:
             return None
@@ -729,7 +734,7 @@ class FakeMirror:
     async def swap(
         self, organization_id: UUID, build: MirrorBuild, enabled: bool, rebuilt_at: str, count: int
     ) -> bool:
-        self._up()
+        self._up(organization_id)
         building = self.building.get(organization_id)
         if building is None or building.name != build.generation:
             return False

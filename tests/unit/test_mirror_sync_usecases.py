@@ -3,7 +3,6 @@ against the in-memory fakes: each sync writes the numbers' *current* truth, so t
 the changes cannot leave the mirror stale. The same syncs run against real Redis and Postgres
 in tests/integration/test_mirror_concurrency.py and tests/integration/test_mirror_faults.py."""
 
-from collections.abc import Sequence
 from uuid import UUID
 
 import pytest
@@ -81,46 +80,19 @@ async def test_a_large_change_is_written_in_bounded_calls(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(mirror_sync, "APPLY_CHUNK", 3)
-    calls: list[tuple[int, int]] = []
-    apply = world.mirror.apply
-
-    async def counted(
-        organization_id: UUID,
-        add: Sequence[str] = (),
-        remove: Sequence[str] = (),
-        enabled: bool | None = None,
-    ) -> bool:
-        calls.append((len(add), len(remove)))
-        return await apply(organization_id, add, remove, enabled)
-
-    monkeypatch.setattr(world.mirror, "apply", counted)
     numbers = [f"1212555{n:04d}" for n in range(100, 107)]
     await world.add(numbers[0])
     world.mirror.live[world.org].numbers.update(numbers[1:])  # six of them stale
-    calls.clear()
+    world.mirror.writes.clear()
     await note(world, world.org, {"numbers": numbers})
     await sync_mirror(world.uow, world.mirror, world.org)
     assert world.mirror.numbers[world.org] == {numbers[0]}
-    assert calls == [(1, 3), (0, 3)]  # at most three of each a call
+    assert world.mirror.writes == [(world.org, 1, 3), (world.org, 0, 3)]  # three of each a call
 
 
-async def test_one_organization_failing_does_not_hold_up_the_others(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_one_organization_failing_does_not_hold_up_the_others(world: World) -> None:
     other = world.new_org("Other").organization_id
-    apply = world.mirror.apply
-
-    async def fails_for_acme(
-        organization_id: UUID,
-        add: Sequence[str] = (),
-        remove: Sequence[str] = (),
-        enabled: bool | None = None,
-    ) -> bool:
-        if organization_id == world.org:
-            raise Unavailable("Acme's Redis node is away")
-        return await apply(organization_id, add, remove, enabled)
-
-    monkeypatch.setattr(world.mirror, "apply", fails_for_acme)
+    world.mirror.away.add(world.org)  # Acme's Redis Cluster node
     world.mirror.live[world.org].numbers.add(LISTED)
     world.mirror.live[other].numbers.add(LISTED)
     await note(world, world.org, {"numbers": [LISTED]})

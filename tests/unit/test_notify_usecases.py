@@ -25,6 +25,13 @@ def emails(world: World) -> list[int]:
     return [m.id for m in world.uow.committed.outbox if m.kind == EMAIL_DNC_ADDED]
 
 
+async def listed_with_one_email(world: World) -> int:
+    """The number listed; the id of the one email (to the one admin) it leaves in the outbox."""
+    await world.add()
+    [message_id] = emails(world)
+    return message_id
+
+
 async def test_every_admin_gets_one_email_naming_the_number_and_its_evidence(
     world: World, mailer: FakeMailer
 ) -> None:
@@ -48,8 +55,7 @@ async def test_every_admin_gets_one_email_naming_the_number_and_its_evidence(
 
 
 async def test_a_message_delivered_once_is_not_sent_again(world: World, mailer: FakeMailer) -> None:
-    await world.add()
-    [message_id] = emails(world)
+    message_id = await listed_with_one_email(world)
     assert await deliver_outbox_message(world.uow, mailer, message_id) is True
     assert await deliver_outbox_message(world.uow, mailer, message_id) is False
     assert len(mailer.sent) == 1
@@ -59,8 +65,7 @@ async def test_a_message_delivered_once_is_not_sent_again(world: World, mailer: 
 async def test_a_mail_server_away_is_retried_until_it_takes_the_message(
     world: World, mailer: FakeMailer
 ) -> None:
-    await world.add()
-    [message_id] = emails(world)
+    message_id = await listed_with_one_email(world)
     mailer.refusals = [MailerUnavailable("451 try again later")]
     with pytest.raises(MailerUnavailable):
         await deliver_outbox_message(world.uow, mailer, message_id)
@@ -78,8 +83,7 @@ async def test_a_mail_server_away_is_retried_until_it_takes_the_message(
 async def test_a_recipient_refused_for_good_is_not_retried(
     world: World, mailer: FakeMailer
 ) -> None:
-    await world.add()
-    [message_id] = emails(world)
+    message_id = await listed_with_one_email(world)
     mailer.refusals = [MailRejected("550 no such user")]
     await deliver_outbox_message(world.uow, mailer, message_id)
     t = world.uow.committed
@@ -106,8 +110,7 @@ async def test_a_message_with_nothing_to_send_is_put_aside(
 async def test_an_admin_gone_since_the_listing_gets_nothing(
     world: World, mailer: FakeMailer
 ) -> None:
-    await world.add()
-    [message_id] = emails(world)
+    message_id = await listed_with_one_email(world)
     del world.uow.committed.users[world.principal.user_id]
     assert await deliver_outbox_message(world.uow, mailer, message_id) is False
     assert mailer.sent == []
