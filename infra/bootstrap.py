@@ -1,13 +1,14 @@
 """The composition root: every resource a process needs, built in one place and closed in one.
 
 The API (``app.asgi``'s lifespan), the worker (``jobs.worker``'s startup and shutdown), the
-``dnc`` command (``app.cli``) and the tests (``tests.helpers``) all get their engines, pools,
-mirror and queue from :func:`build` (or :func:`open_resources`) and give them back with
+``dnc`` command (``app.cli``) and the tests (``tests.support.helpers``) all get their engines,
+pools, mirror and queue from :func:`build` (or :func:`open_resources`) and give them back with
 :func:`close`. Nothing here connects: engines and pools connect on first use.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
@@ -27,6 +28,7 @@ from infra.settings import Settings
 from infra.token_cache import TokenCache
 from infra.token_revocations import RedisTokenRevocations
 
+log = logging.getLogger(__name__)
 IMPORTS_BUSY = "Every import slot of this server is busy; retry the import in a few seconds"
 
 
@@ -120,11 +122,28 @@ def build(settings: Settings, client_name: str, *, redis: ArqRedis | None = None
 
 
 async def close(resources: Resources) -> None:
-    await close_mirror_redis(resources.mirror.redis, resources.redis)
+    """Close every resource, each one even when closing another failed; then raise the first
+    failure (a later one is logged)."""
+    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+        ("the mirror's Redis", lambda: close_mirror_redis(resources.mirror.redis, resources.redis))
+    ]
     if resources.owns_redis:
-        await resources.redis.aclose(close_connection_pool=True)
-    await resources.imports.engine.dispose()
-    await resources.engine.dispose()
+        steps.append(("the Redis pool", lambda: resources.redis.aclose(close_connection_pool=True)))
+    steps += [
+        ("the imports' engine", resources.imports.engine.dispose),
+        ("the engine", resources.engine.dispose),
+    ]
+    first: BaseException | None = None
+    for name, step in steps:
+        try:
+            await step()
+        except BaseException as exc:  # cancelled too: the rest is still closed, then it is raised
+            if first is None:
+                first = exc
+            else:
+                log.error("closing %s failed as well", name, exc_info=exc)
+    if first is not None:
+        raise first
 
 
 @asynccontextmanager

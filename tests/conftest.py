@@ -1,35 +1,27 @@
-"""Test harness: a database and a Redis key prefix of the suite's own, cleaned after each test.
-
-Only what the suite created is ever dropped or deleted: the ``dnc_test_<hex>`` database and
-the Redis keys that contain the suite's ``dnctest<hex>`` prefix.
-"""
+"""Test harness: a database and a Redis key prefix of the suite's own, cleaned after each test
+(``tests/support/suite.py``)."""
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
-import asyncpg
 import pytest
-import redis
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from infra.db.migrate import upgrade
-from infra.db.models import Base
 from infra.settings import Settings
-from tests.helpers import Client, Org, SmtpSink, new_org
-from tests.servers import PrivateRedis, PrivateRedisCluster
-
-SERVER_URL = os.environ.get("DNC_TEST_DATABASE_SERVER", "postgresql://postgres@127.0.0.1:5432")
-REDIS_URL = os.environ.get("DNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-TABLES = ", ".join(table.name for table in Base.metadata.sorted_tables)
-
-
-# DNC_TEST_REDIS_CLUSTER=1 (the second run of `make test`): the mirror lives on a private
-# 3-master Redis Cluster started for the session; the job queue stays on REDIS_URL.
-ON_CLUSTER = os.environ.get("DNC_TEST_REDIS_CLUSTER") == "1"
+from tests.support.helpers import Client, Org, SmtpSink, new_org
+from tests.support.servers import PrivateRedis, PrivateRedisCluster
+from tests.support.suite import (
+    ON_CLUSTER,
+    REDIS_URL,
+    SERVER_URL,
+    delete_redis_keys,
+    drop_database,
+    truncate_tables,
+)
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +42,7 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
     try:
         yield settings
     finally:
-        asyncio.run(_drop_database(settings))
+        asyncio.run(drop_database(settings))
         delete_redis_keys(settings)
         if cluster:
             cluster.stop()
@@ -59,36 +51,10 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
 @pytest.fixture
 def settings(base_settings: Settings) -> Iterator[Settings]:
     yield base_settings
-    asyncio.run(_truncate(base_settings))
+    asyncio.run(truncate_tables(base_settings))
     delete_redis_keys(base_settings)
     if base_settings.mirror_redis_cluster:  # the suite's own cluster: empty it
         PrivateRedisCluster.flush(base_settings.mirror_redis_cluster)
-
-
-async def _truncate(settings: Settings) -> None:
-    connection = await asyncpg.connect(settings.database_url)
-    try:
-        await connection.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
-    finally:
-        await connection.close()
-
-
-async def _drop_database(settings: Settings) -> None:
-    connection = await asyncpg.connect(f"{SERVER_URL}/postgres")
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{settings.database_name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
-def delete_redis_keys(settings: Settings) -> None:
-    client = redis.Redis.from_url(settings.redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"*{settings.redis_prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture
@@ -109,10 +75,8 @@ async def other_org(settings: Settings) -> Org:
 
 @pytest.fixture
 def smtp() -> Iterator[SmtpSink]:
-    sink = SmtpSink()
-    sink.start()
-    yield sink
-    sink.stop()
+    with SmtpSink() as sink:
+        yield sink
 
 
 @pytest.fixture
@@ -123,7 +87,5 @@ def smtp_settings(settings: Settings, smtp: SmtpSink) -> Settings:
 @pytest.fixture
 def private_redis() -> Iterator[PrivateRedis]:
     """A redis-server of the test's own, which it may flush, stop and start."""
-    server = PrivateRedis()
-    server.start()
-    yield server
-    server.cleanup()
+    with PrivateRedis() as server:
+        yield server

@@ -8,8 +8,19 @@ from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from infra.settings import Settings
-from tests.api.conftest import RECORDING, TRANSCRIPT, add_body, seed_call
-from tests.helpers import SUCCESS_ADD, Client, Org, assert_error, body, free_port, mirror_for
+from tests.support.helpers import (
+    RECORDING,
+    SUCCESS_ADD,
+    TRANSCRIPT,
+    Client,
+    Org,
+    add_body,
+    assert_error,
+    body,
+    free_port,
+    mirror_for,
+    seed_call,
+)
 
 
 async def redis_members(settings: Settings, org: Org) -> set[int] | None:

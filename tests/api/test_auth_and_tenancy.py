@@ -5,8 +5,7 @@ import pytest
 
 from domain.usecases.identity import hash_token
 from infra.settings import Settings
-from tests.api.conftest import add_body, seed_call
-from tests.helpers import Client, Org, assert_error, bearer, body
+from tests.support.helpers import Client, Org, add_body, assert_error, bearer, body, seed_call
 
 Endpoint = tuple[str, str, object]
 PROTECTED: list[Endpoint] = [

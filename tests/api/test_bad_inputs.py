@@ -7,8 +7,7 @@ from uuid import uuid4
 
 import pytest
 
-from tests.api.conftest import add_body, seed_call
-from tests.helpers import Client, Org, assert_error, body
+from tests.support.helpers import Client, Org, add_body, assert_error, body, seed_call
 
 
 async def test_nul_characters_are_refused(client: Client, org: Org) -> None:

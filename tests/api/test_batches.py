@@ -2,7 +2,7 @@
 
 import re
 
-from tests.helpers import Client, Org, assert_error, body
+from tests.support.helpers import Client, Org, assert_error, body
 
 CALL = {"phoneNumber": "+1 212 555 1234", "recordingUrl": "https://rec.example.test/1.mp3"}
 

@@ -10,7 +10,7 @@ from domain.errors import NotFound
 from domain.model import Principal
 from domain.usecases.entries import set_dnc_enabled
 from infra.settings import Settings
-from tests.helpers import Client, Org, assert_error, bearer, body, mirror_for, resources_for
+from tests.support.helpers import Client, Org, assert_error, bearer, body, mirror_for, resources_for
 
 SUCCESS = {
     "message": "DNC setting updated successfully",

@@ -10,8 +10,7 @@ from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from infra.settings import Settings
-from tests.api.conftest import add_body, seed_call
-from tests.helpers import Client, Org, assert_error, body, free_port
+from tests.support.helpers import Client, Org, add_body, assert_error, body, free_port, seed_call
 
 
 async def test_unknown_route_is_a_404_envelope(client: Client) -> None:

@@ -12,8 +12,7 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_server_app
 from app.layers.fast_check import FastCheck
 from infra.settings import Settings
-from tests.api.conftest import add_body, seed_call
-from tests.helpers import Client, Org, bearer
+from tests.support.helpers import Client, Org, add_body, bearer, seed_call
 
 ORDINARY = [
     "phoneNumber=%2B12125551234",  # listed

@@ -8,8 +8,17 @@ import pytest
 
 from domain.usecases.entries import expire_due
 from infra.settings import Settings
-from tests.api.conftest import add_body, seed_call
-from tests.helpers import Client, Org, assert_error, body, mirror_for, uow_for
+from tests.support.helpers import (
+    Client,
+    Org,
+    add_body,
+    assert_error,
+    body,
+    is_blocked,
+    mirror_for,
+    seed_call,
+    uow_for,
+)
 
 
 def nanp(i: int) -> str:
@@ -23,14 +32,6 @@ async def bulk(client: Client, org: Org, numbers: list[object]) -> dict[str, obj
     assert response.status_code == 200, response.text
     data: dict[str, object] = body(response)["data"]
     return data
-
-
-async def checked(client: Client, org: Org, number: str) -> bool:
-    response = await client.get(
-        "/api/dnc/check", params={"phoneNumber": number}, headers=org.headers
-    )
-    blocked: bool = body(response)["data"]["blocked"]
-    return blocked
 
 
 async def test_bulk_add_reports_each_item_in_order(client: Client, org: Org) -> None:
@@ -63,7 +64,7 @@ async def test_bulk_add_reports_each_item_in_order(client: Client, org: Org) -> 
         },
     ]
     assert (data["added"], data["duplicate"], data["invalid"]) == (1, 2, 2)
-    assert await checked(client, org, nanp(2)) is True
+    assert await is_blocked(client, org, nanp(2)) is True
     entry = body(await client.get(f"/api/dnc/entries/{nanp(2)}", headers=org.headers))["data"]
     assert (entry["source"], entry["type"]) == ("bulk", "complaint")
 
@@ -171,11 +172,11 @@ async def test_an_expired_entry_stops_blocking_and_can_be_listed_again(
     await seed_call(client, org)
     response = await client.post("/api/dnc/add", json=add_body(expiresAt=soon), headers=org.headers)
     assert response.status_code == 200
-    assert await checked(client, org, "12125551234") is True
+    assert await is_blocked(client, org, "12125551234") is True
     await asyncio.sleep(1.2)
     async with uow_for(settings) as uow, mirror_for(settings) as mirror:
         assert await expire_due(uow, mirror) == 1  # the worker's purge
-    assert await checked(client, org, "12125551234") is False
+    assert await is_blocked(client, org, "12125551234") is False
     audit = body(
         await client.get("/api/dnc/audit", params={"action": "dnc.expire"}, headers=org.headers)
     )

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.asgi import create_server_app
 from infra.settings import Settings
-from tests.helpers import Org, forget_mirror, mirror_for
+from tests.support.helpers import Org, forget_mirror, mirror_for
 
 
 @pytest.fixture

@@ -36,8 +36,7 @@ from app.asgi import create_app
 from app.auth import PUBLIC_PATHS
 from app.errors import AUTHENTICATED_ROUTE_ERRORS
 from infra.settings import Settings
-from tests.api.conftest import add_body, seed_call
-from tests.helpers import Org, new_org
+from tests.support.helpers import Org, add_body, new_org, seed_call
 
 EXAMPLES_PER_OPERATION = 25  # fuzzing phase; the examples and coverage phases add their own
 BATCH = "fuzz-batch"

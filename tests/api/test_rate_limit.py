@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 
 from app.asgi import create_server_app
 from infra.settings import Settings
-from tests.helpers import Org, assert_error, bearer
+from tests.support.helpers import Org, assert_error, bearer
 
 CHECK = "/api/dnc/check?phoneNumber=2125551234"
 

@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_server_app
 from infra.logs import JsonFormatter
 from infra.settings import Settings
-from tests.helpers import Org
+from tests.support.helpers import Org
 
 
 @pytest.fixture

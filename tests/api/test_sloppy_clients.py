@@ -5,7 +5,6 @@ socket to a real `dnc serve` process, so that no client library tidies the reque
 import base64
 import json
 import socket
-import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -15,8 +14,8 @@ import pytest
 
 from app.asgi import create_app
 from infra.settings import Settings
-from tests.helpers import Org, bearer, free_port, new_org, wait_until_healthy
-from tests.integration.test_cli_end_to_end import DNC, env_of
+from tests.support.helpers import Org, bearer, free_port, new_org
+from tests.support.processes import running
 
 SINGAPORE = "6592345678"  # +65 9234 5678; its ten digits are also a valid NANP number
 
@@ -25,13 +24,8 @@ SINGAPORE = "6592345678"  # +65 9234 5678; its ten digits are also a valid NANP 
 def served(base_settings: Settings) -> Iterator[int]:
     """A real `dnc serve` process (its fast check path included); yields its port."""
     own = replace(base_settings, port=free_port())
-    process = subprocess.Popen([DNC, "serve"], env=env_of(own))
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{own.port}")
+    with running(("serve", own), stop_within=10):
         yield own.port
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def exchange(port: int, request: bytes) -> tuple[int, dict[str, Any]]:

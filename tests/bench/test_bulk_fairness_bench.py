@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 from infra.settings import Settings
-from tests.bench.conftest import Row
-from tests.helpers import Org, new_org
+from tests.support.bench import Row
+from tests.support.helpers import Org, new_org
 
 SECONDS = float(os.environ.get("DNC_BENCH_SECONDS", "10"))
 BULK = 50_000

@@ -9,8 +9,8 @@ import redis
 
 from infra.redis.layout import bucket_count_for, bucket_key, locate, script_keys
 from infra.redis.mirror import LUA
-from tests.bench.conftest import Row
-from tests.servers import PrivateRedis
+from tests.support.bench import Row
+from tests.support.servers import PrivateRedis
 
 CALLS = 2000
 RUN_ID_LINE = "local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')"

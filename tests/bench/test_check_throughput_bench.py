@@ -16,8 +16,8 @@ import httpx
 from domain.model import BulkItem, Principal
 from domain.usecases.entries import bulk_add
 from infra.settings import Settings
-from tests.bench.conftest import Row
-from tests.helpers import Org, mirror_for, uow_for
+from tests.support.bench import Row
+from tests.support.helpers import Org, mirror_for, uow_for
 
 DNC = str(Path(sys.executable).with_name("dnc"))
 SECONDS = int(os.environ.get("DNC_BENCH_SECONDS", "10"))

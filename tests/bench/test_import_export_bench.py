@@ -17,8 +17,8 @@ from infra.db.copy import export_csv, stage_import
 from infra.db.imports import process_import
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.settings import Settings
-from tests.bench.conftest import Row
-from tests.helpers import Org, mirror_for
+from tests.support.bench import Row
+from tests.support.helpers import Org, mirror_for
 
 ROWS = int(os.environ.get("DNC_BENCH_ROWS", "1000000"))
 

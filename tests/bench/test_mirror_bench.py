@@ -14,9 +14,9 @@ import redis
 
 from domain.usecases.mirror_repair import rebuild_mirror
 from infra.settings import Settings
-from tests.bench.conftest import Row
-from tests.helpers import Org, mirror_for, uow_for
-from tests.servers import PrivateRedis
+from tests.support.bench import Row
+from tests.support.helpers import Org, mirror_for, uow_for
+from tests.support.servers import PrivateRedis
 
 ROWS = int(os.environ.get("DNC_BENCH_ROWS", "1000000"))
 TARGET_BYTES = 10.0

@@ -13,9 +13,9 @@ import asyncpg
 from domain.usecases.mirror_repair import VERIFY_BUDGET, rebuild_mirror, reconcile, verify
 from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
-from tests.bench.conftest import Row
-from tests.helpers import Org, mirror_for, uow_for
-from tests.servers import PrivateRedis
+from tests.support.bench import Row
+from tests.support.helpers import Org, mirror_for, uow_for
+from tests.support.servers import PrivateRedis
 
 ROWS = int(os.environ.get("DNC_BENCH_RECONCILE_ROWS", "10000000"))
 LOAD_CHUNK = 1_000_000

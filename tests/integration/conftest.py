@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from infra.settings import Settings
-from tests.integration.test_worker_faults import Workers
+from tests.support.processes import Workers
 
 
 @pytest.fixture

@@ -5,36 +5,25 @@ import asyncio
 import logging
 from dataclasses import replace
 
-import asyncpg
 import pytest
-from litestar.testing import AsyncTestClient
 
-from app.asgi import create_app
 from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
 from jobs.worker import relay_outbox, shutdown, startup
-from tests.api.conftest import RECORDING, TRANSCRIPT, add_body, seed_call
-from tests.helpers import Client, Org, SmtpSink, arq_for, run_worker, sql
-
-
-async def add_listed_number(settings: Settings, org: Org) -> None:
-    async with AsyncTestClient(app=create_app(settings)) as client:
-        await seed_call(client, org)
-        response = await client.post(
-            "/api/dnc/add", json=add_body(type="customer_request"), headers=org.headers
-        )
-        assert response.status_code == 200
-
-
-async def outbox_rows(settings: Settings) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(settings.database_url)
-    try:
-        rows = await connection.fetch(
-            "SELECT * FROM outbox WHERE kind = 'email.dnc_added' ORDER BY id"
-        )
-        return list(rows)
-    finally:
-        await connection.close()
+from tests.support.helpers import (
+    RECORDING,
+    TRANSCRIPT,
+    Client,
+    Org,
+    SmtpSink,
+    add_body,
+    add_listed_number,
+    arq_for,
+    outbox_rows,
+    run_worker,
+    seed_call,
+    sql,
+)
 
 
 async def test_every_admin_gets_one_email_naming_the_number_type_batch_and_call(

@@ -6,7 +6,7 @@ from typing import Any
 
 from infra.redis.coalescer import PART
 from infra.settings import Settings
-from tests.helpers import Org, mirror_for
+from tests.support.helpers import Org, mirror_for
 
 NUMBERS = [f"1212{n:07d}" for n in range(50_000)]
 LISTED = set(NUMBERS[:: PART // 3] + NUMBERS[-1:])

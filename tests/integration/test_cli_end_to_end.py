@@ -3,14 +3,11 @@ and ``dnc worker`` run as processes, the curl examples' requests get the documen
 and the admin's email arrives over SMTP."""
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Iterator
-from dataclasses import fields, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any, cast
 
 import httpx
@@ -20,27 +17,18 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from infra.redis.layout import locate
 from infra.settings import Settings
-from tests.api.conftest import add_body, seed_call
-from tests.helpers import (
+from tests.support.helpers import (
     SUCCESS_ADD,
     Client,
     Org,
     SmtpSink,
+    add_body,
     bearer,
     free_port,
     mirror_for,
-    wait_until_healthy,
+    seed_call,
 )
-
-DNC = str(Path(sys.executable).with_name("dnc"))
-
-
-def env_of(settings: Settings) -> dict[str, str]:
-    """The environment that gives a `dnc` process exactly these settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DNC_")}
-    env.update({f"DNC_{f.name.upper()}": str(getattr(settings, f.name)) for f in fields(settings)})
-    env["DNC_LOG_LEVEL"] = "WARNING"
-    return env
+from tests.support.processes import DNC, env_of, running
 
 
 def dnc(settings: Settings, *args: str, expect: int = 0) -> dict[str, Any]:
@@ -58,17 +46,8 @@ def dnc(settings: Settings, *args: str, expect: int = 0) -> dict[str, Any]:
 @pytest.fixture
 def served(smtp_settings: Settings) -> Iterator[Settings]:
     settings = replace(smtp_settings, port=free_port())
-    processes = [
-        subprocess.Popen([DNC, command], env=env_of(settings)) for command in ("serve", "worker")
-    ]
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{settings.port}")
+    with running(("serve", settings), ("worker", settings), stop_within=20):
         yield settings
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=20)
 
 
 def test_the_cli_reports_errors_as_json_with_a_nonzero_exit(settings: Settings) -> None:

@@ -21,8 +21,8 @@ from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.redis.mirror import RedisMirror
 from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
-from tests.helpers import Org, arq_for, body, mirror_for, run_worker
-from tests.integration.test_import_write_path import served
+from tests.support.helpers import Org, arq_for, body, mirror_for, run_worker
+from tests.support.processes import served_in_thread
 
 NUMBERS = [f"1212555020{i}" for i in range(6)]
 WRITERS, OPERATIONS, CHECKERS = 3, 14, 2
@@ -193,7 +193,7 @@ class Scenario:
 async def test_concurrent_imports_removes_and_expiries_never_unblock_a_listed_number(
     settings: Settings, org: Org
 ) -> None:
-    with served(settings) as first, served(settings) as second:
+    with served_in_thread(settings) as first, served_in_thread(settings) as second:
         await _run(settings, org, first, second)
 
 

@@ -4,7 +4,6 @@ import csv
 import io
 import json
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from infra.settings import Settings
-from tests.helpers import Client, Org, assert_error, body, run_worker
-from tests.integration.test_cli_end_to_end import env_of
+from tests.support.helpers import Client, Org, assert_error, body, is_blocked, run_worker
+from tests.support.processes import DNC, env_of
 
-DNC = str(Path(sys.executable).with_name("dnc"))
 CSV = {"Content-Type": "text/csv"}
 
 
@@ -24,14 +22,6 @@ async def upload(client: Client, org: Org, text: str) -> tuple[int, dict[str, ob
         "/api/dnc/import", content=text.encode(), headers={**org.headers, **CSV}
     )
     return response.status_code, body(response)
-
-
-async def blocked(client: Client, org: Org, number: str) -> bool:
-    response = await client.get(
-        "/api/dnc/check", params={"phoneNumber": number}, headers=org.headers
-    )
-    result: bool = body(response)["data"]["blocked"]
-    return result
 
 
 async def test_an_import_reports_counts_and_the_lines_of_bad_rows(client: Client, org: Org) -> None:
@@ -63,7 +53,7 @@ async def test_an_import_reports_counts_and_the_lines_of_bad_rows(client: Client
     assert "phoneNumber 'not a number'" in data["errors"][0]["error"]
     assert "ISO 8601" in data["errors"][1]["error"]
     for number in ("12125550101", "12125550102", "12125550103", "12125550106"):
-        assert await blocked(client, org, number) is True
+        assert await is_blocked(client, org, number) is True
     entry = body(await client.get("/api/dnc/entries/12125550106", headers=org.headers))["data"]
     assert (entry["source"], entry["type"]) == ("import", "quoted, with a comma")
     audit = body(
@@ -109,7 +99,7 @@ async def test_a_large_import_finishes_in_the_background(
     await run_worker(settings)
     status = body(await client.get(f"/api/dnc/imports/{data['importId']}", headers=org.headers))
     assert (status["data"]["status"], status["data"]["added"]) == ("done", 60_000)
-    assert await blocked(client, org, "12122059999") is True
+    assert await is_blocked(client, org, "12122059999") is True
     assert_error(await client.get("/api/dnc/imports/nope", headers=org.headers), 404)
 
 
@@ -137,7 +127,7 @@ async def test_export_streams_the_list_and_imports_back(
     code, payload = await upload(client, other_org, response.text)
     assert code == 200
     assert payload["data"]["added"] == 2  # type: ignore[index]
-    assert await blocked(client, other_org, "12125550102") is True
+    assert await is_blocked(client, other_org, "12125550102") is True
 
 
 async def test_the_cli_imports_and_exports_with_progress(
@@ -181,7 +171,7 @@ async def test_a_million_rows_in_and_out(settings: Settings, client: Client, org
         "data"
     ]
     assert (status["status"], status["added"], status["invalid"]) == ("done", 1_000_000, 0)
-    assert await blocked(client, org, "12122999999") is True
+    assert await is_blocked(client, org, "12122999999") is True
 
     started = time.perf_counter()
     lines = 0
@@ -202,7 +192,7 @@ async def test_a_line_that_would_end_copy_early_is_refused_not_dropped(
     status, payload = await upload(client, org, text)
     assert status == 400
     assert "line 3" in str(payload["errorMessage"])
-    assert not await blocked(client, org, "2125550100")  # nothing was imported
+    assert not await is_blocked(client, org, "2125550100")  # nothing was imported
 
     quoted = 'phoneNumber\n2125550100\n"\\."\n2125550101\n'  # quoted, it is data: an invalid row
     status, payload = await upload(client, org, quoted)
@@ -210,4 +200,4 @@ async def test_a_line_that_would_end_copy_early_is_refused_not_dropped(
     data = payload["data"]
     assert isinstance(data, dict)
     assert (data["added"], data["invalid"]) == (2, 1)
-    assert await blocked(client, org, "2125550101")
+    assert await is_blocked(client, org, "2125550101")

@@ -5,17 +5,14 @@ or failed, and a failed inline import leaves nothing behind."""
 import asyncio
 import csv
 import io
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
-import uvicorn
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
@@ -24,19 +21,18 @@ from infra.db.copy import stage_import, staging_table
 from infra.redis.mirror import RedisMirror
 from infra.settings import Settings
 from jobs.worker import IMPORT_MAX_ATTEMPTS, relay_imports, resources_of, shutdown, startup
-from tests.helpers import (
+from tests.support.helpers import (
     Client,
     Org,
     arq_for,
     body,
-    free_port,
     mirror_for,
     new_org,
     run_worker,
     sql,
-    wait_until_healthy,
 )
-from tests.servers import PrivateRedis
+from tests.support.processes import served_in_thread
+from tests.support.servers import PrivateRedis
 
 CSV = {"Content-Type": "text/csv"}
 NUMBER = "12125550199"
@@ -74,31 +70,13 @@ async def answers(
     return [got, posted, direct.ready and direct.listed[0]]
 
 
-@contextmanager
-def served(settings: Settings) -> Iterator[str]:
-    """The app on a real server (uvicorn) in a thread of this process: requests run side by
-    side (the test client runs one at a time), and the test's patches apply to them."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
-    thread.start()
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{port}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
 async def test_a_remove_synced_while_an_import_commits_cannot_unblock_the_imported_number(
     settings: Settings, org: Org, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The interleaving that lost a number: a remove commits, the import lists the number again
     and writes Redis, the remove's sync reads Postgres (not the import's commit yet) and takes
     the number out of Redis, the import commits. Listed in Postgres, callable in Redis."""
-    with served(settings) as url:
+    with served_in_thread(settings) as url:
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
             await _interleave(settings, client, org, monkeypatch)
 

@@ -11,16 +11,17 @@ from infra.dnc_client import DncClient
 from infra.redis import layout
 from infra.redis.mirror import LUA
 from infra.settings import Settings
-from tests.api.conftest import add_body, seed_call
-from tests.helpers import (
+from tests.support.helpers import (
     Client,
     Org,
+    add_body,
     assert_error,
     bearer,
     body,
     forget_mirror,
     mirror_for,
     run_worker,
+    seed_call,
 )
 
 LISTED = "12125551234"

@@ -18,7 +18,7 @@ from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.redis.mirror import RedisMirror
 from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
-from tests.helpers import Org, arq_for, mirror_for
+from tests.support.helpers import Org, arq_for, mirror_for
 
 NUMBERS = [f"1212555010{i}" for i in range(1, 6)]
 WRITERS, OPERATIONS, CHECKERS = 3, 50, 2

@@ -25,10 +25,10 @@ from infra.redis.layout import locate
 from infra.redis.mirror import RedisMirror
 from infra.redis.queue import ArqJobQueue
 from infra.settings import Settings
-from tests.api.conftest import add_body, seed_call
-from tests.helpers import (
+from tests.support.helpers import (
     Client,
     Org,
+    add_body,
     arq_for,
     assert_error,
     body,
@@ -36,9 +36,10 @@ from tests.helpers import (
     mirror_for,
     new_org,
     run_worker,
+    seed_call,
     uow_for,
 )
-from tests.servers import PrivateRedis, TcpProxy
+from tests.support.servers import PrivateRedis, TcpProxy
 
 LISTED = "12125551234"
 
@@ -94,21 +95,20 @@ async def recovers(settings: Settings, org: Org, client: Client) -> None:
         assert not (await verify(uow, mirror, org.id)).drifted
 
 
-async def test_flushed_redis(
-    own_settings: Settings, app_client: Client, listed: Org, private_redis: PrivateRedis
+@pytest.mark.parametrize("loss", ["flushed", "restarted empty"])
+async def test_redis_that_lost_the_mirror(
+    own_settings: Settings,
+    app_client: Client,
+    listed: Org,
+    private_redis: PrivateRedis,
+    loss: str,
 ) -> None:
     assert await direct(own_settings, listed, app_client) == ("redis", True)
-    private_redis.flush()
-    assert (await check(app_client, listed))["blocked"] is True
-    assert await direct(own_settings, listed, app_client) == ("api", True)
-    await recovers(own_settings, listed, app_client)
-
-
-async def test_redis_restarted_empty(
-    own_settings: Settings, app_client: Client, listed: Org, private_redis: PrivateRedis
-) -> None:
-    private_redis.stop()
-    private_redis.start()
+    if loss == "flushed":
+        private_redis.flush()
+    else:
+        private_redis.stop()
+        private_redis.start()
     assert (await check(app_client, listed))["blocked"] is True
     assert await direct(own_settings, listed, app_client) == ("api", True)
     await recovers(own_settings, listed, app_client)

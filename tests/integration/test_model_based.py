@@ -66,7 +66,7 @@ from infra.dnc_client import CHECK_SCRIPT, DncClient
 from infra.redis import layout
 from infra.redis.mirror import RedisMirror
 from infra.settings import Settings
-from tests.helpers import bearer, body, mirror_for, new_org, run_worker, uow_for
+from tests.support.helpers import bearer, body, mirror_for, new_org, run_worker, uow_for
 
 T = TypeVar("T")
 

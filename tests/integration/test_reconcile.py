@@ -30,8 +30,19 @@ from infra.redis.layout import locate
 from infra.redis.mirror import RedisMirror
 from infra.redis.queue import ArqJobQueue, rebuild_job_id
 from infra.settings import Settings
-from tests.conftest import SERVER_URL
-from tests.helpers import Client, Org, arq_for, body, mirror_for, new_org, run_worker, sql, uow_for
+from tests.support.helpers import (
+    Client,
+    Org,
+    arq_for,
+    body,
+    is_blocked,
+    mirror_for,
+    new_org,
+    run_worker,
+    sql,
+    uow_for,
+)
+from tests.support.suite import SERVER_URL
 
 # numbers at the edges of the range (15 digits), for the scripts' and the trigger's arithmetic
 EDGE = ["999999999999999", "100000000000000", "868888888888888", "12125551234"]
@@ -94,14 +105,6 @@ async def remove(client: Client, org: Org, number: str) -> None:
         "/api/dnc/remove", json={"phoneNumber": "+" + number}, headers=org.headers
     )
     assert response.status_code == 200, response.text
-
-
-async def blocked(client: Client, org: Org, number: str) -> bool:
-    response = await client.get(
-        "/api/dnc/check", params={"phoneNumber": "+" + number}, headers=org.headers
-    )
-    assert response.status_code == 200, response.text
-    return bool(body(response)["data"]["blocked"])
 
 
 def test_the_checksum_is_the_documented_one() -> None:
@@ -234,14 +237,14 @@ async def test_the_cheap_check_catches_lost_writes_and_the_rebuild_repairs_them(
         "VALUES (gen_random_uuid(), $1, '12125550299', 'api')",
         org.id,
     )
-    assert not await blocked(client, org, "12125550299")  # what a dialer would see today
+    assert not await is_blocked(client, org, "+12125550299")  # what a dialer would see today
     async with uow_for(settings) as uow, mirror_for(settings) as mirror:
         found = await reconcile(uow, mirror, queue, verify_budget=0)  # the cheap check only
     assert [(d.organization_id, d.checksum_differs) for d in found] == [(org.id, True)]
     assert found[0].postgres == 3
     assert found[0].redis == 2
     await run_worker(settings)  # the rebuild it asked for
-    assert await blocked(client, org, "12125550299")
+    assert await is_blocked(client, org, "+12125550299")
     await assert_agree(settings, org)
 
     # a removal written to Postgres that never reached the mirror
@@ -260,14 +263,14 @@ async def test_the_cheap_check_catches_lost_writes_and_the_rebuild_repairs_them(
     await run_worker(settings)
     await assert_agree(settings, org)
     await assert_agree(settings, other_org)
-    assert not await blocked(client, other_org, "12125550777")
+    assert not await is_blocked(client, other_org, "+12125550777")
 
 
 async def test_a_flag_that_differs_is_drift(settings: Settings, client: Client, org: Org) -> None:
     await bulk_add(client, org, ["12125550301"])
     async with mirror_for(settings) as mirror:
         await mirror.apply(org.id, enabled=False)  # the toggle's commit never happened
-        assert not await blocked(client, org, "12125550301")
+        assert not await is_blocked(client, org, "+12125550301")
         async with uow_for(settings) as uow:
             drift = await check_summary(uow, mirror, org.id)
     assert drift is not None
@@ -422,7 +425,7 @@ async def test_a_bucket_edited_behind_the_scripts_back_is_found_within_the_perio
             cheap = await check_summary(uow, mirror, victim.id)
     assert cheap is not None
     assert not cheap.drifted  # by design: this is what the full slices are for
-    assert await blocked(client, victim, number) is (edit == "sadd")
+    assert await is_blocked(client, victim, "+" + number) is (edit == "sadd")
 
     period = -(-2 * 3000 // BUDGET) + 2  # rounds (+2: chunk boundaries at organization ends)
     found_in = await rounds_until_drift(settings, victim.id, period)
@@ -437,7 +440,7 @@ async def test_a_bucket_edited_behind_the_scripts_back_is_found_within_the_perio
         )
     assert await queue.arq.exists(rebuild_job_id_key(settings, victim.id))
     await run_worker(settings)
-    assert await blocked(client, victim, number) is (edit == "srem")
+    assert await is_blocked(client, victim, "+" + number) is (edit == "srem")
     async with uow_for(settings) as uow, mirror_for(settings) as mirror:
         assert not (await verify(uow, mirror, victim.id)).drifted
 

@@ -2,7 +2,6 @@
 scaled-out deployment runs them: every add blocks the number through either API, and each
 admin gets each email once."""
 
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -11,8 +10,8 @@ import httpx
 import pytest
 
 from infra.settings import Settings
-from tests.helpers import Org, SmtpSink, free_port, new_org, wait_until_healthy
-from tests.integration.test_cli_end_to_end import DNC, env_of
+from tests.support.helpers import Org, SmtpSink, free_port, new_org
+from tests.support.processes import running
 
 NUMBERS = [f"21255501{n:02d}" for n in range(24)]
 
@@ -20,17 +19,8 @@ NUMBERS = [f"21255501{n:02d}" for n in range(24)]
 @pytest.fixture
 def deployment(smtp_settings: Settings) -> Iterator[list[Settings]]:
     apis = [replace(smtp_settings, port=free_port()) for _ in range(2)]
-    processes = [subprocess.Popen([DNC, "serve"], env=env_of(api)) for api in apis]
-    processes += [subprocess.Popen([DNC, "worker"], env=env_of(apis[0])) for _ in range(2)]
-    try:
-        for api in apis:
-            wait_until_healthy(f"http://127.0.0.1:{api.port}")
+    with running(*(("serve", api) for api in apis), ("worker", apis[0]), ("worker", apis[0])):
         yield apis
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
 
 
 async def test_two_apis_and_two_workers_side_by_side(

@@ -5,7 +5,6 @@ its connection is closed."""
 
 import json
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,8 +14,8 @@ import httpx
 import pytest
 
 from infra.settings import Settings
-from tests.helpers import Org, free_port, new_org, wait_until_healthy
-from tests.integration.test_cli_end_to_end import DNC, env_of
+from tests.support.helpers import Org, free_port, new_org
+from tests.support.processes import running
 
 READ_TIMEOUT = 4.0
 PROMPT = 3.0  # an answer this late is starvation, not load
@@ -28,13 +27,8 @@ def server(settings: Settings) -> Iterator[Settings]:
     api = replace(
         settings, port=free_port(), body_read_timeout_seconds=READ_TIMEOUT, import_concurrency=2
     )
-    process = subprocess.Popen([DNC, "serve"], env=env_of(api))
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{api.port}")
+    with running(("serve", api)):
         yield api
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def stall(port: int, head: bytes, partial: bytes) -> socket.socket:

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 
 from infra.settings import Settings
-from tests.helpers import Org, SmtpSink, free_port
-from tests.integration.test_admin_email import add_listed_number
-from tests.integration.test_cli_end_to_end import DNC, env_of
+from tests.support.helpers import Org, SmtpSink, add_listed_number, free_port
+from tests.support.processes import DNC, env_of
 
 
 def run_env(settings: Settings) -> dict[str, str]:

@@ -18,9 +18,9 @@ import redis
 
 from infra.settings import Settings
 from infra.token_revocations import channel
-from tests.helpers import Org, free_port, new_org, wait_until_healthy
-from tests.integration.test_cli_end_to_end import DNC, env_of
-from tests.servers import PrivateRedis
+from tests.support.helpers import Org, free_port, new_org
+from tests.support.processes import DNC, env_of, running
+from tests.support.servers import PrivateRedis
 
 NUMBER = "2125550100"
 CONTRACT_SECONDS = 1.0  # API.md; a correctness property, not a speed target
@@ -29,19 +29,13 @@ Request = Callable[[], httpx.Response]
 
 def serve(settings: Settings, count: int) -> Iterator[list[httpx.Client]]:
     apis = [replace(settings, port=free_port()) for _ in range(count)]
-    processes = [subprocess.Popen([DNC, "serve"], env=env_of(api)) for api in apis]
     clients = [httpx.Client(base_url=f"http://127.0.0.1:{api.port}", timeout=10) for api in apis]
     try:
-        for api in apis:
-            wait_until_healthy(f"http://127.0.0.1:{api.port}")
-        yield clients
+        with running(*(("serve", api) for api in apis)):
+            yield clients
     finally:
         for client in clients:
             client.close()
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -125,27 +119,19 @@ def assert_refused_from_one_second_on(revoked: float, requests: list[Request]) -
     assert last == [401] * len(requests)
 
 
-async def test_every_process_refuses_a_revoked_tokens_writes_within_a_second(
-    settings: Settings, two_apis: list[httpx.Client]
+@pytest.mark.parametrize("request_of", [remove, check], ids=["a write", "the fast check"])
+async def test_every_process_refuses_a_revoked_token_within_a_second(
+    settings: Settings,
+    two_apis: list[httpx.Client],
+    request_of: Callable[[httpx.Client, Org], Request],
 ) -> None:
-    org = await new_org(settings, "Revoked Writer")
-    writes = [remove(client, org) for client in two_apis]
+    org = await new_org(settings, "Revoked")
+    requests = [request_of(client, org) for client in two_apis]
     listening(settings, 2)
-    cache_the_token(writes)
+    cache_the_token(requests)
     revoked, stderr = revoke(settings, org)
     assert "warning" not in stderr  # the announcement went out
-    assert_refused_from_one_second_on(revoked, writes)
-
-
-async def test_the_fast_check_path_refuses_a_revoked_token_within_a_second(
-    settings: Settings, two_apis: list[httpx.Client]
-) -> None:
-    org = await new_org(settings, "Revoked Checker")
-    checks = [check(client, org) for client in two_apis]
-    listening(settings, 2)
-    cache_the_token(checks)
-    revoked, _ = revoke(settings, org)
-    assert_refused_from_one_second_on(revoked, checks)
+    assert_refused_from_one_second_on(revoked, requests)
 
 
 async def test_with_redis_away_a_revoked_token_is_refused_within_a_second_and_after(

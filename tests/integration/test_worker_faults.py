@@ -5,13 +5,10 @@ listed number is never reported callable, and every admin gets the email, once."
 
 import asyncio
 import contextlib
-import signal
-import subprocess
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -28,21 +25,21 @@ from infra.redis.queue import ArqJobQueue, create_arq, create_redis_pool, outbox
 from infra.settings import Settings
 from jobs import worker as worker_module
 from jobs.worker import JOB_LOCK_SECONDS, LockRenewingWorker
-from tests.helpers import (
+from tests.support.helpers import (
     Org,
     SlowSmtpSink,
     SmtpSink,
+    add_listed_number,
     arq_for,
     forget_mirror,
     mirror_for,
     new_org,
+    outbox_rows,
     uow_for,
 )
-from tests.integration.test_admin_email import add_listed_number, outbox_rows
-from tests.integration.test_cli_end_to_end import DNC, env_of
-from tests.servers import ThrottledProxy
+from tests.support.processes import Workers, eventually, polled, worker_env
+from tests.support.servers import ThrottledProxy
 
-T = TypeVar("T")
 ROWS = 200_000
 FIRST = 12122000000  # the organization lists FIRST .. FIRST + ROWS - 1 (+1 212 200-219 xxxx)
 SAMPLE = [str(FIRST + i) for i in range(0, ROWS, ROWS // 40)] + [str(FIRST + ROWS - 1)]
@@ -51,82 +48,13 @@ IN_PROGRESS = "arq:in-progress:"  # arq's lock on a running job: a new worker sk
 RERUN_WITHIN = JOB_LOCK_SECONDS + 15  # the lock's expiry, then the job itself, with room
 
 
-class Workers:
-    """``dnc worker`` processes a test started, each logging to a file of its own."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        with (self.logs / f"worker-{len(self.processes) + 1}.log").open("wb") as log:
-            process = subprocess.Popen([DNC, "worker"], env=env, stdout=log, stderr=log)
-        self.processes.append(process)
-        return process
-
-    def kill(self, process: subprocess.Popen[bytes]) -> None:
-        """SIGKILL: no shutdown handler runs, nothing is released or re-queued."""
-        process.send_signal(signal.SIGKILL)
-        assert process.wait(timeout=10) == -signal.SIGKILL
-
-    def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-    def output(self) -> str:
-        return "\n".join(
-            f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
-            for path in sorted(self.logs.glob("worker-*.log"))
-        )
-
-
 @pytest.fixture
 def slow_smtp() -> Iterator[SlowSmtpSink]:
-    sink = SlowSmtpSink()
-    sink.start()
-    try:
-        yield sink
-    finally:
-        sink.data_delay = 0
-        sink.stop()
-
-
-def worker_env(settings: Settings, redis_url: str | None = None) -> dict[str, str]:
-    """``env_of`` (every setting, the test timings included), logging at INFO, and maybe
-    another Redis for the queue (``redis_url``)."""
-    env = env_of(settings)
-    env["DNC_LOG_LEVEL"] = "INFO"
-    if redis_url is not None:
-        env["DNC_REDIS_URL"] = redis_url
-    return env
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], timeout: float, what: str, workers: Workers
-) -> T:
-    """The probe's first truthy answer within ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (answer := await probe()):
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"not within {timeout:.0f}s: {what}\n{workers.output()}")
-        await asyncio.sleep(0.02)
-    return answer
-
-
-def polled(condition: Callable[[], T]) -> Callable[[], Awaitable[T]]:
-    """A plain condition as a probe for :func:`eventually`."""
-
-    async def probe() -> T:
-        return condition()
-
-    return probe
+    with SlowSmtpSink() as sink:
+        try:
+            yield sink
+        finally:
+            sink.data_delay = 0  # a message on its way is answered at once, then it stops
 
 
 async def lock_ttl_ms(settings: Settings, job_id: str) -> int:

@@ -5,8 +5,7 @@ from prometheus_client import REGISTRY
 
 from infra.settings import Settings
 from jobs.metrics import serve_metrics
-from tests.api.conftest import add_body, seed_call
-from tests.helpers import Client, Org, free_port, run_worker
+from tests.support.helpers import Client, Org, add_body, free_port, run_worker, seed_call
 
 
 def jobs(job: str, outcome: str) -> float:

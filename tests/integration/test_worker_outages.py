@@ -11,10 +11,9 @@ import pytest
 import redis
 
 from infra.settings import Settings
-from tests.helpers import Org, SmtpSink, mirror_for, new_org
-from tests.integration.test_admin_email import add_listed_number, outbox_rows
-from tests.integration.test_worker_faults import Workers, eventually, polled, worker_env
-from tests.servers import PrivateRedis, TcpProxy
+from tests.support.helpers import Org, SmtpSink, add_listed_number, mirror_for, new_org, outbox_rows
+from tests.support.processes import Workers, eventually, polled, worker_env
+from tests.support.servers import PrivateRedis, TcpProxy
 
 OUTAGE_SECONDS = 6  # dozens of polls (0.2 s) and several reconnection attempts
 REDIS_AWAY = "Redis unreachable"

@@ -1,39 +1,55 @@
 """An in-memory unit of work and mirror (cosmicpython's fakes): the use cases' rules tested in
-milliseconds. Each keeps the contract its port documents; what a fake leaves out raises
-``NotImplementedError`` naming the real-service suite that covers it."""
+milliseconds. Each keeps the contract its port documents, with the semantics of the real
+repositories (``infra/db/repositories/``) and of the mirror's scripts (``infra/redis/``); the
+same paths run against real Postgres and Redis in tests/api and tests/integration."""
 
 import copy
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID, uuid4
 
-from domain.errors import AlreadyListed, NotFound, Unavailable
+from domain.checksum import Checksum
+from domain.errors import AlreadyListed, Conflict, NotFound, Unavailable
 from domain.model import (
     ApiToken,
     AuditEvent,
+    AuditQuery,
+    AuditRecord,
     Batch,
     CallRecord,
     DncEntry,
+    Email,
     ImportReport,
     LostImports,
     MirrorAnswer,
+    MirrorBuild,
+    MirrorProbe,
     MirrorState,
+    MirrorTruth,
     Organization,
     OutboxMessage,
     Principal,
     StagedImport,
     User,
+    VerifyCursor,
 )
 from domain.ports import DncMirror, JobQueue, Progress
+from domain.rules import EXPIRED, blocks
+from domain.time import utcnow
+from infra.redis.layout import bucket_count_for, number_at
 
 REAL_SUITES = "covered against real Postgres and Redis in tests/integration"
 
 
-def _blocks(entry: DncEntry, now: datetime) -> bool:
-    return entry.expires_at is None or entry.expires_at > now
+@dataclass(frozen=True)
+class Removal:
+    """A tombstone: the entry stays (its evidence is kept), no longer on the list."""
+
+    user_id: UUID | None
+    reason: str | None
 
 
 @dataclass
@@ -46,10 +62,31 @@ class Tables:
     batches: dict[UUID, Batch] = field(default_factory=dict)
     calls: dict[UUID, CallRecord] = field(default_factory=dict)
     entries: dict[UUID, DncEntry] = field(default_factory=dict)
-    removed: set[UUID] = field(default_factory=set)  # tombstoned entries (kept as evidence)
-    audit: list[AuditEvent] = field(default_factory=list)
-    outbox: list[OutboxMessage] = field(default_factory=list)
+    removed: dict[UUID, Removal] = field(default_factory=dict)  # tombstoned entries
+    audit: list[AuditEvent] = field(default_factory=list)  # an event's id is its place + 1
+    audit_at: list[datetime] = field(default_factory=list)  # when each event was written
+    outbox: list[OutboxMessage] = field(default_factory=list)  # likewise
+    outbox_at: list[datetime] = field(default_factory=list)
+    outbox_errors: dict[int, str] = field(default_factory=dict)  # a message's last error
     processed: set[int] = field(default_factory=set)
+
+    def audit_record(self, index: int) -> AuditRecord:
+        event = self.audit[index]
+        return AuditRecord(
+            index + 1,
+            event.action,
+            event.actor_user_id,
+            event.phone_number,
+            event.entity_id,
+            event.before,
+            event.after,
+            self.audit_at[index],
+        )
+
+
+def _iso(value: datetime | None) -> str | None:
+    """A time as ``record_added``'s SQL writes it into the audit row."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if value else None
 
 
 class _Organizations:
@@ -66,6 +103,8 @@ class _Organizations:
         return self.t.organizations.get(organization_id)
 
     async def set_dnc_enabled(self, organization_id: UUID, enabled: bool) -> Organization:
+        if organization_id not in self.t.organizations:
+            raise NotFound(f"Organization {organization_id} not found")
         organization = replace(self.t.organizations[organization_id], dnc_enabled=enabled)
         self.t.organizations[organization_id] = organization
         return organization
@@ -99,6 +138,8 @@ class _Users:
         return sum(1 for u in self.t.users.values() if u.organization_id == organization_id)
 
     async def add(self, user: User) -> None:
+        if await self.get_by_email(user.email):
+            raise Conflict(f"A user with email {user.email!r} already exists")
         self.t.users[user.id] = user
 
 
@@ -140,6 +181,8 @@ class _Batches:
         )
 
     async def add(self, batch: Batch) -> None:
+        if await self.get(batch.organization_id, batch.batch_id):
+            raise Conflict(f"Batch {batch.batch_id!r} already exists")
         self.t.batches[batch.id] = batch
 
 
@@ -161,7 +204,17 @@ class _Calls:
         )
 
     async def add_many(self, calls: Sequence[CallRecord]) -> None:
+        """A requestUUID is unique in the organization, whatever the batch."""
+        taken = {(c.organization_id, c.request_uuid) for c in self.t.calls.values()}
+        inserted = []
         for call in calls:
+            if (call.organization_id, call.request_uuid) not in taken:
+                taken.add((call.organization_id, call.request_uuid))
+                inserted.append(call)
+        if len(inserted) != len(calls):
+            refused = sorted({c.request_uuid for c in calls} - {c.request_uuid for c in inserted})
+            raise Conflict(f"A call with requestUUID {refused[0]!r} already exists")
+        for call in inserted:
             self.t.calls[call.id] = call
 
 
@@ -174,6 +227,24 @@ class _Entries:
             e
             for e in self.t.entries.values()
             if e.organization_id == organization_id and e.id not in self.t.removed
+        ]
+
+    def _blocking(self, organization_id: UUID, now: datetime) -> list[DncEntry]:
+        return [e for e in self._listed(organization_id) if blocks(e, now)]
+
+    def _matching(self, organization_id: UUID, search: str | None) -> list[DncEntry]:
+        """``not_removed_matching``: the type or the requestUUID contains the text (ILIKE),
+        or the number contains the text's digits."""
+        if not search:
+            return self._listed(organization_id)
+        text = search.lower()
+        digits = "".join(ch for ch in search if ch.isdigit())
+        return [
+            e
+            for e in self._listed(organization_id)
+            if (e.type is not None and text in e.type.lower())
+            or (e.request_uuid is not None and text in e.request_uuid.lower())
+            or (digits and digits in e.phone_number)
         ]
 
     async def get(self, organization_id: UUID, entry_id: UUID) -> DncEntry | None:
@@ -196,25 +267,57 @@ class _Entries:
         entry = await self.get(organization_id, entry_id)
         if entry is None or entry_id in self.t.removed:
             return None
-        self.t.removed.add(entry_id)
+        self.t.removed[entry_id] = Removal(user_id, reason)
         return entry
 
     async def count_blocked(self, organization_id: UUID, now: datetime) -> int:
-        return sum(1 for e in self._listed(organization_id) if _blocks(e, now))
+        return len(self._blocking(organization_id, now))
 
     async def blocked_among(
         self, organization_id: UUID, numbers: Sequence[str], now: datetime
     ) -> set[str]:
         wanted = set(numbers)
-        return {
-            e.phone_number
-            for e in self._listed(organization_id)
-            if e.phone_number in wanted and _blocks(e, now)
-        }
+        return {e.phone_number for e in self._blocking(organization_id, now)} & wanted
 
-    async def listed_among(self, organization_id: UUID, numbers: Sequence[str]) -> set[str]:
-        wanted = set(numbers)
-        return {e.phone_number for e in self._listed(organization_id) if e.phone_number in wanted}
+    async def stream_blocked(
+        self, organization_id: UUID, now: datetime, chunk: int
+    ) -> AsyncIterator[list[str]]:
+        numbers = [e.phone_number for e in self._blocking(organization_id, now)]
+        for start in range(0, len(numbers), chunk):
+            yield numbers[start : start + chunk]
+
+    async def stream_blocked_buckets(
+        self, organization_id: UUID, now: datetime, buckets: int
+    ) -> AsyncIterator[list[tuple[int, list[int]]]]:
+        groups: dict[int, list[int]] = {}
+        for entry in self._blocking(organization_id, now):
+            n = int(entry.phone_number)
+            groups.setdefault(n % buckets, []).append((n - n % buckets) // buckets)
+        grouped = sorted(groups.items())
+        for start in range(0, len(grouped), 500):
+            yield grouped[start : start + 500]
+
+    async def page(
+        self,
+        organization_id: UUID,
+        search: str | None,
+        after: tuple[datetime, UUID] | None,
+        offset: int,
+        limit: int,
+    ) -> list[DncEntry]:
+        rows = sorted(
+            self._matching(organization_id, search),
+            key=lambda e: (e.created_at, e.id),
+            reverse=True,
+        )
+        if after is not None:
+            rows = [e for e in rows if (e.created_at, e.id) < after]
+        elif offset:
+            rows = rows[offset:]
+        return rows[:limit]
+
+    async def count_listed(self, organization_id: UUID, search: str | None) -> int:
+        return len(self._matching(organization_id, search))
 
     async def add_many(self, entries: Sequence[DncEntry]) -> set[str]:
         added = set()
@@ -229,18 +332,52 @@ class _Entries:
     ) -> None:
         wanted = set(numbers)
         for entry in self._listed(organization_id):
-            if entry.phone_number in wanted and not _blocks(entry, now):
-                self.t.removed.add(entry.id)
+            if entry.phone_number in wanted and not blocks(entry, now):
+                self.t.removed[entry.id] = Removal(None, EXPIRED)
 
     async def expire_due(self, now: datetime, limit: int) -> list[DncEntry]:
         due = [
-            e for e in self.t.entries.values() if e.id not in self.t.removed and not _blocks(e, now)
+            e for e in self.t.entries.values() if e.id not in self.t.removed and not blocks(e, now)
         ][:limit]
-        self.t.removed.update(e.id for e in due)
+        self.t.removed.update((e.id, Removal(None, EXPIRED)) for e in due)
         return due
 
-    def __getattr__(self, name: str) -> Any:  # paging, streams, checksums
-        raise NotImplementedError(f"entries.{name} is not faked: {REAL_SUITES}")
+    async def mirror_truth(
+        self, organization_id: UUID, expired_by: datetime, limit: int
+    ) -> MirrorTruth:
+        """The checksum Postgres keeps is of every listed entry, exactly (triggers)."""
+        listed = self._listed(organization_id)
+        expiring = sorted(
+            (e for e in listed if e.expires_at is not None and e.expires_at <= expired_by),
+            key=lambda e: e.expires_at or expired_by,
+        )[: limit + 1]
+        organization = self.t.organizations.get(organization_id)
+        return MirrorTruth(
+            pending=any(
+                m.organization_id == organization_id and m.kind == "mirror.sync"
+                for m in self.t.outbox
+                if m.id not in self.t.processed
+            ),
+            enabled=organization.dnc_enabled if organization else True,
+            listed=Checksum.of(e.phone_number for e in listed),
+            expired=[e.phone_number for e in expiring] if len(expiring) <= limit else None,
+        )
+
+    async def fold_checksums(self, organization_id: UUID) -> None:
+        """Nothing to fold: the fake's checksum is computed from the entries."""
+
+    async def listed_page(
+        self, organization_id: UUID, after: str, now: datetime, limit: int
+    ) -> list[tuple[str, bool]]:
+        listed = sorted(
+            (e for e in self._listed(organization_id) if e.phone_number > after),
+            key=lambda e: e.phone_number,
+        )
+        return [(e.phone_number, blocks(e, now)) for e in listed[:limit]]
+
+    async def listed_among(self, organization_id: UUID, numbers: Sequence[str]) -> set[str]:
+        wanted = set(numbers)
+        return {e.phone_number for e in self._listed(organization_id) if e.phone_number in wanted}
 
 
 class _Audit:
@@ -249,6 +386,7 @@ class _Audit:
 
     async def record(self, event: AuditEvent) -> None:
         self.t.audit.append(event)
+        self.t.audit_at.append(utcnow())
 
     async def record_added(
         self,
@@ -257,10 +395,15 @@ class _Audit:
         entry_ids: Sequence[UUID],
         details: dict[str, Any],
     ) -> None:
-        for entry_id in entry_ids:
-            entry = self.t.entries[entry_id]
-            after = {"type": entry.type, "source": entry.source, **details}
-            self.t.audit.append(
+        entries = [self.t.entries[entry_id] for entry_id in entry_ids]
+        for entry in sorted(entries, key=lambda e: e.phone_number):
+            after = {
+                "type": entry.type,
+                "source": entry.source,
+                "expiresAt": _iso(entry.expires_at),
+                **details,
+            }
+            await self.record(
                 AuditEvent(
                     organization_id,
                     actor_user_id,
@@ -271,8 +414,36 @@ class _Audit:
                 )
             )
 
-    def __getattr__(self, name: str) -> Any:  # paging and counting
-        raise NotImplementedError(f"audit.{name} is not faked: {REAL_SUITES}")
+    def _matching(self, organization_id: UUID, query: AuditQuery) -> list[int]:
+        """The places of the organization's events that match, newest first."""
+        return [
+            i
+            for i in reversed(range(len(self.t.audit)))
+            if (event := self.t.audit[i]).organization_id == organization_id
+            and (not query.phone_number or event.phone_number == query.phone_number)
+            and (not query.action or event.action == query.action)
+            and (not query.actor or event.actor_user_id == query.actor)
+            and (not query.since or self.t.audit_at[i] >= query.since)
+            and (not query.until or self.t.audit_at[i] < query.until)
+        ]
+
+    async def page(
+        self,
+        organization_id: UUID,
+        query: AuditQuery,
+        after_id: int | None,
+        offset: int,
+        limit: int,
+    ) -> list[AuditRecord]:
+        places = self._matching(organization_id, query)
+        if after_id is not None:
+            places = [i for i in places if i + 1 < after_id]
+        elif offset:
+            places = places[offset:]
+        return [self.t.audit_record(i) for i in places[:limit]]
+
+    async def count(self, organization_id: UUID, query: AuditQuery) -> int:
+        return len(self._matching(organization_id, query))
 
 
 class _Outbox:
@@ -285,6 +456,7 @@ class _Outbox:
     async def add(self, organization_id: UUID, kind: str, payload: dict[str, object]) -> int:
         message = OutboxMessage(len(self.t.outbox) + 1, organization_id, kind, dict(payload))
         self.t.outbox.append(message)
+        self.t.outbox_at.append(utcnow())
         return message.id
 
     async def claim(self, message_id: int) -> OutboxMessage | None:
@@ -297,9 +469,14 @@ class _Outbox:
         index = message_id - 1
         message = self.t.outbox[index]
         self.t.outbox[index] = replace(message, attempts=message.attempts + 1)
+        self.t.outbox_errors[message_id] = error[:2000]
 
     async def pending_ids(self, kind: str, older_than: datetime, limit: int) -> list[int]:
-        return [m.id for m in self._pending() if m.kind == kind][:limit]
+        return [
+            m.id
+            for m in self._pending()
+            if m.kind == kind and self.t.outbox_at[m.id - 1] < older_than
+        ][:limit]
 
     async def pending_for(
         self, organization_id: UUID, kind: str, limit: int = 1000
@@ -321,9 +498,8 @@ class _Outbox:
         return len(self.t.outbox)
 
     async def oldest_pending_age(self) -> float:
-        if self._pending():
-            raise NotImplementedError(f"outbox ages are not faked: {REAL_SUITES}")
-        return 0.0
+        pending = [self.t.outbox_at[m.id - 1] for m in self._pending()]
+        return (utcnow() - min(pending)).total_seconds() if pending else 0.0
 
     async def numbers_since(self, organization_id: UUID, kind: str, after_id: int) -> set[str]:
         return {
@@ -337,13 +513,24 @@ class _Outbox:
 class FakeUnitOfWork:
     """A transaction over :class:`Tables`: changes are kept on ``commit`` and dropped when
     the block ends without one, as in Postgres. ``fail_next`` makes the next block raise on
-    entry (Postgres unreachable)."""
+    entry (Postgres unreachable). :meth:`another` is a second connection to the same tables
+    (a commit replaces the tables whole: two transactions that overlap must not both write)."""
 
     def __init__(self, tables: Tables | None = None) -> None:
-        self.committed = tables or Tables()
+        self._database = [tables or Tables()]  # shared with the units of work of another()
         self.fail_next: Exception | None = None
         self.commits = 0
         self._work = self.committed
+        self._repositories()
+
+    @property
+    def committed(self) -> Tables:
+        return self._database[0]
+
+    def another(self) -> "FakeUnitOfWork":
+        other = FakeUnitOfWork()
+        other._database = self._database
+        return other
 
     def _repositories(self) -> None:
         t = self._work
@@ -371,41 +558,94 @@ class FakeUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         self._work = self.committed  # anything not committed is gone
+        self._repositories()
 
     async def commit(self) -> None:
-        self.committed = self._work
+        self._database[0] = self._work
         self.commits += 1
         self._work = copy.deepcopy(self.committed)
         self._repositories()
 
 
+@dataclass
+class Generation:
+    """One generation of an organization's mirror: its numbers and the checksum the scripts
+    keep of what they changed (None: a generation built before checksums were kept). A test
+    that edits ``numbers`` directly works behind the scripts' back, as a hand edit would."""
+
+    name: str
+    buckets: int
+    numbers: set[str] = field(default_factory=set)
+    checksum: Checksum | None = field(default_factory=Checksum)
+
+    def write(self, add: Sequence[str], remove: Sequence[str]) -> None:
+        """SADD and SREM; the checksum counts what they actually changed."""
+        added = [n for n in dict.fromkeys(add) if n not in self.numbers]
+        self.numbers.update(added)
+        removed = [n for n in dict.fromkeys(remove) if n in self.numbers]
+        self.numbers.difference_update(removed)
+        if self.checksum is not None:
+            self.checksum = self.checksum + Checksum.of(added) - Checksum.of(removed)
+
+
 class FakeMirror:
-    """Redis as the checks see it: per organization a ready flag, the DNC flag and the set of
-    blocked numbers. ``down`` makes every call raise :class:`Unavailable`, as the port says."""
+    """Redis as the scripts keep it: per organization a live generation, maybe one being
+    built, the DNC flag, and whether the live one is vouched for (``ready``: loaded by this
+    Redis process). ``down`` makes every call raise :class:`Unavailable`, as the port says;
+    ``away`` does for the organizations in it (their Redis Cluster node is unreachable).
+    ``writes`` keeps each ``apply`` call: the organization, how many adds and removes."""
 
     def __init__(self) -> None:
+        self.live: dict[UUID, Generation] = {}
+        self.building: dict[UUID, Generation] = {}
         self.ready: dict[UUID, bool] = {}
         self.enabled: dict[UUID, bool] = {}
-        self.numbers: dict[UUID, set[str]] = {}
+        self.rebuilt: dict[UUID, tuple[str, int]] = {}  # rebuilt_at, rebuilt_count
+        self.cursor: VerifyCursor | None = None
         self.down = False
+        self.away: set[UUID] = set()
+        self.writes: list[tuple[UUID, int, int]] = []
+        self._generations = 0
 
-    def _up(self) -> None:
-        if self.down:
+    @property
+    def numbers(self) -> dict[UUID, set[str]]:
+        """Each organization's live numbers."""
+        return {org: generation.numbers for org, generation in self.live.items()}
+
+    def _up(self, organization_id: UUID | None = None) -> None:
+        if self.down or organization_id in self.away:
             raise Unavailable("the fake Redis is down")
+
+    def _name(self) -> str:
+        self._generations += 1
+        return f"g{self._generations}"
 
     def load(self, organization_id: UUID, numbers: set[str], enabled: bool = True) -> None:
         """What a rebuild leaves: ready, with exactly these numbers."""
+        generation = Generation(self._name(), bucket_count_for(len(numbers)))
+        generation.write(sorted(numbers), ())
+        self.live[organization_id] = generation
         self.ready[organization_id] = True
         self.enabled[organization_id] = enabled
-        self.numbers[organization_id] = set(numbers)
+
+    def restart(self) -> None:
+        """Redis restarted empty: every organization's mirror is gone."""
+        for held in (self.live, self.building, self.ready, self.enabled, self.rebuilt):
+            held.clear()
+        self.cursor = None
+
+    def _vouched(self, organization_id: UUID) -> Generation | None:
+        """The live generation, if this Redis vouches for it (``check.lua``'s ready)."""
+        return self.live.get(organization_id) if self.ready.get(organization_id) else None
 
     async def check(self, organization_id: UUID, numbers: Sequence[str]) -> MirrorAnswer:
-        self._up()
-        if not self.ready.get(organization_id):
+        self._up(organization_id)
+        live = self._vouched(organization_id)
+        if live is None:
             return MirrorAnswer(ready=False, enabled=False)
-        enabled = self.enabled[organization_id]
-        listed = self.numbers[organization_id]
-        return MirrorAnswer(True, enabled, tuple(n in listed for n in numbers) if enabled else ())
+        if self.enabled.get(organization_id) is not True:
+            return MirrorAnswer(ready=True, enabled=False)
+        return MirrorAnswer(True, True, tuple(n in live.numbers for n in numbers))
 
     async def apply(
         self,
@@ -414,25 +654,101 @@ class FakeMirror:
         remove: Sequence[str] = (),
         enabled: bool | None = None,
     ) -> bool:
-        self._up()
-        if not self.ready.get(organization_id):
-            return False
-        self.numbers[organization_id] = (self.numbers[organization_id] | set(add)) - set(remove)
+        self._up(organization_id)
+        self.writes.append((organization_id, len(add), len(remove)))
         if enabled is not None:
             self.enabled[organization_id] = enabled
-        return True
+        for generations in (self.live, self.building):
+            if organization_id in generations:
+                generations[organization_id].write(add, remove)
+        return organization_id in self.live
 
     async def state(self, organization_id: UUID) -> MirrorState:
-        self._up()
-        ready = self.ready.get(organization_id, False)
-        return MirrorState(ready, self.enabled.get(organization_id), None, None, False, None, None)
+        self._up(organization_id)
+        live = self.live.get(organization_id)
+        rebuilt_at, rebuilt_count = self.rebuilt.get(organization_id, (None, None))
+        return MirrorState(
+            ready=self._vouched(organization_id) is not None,
+            enabled=self.enabled.get(organization_id),
+            generation=live.name if live else None,
+            buckets=live.buckets if live else None,
+            building=organization_id in self.building,
+            rebuilt_at=rebuilt_at,
+            rebuilt_count=rebuilt_count,
+        )
 
     async def count(self, organization_id: UUID) -> int | None:
-        self._up()
-        return len(self.numbers[organization_id]) if self.ready.get(organization_id) else None
+        self._up(organization_id)
+        live = self.live.get(organization_id)
+        return len(live.numbers) if live else None
 
-    def __getattr__(self, name: str) -> Any:  # rebuilds, probes and reconciliation
-        raise NotImplementedError(f"mirror.{name} is not faked: {REAL_SUITES}")
+    async def members(self, organization_id: UUID) -> set[int] | None:
+        self._up(organization_id)
+        live = self.live.get(organization_id)
+        return {int(n) for n in live.numbers} if live else None
+
+    async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild:
+        self._up(organization_id)
+        build = MirrorBuild(self._name(), bucket_count_for(expected))
+        self.building[organization_id] = Generation(build.generation, build.buckets)
+        return build
+
+    async def load_buckets(
+        self, organization_id: UUID, build: MirrorBuild, groups: Sequence[tuple[int, list[int]]]
+    ) -> bool:
+        self._up(organization_id)
+        building = self.building.get(organization_id)
+        if building is None or building.name != build.generation:
+            return False
+        numbers = [
+            str(number_at(bucket, member, build.buckets))
+            for bucket, members in groups
+            for member in members
+        ]
+        building.write(numbers, ())
+        return True
+
+    async def probe(self, organization_id: UUID, numbers: Sequence[str] = ()) -> MirrorProbe:
+        self._up(organization_id)
+        live = self.live.get(organization_id)
+        return MirrorProbe(
+            ready=self._vouched(organization_id) is not None,
+            enabled=self.enabled.get(organization_id),
+            buckets=live.buckets if live else None,
+            checksum=live.checksum if live else None,
+            members=tuple(n in live.numbers for n in numbers) if live else (),
+        )
+
+    async def bucket_members(
+        self, organization_id: UUID, start: int, stop: int
+    ) -> tuple[int, set[int]] | None:
+        self._up(organization_id)
+        live = self.live.get(organization_id)
+        if live is None:
+            return None
+        wanted = range(start, min(stop, live.buckets))
+        return live.buckets, {int(n) for n in live.numbers if int(n) % live.buckets in wanted}
+
+    async def verify_cursor(self) -> VerifyCursor | None:
+        self._up()
+        return self.cursor
+
+    async def save_verify_cursor(self, cursor: VerifyCursor) -> None:
+        self._up()
+        self.cursor = cursor
+
+    async def swap(
+        self, organization_id: UUID, build: MirrorBuild, enabled: bool, rebuilt_at: str, count: int
+    ) -> bool:
+        self._up(organization_id)
+        building = self.building.get(organization_id)
+        if building is None or building.name != build.generation:
+            return False
+        self.live[organization_id] = self.building.pop(organization_id)
+        self.ready[organization_id] = True
+        self.enabled[organization_id] = enabled
+        self.rebuilt[organization_id] = (rebuilt_at, count)
+        return True
 
 
 class FakeQueue:
@@ -525,3 +841,35 @@ class FakeTransfers:
 
     def export(self, organization_id: UUID) -> AsyncIterator[bytes]:
         raise NotImplementedError(f"exports are not faked: {REAL_SUITES}")
+
+
+class FakeRevocations:
+    """The announcement of a revoked token to the API processes. It keeps what it announced,
+    each with whether the committed tables had the token revoked at that moment; ``down``
+    makes the announcement fail (it returns False, never raises, as the port says)."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+        self.announced: list[tuple[str, bool]] = []
+        self.down = False
+
+    async def announce(self, token_hash: str) -> bool:
+        if self.down:
+            return False
+        found = self.uow.committed.tokens.get(token_hash)
+        self.announced.append((token_hash, found is not None and found[1]))
+        return True
+
+
+class FakeMailer:
+    """A mail server that keeps what it accepts; ``refusals`` are raised by the next sends, in
+    order (:class:`domain.ports.MailerUnavailable`: try later; :class:`MailRejected`: never)."""
+
+    def __init__(self) -> None:
+        self.sent: list[Email] = []
+        self.refusals: list[Exception] = []
+
+    async def send(self, email: Email) -> None:
+        if self.refusals:
+            raise self.refusals.pop(0)
+        self.sent.append(email)

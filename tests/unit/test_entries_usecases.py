@@ -3,76 +3,25 @@ work and mirror (milliseconds each). The same paths run against real Postgres an
 tests/api and tests/integration."""
 
 from dataclasses import replace
-from datetime import datetime, timedelta
-from uuid import UUID, uuid4
+from datetime import timedelta
+from uuid import UUID
 
 import pytest
 
 from domain.errors import AlreadyListed, InvalidInput, NotFound, Unavailable
 from domain.model import (
-    AddNumber,
     BulkItem,
-    DncEntry,
     MirrorAnswer,
-    NewCall,
-    Organization,
-    Principal,
-    User,
 )
 from domain.time import utcnow
-from domain.usecases.checks import RebuildRequests, check_numbers
+from domain.usecases.checks import check_numbers
 from domain.usecases.entries import (
-    add_number,
     bulk_add,
     expire_due,
     remove_number,
     set_dnc_enabled,
 )
-from domain.usecases.evidence import create_batch, record_calls
-from tests.unit.fakes import FakeMirror, FakeQueue, FakeUnitOfWork
-
-LISTED = "12125550100"  # E.164 digits, as the list stores them
-
-
-class World:
-    """One organization with an admin, a ready mirror, and a unit of work over both."""
-
-    def __init__(self) -> None:
-        self.uow = FakeUnitOfWork()
-        self.mirror = FakeMirror()
-        self.queue = FakeQueue()
-        self.rebuilds = RebuildRequests(self.queue)
-        org, user = uuid4(), uuid4()
-        self.uow.committed.organizations[org] = Organization(org, "Acme", dnc_enabled=True)
-        self.uow.committed.users[user] = User(user, org, "admin@acme.test", "admin")
-        self.principal = Principal(user, org, "admin", "full", uuid4())
-        self.mirror.load(org, set())
-
-    @property
-    def org(self) -> UUID:
-        return self.principal.organization_id
-
-    async def call(self, number: str = LISTED) -> AddNumber:
-        batch = await create_batch(self.uow, self.principal, None, None)
-        [call] = await record_calls(self.uow, self.principal, batch.batch_id, [NewCall(number)])
-        return AddNumber(number, batch.batch_id, call.request_uuid)
-
-    async def add(self, number: str = LISTED, expires_at: datetime | None = None) -> DncEntry:
-        cmd = replace(await self.call(number), expires_at=expires_at)
-        return await add_number(self.uow, self.mirror, self.queue, self.principal, cmd)
-
-    async def blocked(self, *numbers: str) -> list[bool]:
-        result = await check_numbers(self.uow, self.mirror, self.rebuilds, self.org, numbers)
-        return [v.blocked for v in result.verdicts]
-
-    def pending_syncs(self) -> int:
-        t = self.uow.committed
-        return sum(1 for m in t.outbox if m.kind == "mirror.sync" and m.id not in t.processed)
-
-
-@pytest.fixture
-def world() -> World:
-    return World()
+from tests.unit.world import LISTED, World
 
 
 async def test_a_listed_number_is_blocked_by_the_mirror_and_by_postgres(world: World) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
 from infra.redis import layout
 from infra.settings import Settings
-from tests.helpers import sql
+from tests.support.helpers import sql
 
 ORG = UUID("5b0c6f8e-2a4f-4c1e-9d7a-3f2b1c0d9e8f")
 NUMBERS = [1, 7, 255, 256, 12125551234, 12125550100, 442079460958, 999_999_999_999_999]

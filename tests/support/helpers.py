@@ -1,4 +1,5 @@
-"""Shared test helpers: provisioning, a real SMTP server, a real arq worker, free ports."""
+"""Shared test helpers: provisioning, requests a platform sends, a real SMTP server, a real arq
+worker, free ports."""
 
 import asyncio
 import email
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from email.message import Message
-from typing import Any, cast
+from typing import Any, Self, cast
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -21,6 +22,7 @@ from httpx import Response
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from app.asgi import create_app
 from domain.model import Role, Scope
 from domain.usecases.identity import create_organization, create_token, create_user
 from domain.usecases.mirror_repair import rebuild_mirror
@@ -32,6 +34,8 @@ from jobs.worker import build_worker
 
 Client = AsyncTestClient[Litestar]
 
+RECORDING = "https://recordings.example.test/calls/r-1.mp3"
+TRANSCRIPT = "Agent: Hello... Customer: Please don't call me again."
 SUCCESS_ADD = {
     "message": "Phone number added to DNC successfully",
     "status": True,
@@ -125,6 +129,60 @@ def assert_error(response: Response, code: int, *fragments: str) -> dict[str, An
     return payload
 
 
+async def seed_call(
+    client: Client,
+    org: Org,
+    batch_id: str = "batch-1",
+    request_uuid: str = "req-1",
+    phone: str = "+1 (212) 555-1234",
+    **extra: Any,
+) -> None:
+    """Create the batch (if new) and record one call in it, as a platform would."""
+    response = await client.post("/api/batches", json={"batchId": batch_id}, headers=org.headers)
+    assert response.status_code in (201, 409), body(response)
+    call = {
+        "requestUUID": request_uuid,
+        "phoneNumber": phone,
+        "recordingUrl": RECORDING,
+        "transcription": TRANSCRIPT,
+        **extra,
+    }
+    response = await client.post(f"/api/batches/{batch_id}/calls", json=call, headers=org.headers)
+    assert response.status_code == 201, body(response)
+
+
+def add_body(
+    phone: str = "2125551234", batch_id: str = "batch-1", request_uuid: str = "req-1", **extra: Any
+) -> dict[str, Any]:
+    return {"phoneNumber": phone, "batchId": batch_id, "requestUUID": request_uuid, **extra}
+
+
+async def is_blocked(client: Client, org: Org, number: str) -> bool:
+    """What ``GET /api/dnc/check`` answers for the number: blocked or callable."""
+    response = await client.get(
+        "/api/dnc/check", params={"phoneNumber": number}, headers=org.headers
+    )
+    assert response.status_code == 200, response.text
+    blocked: bool = body(response)["data"]["blocked"]
+    return blocked
+
+
+async def add_listed_number(settings: Settings, org: Org) -> None:
+    """The default call seeded and its number listed through the API (the admins' email
+    goes into the outbox)."""
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        await seed_call(client, org)
+        response = await client.post(
+            "/api/dnc/add", json=add_body(type="customer_request"), headers=org.headers
+        )
+        assert response.status_code == 200
+
+
+async def outbox_rows(settings: Settings) -> list[asyncpg.Record]:
+    """The admins' emails in the outbox, in the order they were written."""
+    return await sql(settings, "SELECT * FROM outbox WHERE kind = 'email.dnc_added' ORDER BY id")
+
+
 @asynccontextmanager
 async def arq_for(settings: Settings) -> AsyncIterator[ArqRedis]:
     """An arq connection on the test's own event loop."""
@@ -187,6 +245,13 @@ class SmtpSink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 class _SlowData(_Collector):

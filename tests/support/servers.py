@@ -12,11 +12,11 @@ import threading
 import time
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import redis
 
-from tests.helpers import free_port
+from tests.support.helpers import free_port
 
 
 class PrivateRedis:
@@ -71,6 +71,14 @@ class PrivateRedis:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        """Started; stopped and its directory removed on the way out."""
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cleanup()
 
 
 class TcpProxy:
@@ -164,7 +172,7 @@ class PrivateRedisCluster:
     """A 3-master Redis Cluster of the test session's own (``.ci/redis-cluster``), on free
     loopback ports whose cluster-bus ports (+10000) are free too."""
 
-    SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "redis-cluster"
+    SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "redis-cluster"
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory / "nodes"
