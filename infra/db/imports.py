@@ -108,22 +108,24 @@ async def process_import(
             return await import_report(engine, job["organization_id"], import_id)
         await _mark_running(engine, import_id)
         org_id, user_id, total = job["organization_id"], job["user_id"], job["rows"]
+        list_id = job["list_id"]
         table, checked = staging_table(import_id), f"dnc_checked_{import_id.hex}"
         await db.execute(
             f"CREATE TEMP TABLE {checked} (line bigint, number text, type text, "
             "expires_at timestamptz, error text) ON COMMIT DROP"
         )
         await _check_rows(db, engine, import_id, table, checked, total, progress)
-        added, retired = await _insert(db, checked, org_id, user_id)
+        added, retired = await _insert(db, checked, org_id, list_id, user_id)
         numbers = sorted(added.values())
         await uow.audit.record_added(org_id, user_id, list(added), {"importId": str(import_id)})
-        await list_numbers(uow, mirror, org_id, numbers, retired)
+        await list_numbers(uow, mirror, org_id, numbers, retired, list_id)
         report = await _finish(db, import_id, checked, total, len(added))
         await uow.audit.record(
             AuditEvent(
                 organization_id=org_id,
                 actor_user_id=user_id,
                 action="dnc.import",
+                list_id=list_id,
                 after={
                     "importId": str(import_id),
                     "added": report.added,
@@ -214,26 +216,27 @@ async def _report_progress(
 
 
 async def _insert(
-    db: asyncpg.Connection, checked: str, org_id: UUID, user_id: UUID | None
+    db: asyncpg.Connection, checked: str, org_id: UUID, list_id: str, user_id: UUID | None
 ) -> tuple[dict[UUID, str], list[str]]:
-    """The entries added (id: number), and the numbers whose expired entry was retired."""
+    """The entries added to the list (id: number), and the numbers whose expired entry was
+    retired."""
     await db.execute(f"CREATE INDEX ON {checked} (number, line)")
     retired = await db.fetch(
-        f"UPDATE dnc_entries e SET removed_at = now(), removal_reason = $2::text "
-        f"FROM {checked} c WHERE e.organization_id = $1 AND e.phone_number = c.number "
-        "AND e.removed_at IS NULL AND e.expires_at <= now() RETURNING e.phone_number",
-        org_id,
-        EXPIRED,
-    )  # the rules of domain.rules, set-based: an expired entry is retired (blocks: no)
+        f"UPDATE dnc_entries e SET removed_at = now(), removal_reason = $3::text "
+        f"FROM {checked} c WHERE e.organization_id = $1 AND e.list_id = $2 "
+        "AND e.phone_number = c.number AND e.removed_at IS NULL AND e.expires_at <= now() "
+        "RETURNING e.phone_number",
+        org_id, list_id, EXPIRED,
+    )  # fmt: skip  # the rules of domain.rules, set-based: an expired entry is retired
     rows = await db.fetch(
-        "INSERT INTO dnc_entries (id, organization_id, phone_number, type, source, "
+        "INSERT INTO dnc_entries (id, organization_id, list_id, phone_number, type, source, "
         "added_by_user_id, created_at, expires_at) "
-        f"SELECT gen_random_uuid(), $1, number, type, $3::text, $2, now(), expires_at FROM "
+        f"SELECT gen_random_uuid(), $1, $4, number, type, $3::text, $2, now(), expires_at FROM "
         f"(SELECT DISTINCT ON (number) number, type, expires_at FROM {checked} "
         " WHERE number IS NOT NULL ORDER BY number, line) first "
-        "ON CONFLICT (organization_id, phone_number) WHERE removed_at IS NULL DO NOTHING "
-        "RETURNING id, phone_number",
-        org_id, user_id, SOURCE_IMPORT,
+        "ON CONFLICT (organization_id, list_id, phone_number) WHERE removed_at IS NULL "
+        "DO NOTHING RETURNING id, phone_number",
+        org_id, user_id, SOURCE_IMPORT, list_id,
     )  # fmt: skip
     return {r[0]: r[1] for r in rows}, [r[0] for r in retired]
 
