@@ -27,8 +27,8 @@ if #KEYS < 2 or #KEYS % 2 ~= 0 then
   return redis.error_reply('check.lua takes 2 keys, then 2 for each named list')
 end
 local call, fmod, format, sub = redis.call, math.fmod, string.format, string.sub
-local run_id = string.match(call('INFO', 'server'), 'run_id:(%w+)')
 local meta = call('HMGET', KEYS[1], 'ready', 'enabled', 'gen', 'buckets', 'run_id', 'prefixes')
+local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
 -- A mirror loaded by another server process (a restart from a snapshot, a failover to a
 -- replica) may miss recent writes: only the process that loaded it vouches for it. Prefix
 -- rules that were never written are not known either.
@@ -68,18 +68,58 @@ if packed then
   end
 end
 local digits = '%0' .. (math.floor(lists / 4) + 1) .. 'x'
+local masks, values = {}, {}
+for i = 1, #numbers do
+  masks[i] = 0
+  values[i] = tonumber(numbers[i])
+end
+-- each list: one SISMEMBER a number, or, for a list of few buckets (several numbers asked
+-- fall in each), one SMISMEMBER a bucket
+local bit = 1
+for j = 1, lists do
+  local count, base = counts[j], bases[j]
+  if count * 4 <= #numbers then
+    local at, members = {}, {}  -- per bucket: the numbers' indexes, and their members
+    for i = 1, #values do
+      local n = values[i]
+      local r = fmod(n, count)
+      local indexes = at[r]
+      if indexes then
+        indexes[#indexes + 1] = i
+        local m = members[r]
+        m[#m + 1] = format('%d', (n - r) / count)
+      else
+        at[r] = {i}
+        members[r] = {format('%d', (n - r) / count)}
+      end
+    end
+    for r, indexes in pairs(at) do
+      local key, m = base .. format('%d', r), members[r]
+      for first = 1, #m, 4000 do  -- below Lua's unpack limit
+        local last = math.min(first + 3999, #m)
+        local held = call('SMISMEMBER', key, unpack(m, first, last))
+        for k = first, last do
+          if held[k - first + 1] == 1 then
+            local i = indexes[k]
+            masks[i] = masks[i] + bit
+          end
+        end
+      end
+    end
+  else
+    for i = 1, #values do
+      local n = values[i]
+      local r = fmod(n, count)
+      if call('SISMEMBER', base .. format('%d', r), format('%d', (n - r) / count)) == 1 then
+        masks[i] = masks[i] + bit
+      end
+    end
+  end
+  bit = bit * 2
+end
 local out = {}
 for i = 1, #numbers do
-  local text = numbers[i]
-  local n = tonumber(text)
-  local mask, bit = 0, 1
-  for j = 1, lists do
-    local r = fmod(n, counts[j])
-    if call('SISMEMBER', bases[j] .. format('%d', r), format('%d', (n - r) / counts[j])) == 1 then
-      mask = mask + bit
-    end
-    bit = bit * 2
-  end
+  local text, mask = numbers[i], masks[i]
   for k = 1, #lengths do
     if rules[sub(text, 1, lengths[k])] then
       mask = mask + prefix_bit
