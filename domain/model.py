@@ -193,6 +193,18 @@ class MirrorState:
 
 
 @dataclass(frozen=True, slots=True)
+class ListMirrorStatus:
+    """How one list's mirror is doing: ``postgres`` the numbers it should hold, ``redis``
+    what it holds (None when it is not ready)."""
+
+    list_id: str
+    name: str
+    state: MirrorState
+    postgres: int
+    redis: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class MirrorProbe:
     """The live generation's checksum and some numbers' memberships, read atomically."""
 

@@ -11,7 +11,9 @@ from domain.checksum import Checksum
 from domain.model import (
     DEFAULT_LIST,
     AuditEvent,
+    DncList,
     Drift,
+    ListMirrorStatus,
     MirrorProbe,
     MirrorTruth,
     RebuildReport,
@@ -379,3 +381,25 @@ async def verify(
         len(extra) - len(extra_listed),
         list_id=list_id,
     )
+
+
+async def mirror_status(
+    uow: UnitOfWork, mirror: DncMirror, organization_id: UUID
+) -> list[ListMirrorStatus]:
+    """Each list of the organization, the org-wide one first: ready, numbers in Postgres and
+    in Redis, the last rebuild."""
+    now = utcnow()
+    async with uow:
+        lists = await uow.lists.all(organization_id)
+        if not any(found.id == DEFAULT_LIST for found in lists):  # an organization made by hand
+            lists.insert(0, DncList(organization_id, DEFAULT_LIST, "", "org", None, now))
+        expected = {
+            found.id: await uow.entries.count_blocked(organization_id, now, found.id)
+            for found in lists
+        }
+    statuses = []
+    for found in lists:
+        state = await mirror.state(organization_id, found.id)
+        held = await mirror.count(organization_id, found.id) if state.ready else None
+        statuses.append(ListMirrorStatus(found.id, found.name, state, expected[found.id], held))
+    return statuses
