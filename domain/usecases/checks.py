@@ -185,8 +185,10 @@ async def _from_postgres(
                 )
                 rules = PrefixRules(rule.prefix for rule in await uow.prefixes.all(organization_id))
     except Exception as exc:  # any failure here means we do not know: refuse, never guess
+        if not_ready:
+            await rebuilds.request(organization_id)
         raise Unavailable(NEITHER) from exc
-    if unknown:
+    if unknown:  # (an unknown list's keys are not there: no rebuild makes them)
         raise InvalidInput(f"Unknown list id {unknown[0]!r}")
     if not_ready:
         await rebuilds.request(organization_id)

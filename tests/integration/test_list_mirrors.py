@@ -25,7 +25,7 @@ from infra.bootstrap import Resources
 from infra.dnc_client import CHECK_SCRIPT
 from infra.redis import layout
 from infra.settings import Settings
-from tests.helpers import Org, resources_for
+from tests.support.helpers import Org, resources_for
 
 A, B, C, D = "12125550100", "12125550101", "442079460958", "13105550199"
 

@@ -163,7 +163,7 @@ async def test_deleting_a_list_tombstones_its_entries_and_its_id_is_unknown_afte
     deleted = await delete_list(world.uow, world.mirror, world.principal, named)
     assert deleted.count == 2
     t = world.uow.committed
-    assert {e.id for e in t.entries.values() if e.list_id == named} <= t.removed
+    assert {e.id for e in t.entries.values() if e.list_id == named} <= set(t.removed)
     assert (world.org, named) not in world.mirror.named_ready  # its keys are gone
     [event] = [e for e in t.audit if e.action == "list.delete"]
     assert (event.list_id, event.after) == (named, {"removed": 2})
