@@ -454,9 +454,13 @@ class ListTransfers(Protocol):
     streamed, never held in memory nor written a row at a time."""
 
     async def stage(
-        self, organization_id: UUID, user_id: UUID | None, body: AsyncIterator[bytes]
+        self,
+        organization_id: UUID,
+        user_id: UUID | None,
+        body: AsyncIterator[bytes],
+        list_id: str = DEFAULT_LIST,
     ) -> StagedImport:
-        """Take a CSV file in whole, rows unchecked, as a queued import. Raises
+        """Take a CSV file in whole, rows unchecked, as a queued import into the list. Raises
         :class:`domain.errors.InvalidInput` (nothing staged) when it cannot be read as CSV."""
         ...
 
@@ -467,7 +471,8 @@ class ListTransfers(Protocol):
         path lists numbers (``domain.usecases.entries.list_numbers``), in one transaction;
         safe to run again (a finished import answers with how it ended). Raises
         :class:`domain.errors.Unavailable` (nothing listed, the rows still staged) when the
-        mirror cannot take the numbers."""
+        mirror cannot take the numbers, and :class:`domain.errors.InvalidInput` when its
+        list was deleted since it was staged."""
         ...
 
     async def abandon(self, import_id: UUID, failure: str) -> None:
@@ -486,9 +491,9 @@ class ListTransfers(Protocol):
         one more attempt, to be enqueued again."""
         ...
 
-    def export(self, organization_id: UUID) -> AsyncIterator[bytes]:
-        """The organization's list as CSV (phoneNumber,type,expiresAt,createdAt), streamed; a
-        ``type`` a spreadsheet would run as a formula is neutralized
+    def export(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> AsyncIterator[bytes]:
+        """One of the organization's lists as CSV (phoneNumber,type,expiresAt,createdAt),
+        streamed; a ``type`` a spreadsheet would run as a formula is neutralized
         (``domain.imports.neutralized``)."""
         ...
 

@@ -14,7 +14,7 @@ from domain.phone import normalize
 from domain.ports import UnitOfWork
 from domain.text import storable
 from domain.time import as_utc, utcnow
-from domain.usecases.lists import list_id_of, require_known
+from domain.usecases.lists import known_list, list_id_of
 
 MAX_BIGINT = 2**63 - 1
 
@@ -24,38 +24,31 @@ async def list_entries(
     principal: Principal,
     request: PageRequest,
     search: str | None,
-    list_id: str = DEFAULT_LIST,
+    list_id: str | None = None,
 ) -> EntryPage:
     """One list's entries, newest first (a 400 for a list the organization does not have)."""
     text = (storable("search", search) or "").strip() or None
-    org_id, list_id = principal.organization_id, await known_list(uow, principal, list_id)
+    org_id = principal.organization_id
+    on = await known_list(uow, org_id, list_id)
     async with uow:
         rows = await uow.entries.page(
-            org_id, text, request.after, request.offset, request.limit + 1, list_id
+            org_id, text, request.after, request.offset, request.limit + 1, on
         )
-        total = None if request.after else await uow.entries.count_listed(org_id, text, list_id)
+        total = None if request.after else await uow.entries.count_listed(org_id, text, on)
     return EntryPage(rows[: request.limit], total, len(rows) > request.limit)
 
 
 async def get_entry(
-    uow: UnitOfWork, principal: Principal, phone_number: str, list_id: str = DEFAULT_LIST
+    uow: UnitOfWork, principal: Principal, phone_number: str, list_id: str | None = None
 ) -> DncEntry:
     number = normalize(phone_number)
-    list_id = await known_list(uow, principal, list_id)
+    on = await known_list(uow, principal.organization_id, list_id)
     async with uow:
-        entry = await uow.entries.get_active(principal.organization_id, number, list_id)
+        entry = await uow.entries.get_active(principal.organization_id, number, on)
     if entry is None:
-        where = "the DNC list" if list_id == DEFAULT_LIST else f"list {list_id!r}"
+        where = "the DNC list" if on == DEFAULT_LIST else f"list {on!r}"
         raise NotFound(f"Phone number {number} is not on {where}")
     return entry
-
-
-async def known_list(uow: UnitOfWork, principal: Principal, raw: str | None) -> str:
-    """A list id as sent, the organization's own (a 400 otherwise)."""
-    list_id = list_id_of(raw)
-    if list_id != DEFAULT_LIST:
-        await require_known(uow, principal.organization_id, [list_id])
-    return list_id
 
 
 async def get_settings(uow: UnitOfWork, principal: Principal) -> tuple[bool, int]:

@@ -58,6 +58,15 @@ async def require_lists(uow: UnitOfWork, organization_id: UUID, list_ids: Sequen
         raise InvalidInput(f"Unknown list id {unknown[0]!r}")
 
 
+async def known_list(uow: UnitOfWork, organization_id: UUID, raw: str | None) -> str:
+    """A list id as sent (None: the org-wide list), the organization's own (a 400
+    otherwise)."""
+    list_id = list_id_of(raw)
+    if list_id != DEFAULT_LIST:
+        await require_known(uow, organization_id, [list_id])
+    return list_id
+
+
 async def require_known(uow: UnitOfWork, organization_id: UUID, list_ids: Sequence[str]) -> None:
     """Refuse (400) a read of a list the organization does not have."""
     async with uow:

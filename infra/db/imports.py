@@ -21,9 +21,9 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.errors import NotFound
+from domain.errors import InvalidInput, NotFound
 from domain.imports import read_row
-from domain.model import AuditEvent, ImportReport, LostImports, StagedImport
+from domain.model import DEFAULT_LIST, AuditEvent, ImportReport, LostImports, StagedImport
 from domain.ports import DncMirror, JobQueue, Progress
 from domain.rules import EXPIRED, SOURCE_IMPORT
 from domain.time import utcnow
@@ -44,9 +44,14 @@ class SqlListTransfers:
         self.engine = engine
 
     async def stage(
-        self, organization_id: UUID, user_id: UUID | None, body: AsyncIterator[bytes]
+        self,
+        organization_id: UUID,
+        user_id: UUID | None,
+        body: AsyncIterator[bytes],
+        list_id: str = DEFAULT_LIST,
     ) -> StagedImport:
-        return StagedImport(*await stage_import(self.engine, organization_id, user_id, body))
+        staged = await stage_import(self.engine, organization_id, user_id, body, list_id)
+        return StagedImport(*staged)
 
     async def process(
         self, import_id: UUID, mirror: DncMirror, progress: Progress | None = None
@@ -62,8 +67,8 @@ class SqlListTransfers:
     async def lost(self, older_than: datetime, max_attempts: int, queue: JobQueue) -> LostImports:
         return await lost_imports(self.engine, older_than, max_attempts, queue.import_pending)
 
-    def export(self, organization_id: UUID) -> AsyncIterator[bytes]:
-        return export_csv(self.engine, organization_id)
+    def export(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> AsyncIterator[bytes]:
+        return export_csv(self.engine, organization_id, list_id)
 
 
 async def import_report(
@@ -109,6 +114,12 @@ async def process_import(
         await _mark_running(engine, import_id)
         org_id, user_id, total = job["organization_id"], job["user_id"], job["rows"]
         list_id = job["list_id"]
+        if list_id != DEFAULT_LIST and not await db.fetchval(
+            "SELECT 1 FROM dnc_lists WHERE organization_id = $1 AND id = $2 "
+            "AND deleted_at IS NULL FOR SHARE",
+            org_id, list_id,
+        ):  # fmt: skip  # held until the commit: the list cannot be deleted meanwhile
+            raise InvalidInput(f"Unknown list id {list_id!r}: it was deleted before the import ran")
         table, checked = staging_table(import_id), f"dnc_checked_{import_id.hex}"
         await db.execute(
             f"CREATE TEMP TABLE {checked} (line bigint, number text, type text, "

@@ -1030,10 +1030,16 @@ class FakeTransfers:
         self.imports: dict[UUID, tuple[UUID, ImportReport]] = {}  # id: (organization, report)
         self.processed: list[UUID] = []
         self.fail_with: BaseException | None = None
+        self.lists_staged: list[str] = []  # the list of each import staged
 
     async def stage(
-        self, organization_id: UUID, user_id: UUID | None, body: AsyncIterator[bytes]
+        self,
+        organization_id: UUID,
+        user_id: UUID | None,
+        body: AsyncIterator[bytes],
+        list_id: str = DEFAULT_LIST,
     ) -> StagedImport:
+        self.lists_staged.append(list_id)
         data = b"".join([chunk async for chunk in body])
         staged = StagedImport(uuid4(), max(len(data.splitlines()) - 1, 0))
         self.imports[staged.id] = (organization_id, ImportReport(staged.id, "queued", staged.rows))
@@ -1075,7 +1081,7 @@ class FakeTransfers:
         ]
         return LostImports(retry, [])
 
-    def export(self, organization_id: UUID) -> AsyncIterator[bytes]:
+    def export(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> AsyncIterator[bytes]:
         raise NotImplementedError(f"exports are not faked: {REAL_SUITES}")
 
 
