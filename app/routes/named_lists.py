@@ -60,7 +60,7 @@ class NamedListController(Controller):
         created = await create_list(uow, mirror, principal, data.name, trimmed(data.description))
         return ok(ListRead.of(created), "List created", 201)
 
-    @get("/{listId:str}", summary="One list, with its count", responses=error_responses(404))
+    @get("/{listId:str}", summary="One list, with its count", responses=error_responses(400, 404))
     async def one(
         self,
         listId: FromPath[str],
@@ -118,7 +118,7 @@ class PrefixController(Controller):
         "/{ruleId:str}",
         status_code=200,
         summary="End a prefix rule (kept, audited)",
-        responses=error_responses(404),
+        responses=error_responses(400, 404),
     )
     async def remove(
         self,

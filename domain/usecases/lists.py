@@ -108,8 +108,10 @@ async def create_list(
 
 
 async def get_list(uow: UnitOfWork, organization_id: UUID, list_id: str) -> DncList:
-    async with uow:
-        found = await uow.lists.get(organization_id, list_id_of(list_id))
+    found = None
+    if _LIST_ID.fullmatch(list_id):  # a path that cannot be an id names no list either
+        async with uow:
+            found = await uow.lists.get(organization_id, list_id)
     if found is None:
         raise NotFound(f"No list {list_id!r}")
     return found
@@ -127,8 +129,10 @@ async def delete_list(
     if list_id == DEFAULT_LIST:
         raise InvalidInput("the org-wide list cannot be deleted")
     org_id = principal.organization_id
+    if not _LIST_ID.fullmatch(list_id):
+        raise NotFound(f"No list {list_id!r}")
     async with uow:
-        found = await uow.lists.get(org_id, list_id_of(list_id), lock=True)
+        found = await uow.lists.get(org_id, list_id, lock=True)
         if found is None:
             raise NotFound(f"No list {list_id!r}")
         removed = await uow.entries.remove_list(org_id, found.id, principal.user_id)
