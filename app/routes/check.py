@@ -42,8 +42,10 @@ def single_check(result: CheckResult) -> DataEnvelope[SingleCheck]:
 
 
 def lists_param(raw: str | None) -> list[str]:
-    """``lists=ID,ID`` as a query sends it (blanks around an id are ignored)."""
-    return [part.strip() for part in (raw or "").split(",") if part.strip()]
+    """``lists=ID,ID`` as a query sends it. Blanks around an id are ignored, and so is a
+    ``+`` (what form-encoding clients send for a space; no list id has one)."""
+    ids = (part.strip(" +") for part in (raw or "").split(","))
+    return [list_id for list_id in ids if list_id]
 
 
 async def run_check(
