@@ -57,7 +57,14 @@ class NamedListController(Controller):
         mirror: NamedDependency[RedisMirror],
         principal: NamedDependency[Principal],
     ) -> DataEnvelope[ListRead]:
-        created = await create_list(uow, mirror, principal, data.name, trimmed(data.description))
+        created = await create_list(
+            uow,
+            mirror,
+            principal.organization_id,
+            principal.user_id,
+            data.name,
+            trimmed(data.description),
+        )
         return ok(ListRead.of(created), "List created", 201)
 
     @get("/{listId:str}", summary="One list, with its count", responses=error_responses(400, 404))
@@ -82,7 +89,9 @@ class NamedListController(Controller):
         mirror: NamedDependency[RedisMirror],
         principal: NamedDependency[Principal],
     ) -> DataEnvelope[ListRead]:
-        deleted = await delete_list(uow, mirror, principal, listId)
+        deleted = await delete_list(
+            uow, mirror, principal.organization_id, principal.user_id, listId
+        )
         return ok(ListRead.of(deleted), "List deleted")
 
 

@@ -76,23 +76,29 @@ async def require_known(uow: UnitOfWork, organization_id: UUID, list_ids: Sequen
 
 
 async def create_list(
-    uow: UnitOfWork, mirror: DncMirror, principal: Principal, name: str, description: str | None
+    uow: UnitOfWork,
+    mirror: DncMirror,
+    organization_id: UUID,
+    actor: UUID | None,
+    name: str,
+    description: str | None,
 ) -> DncList:
-    """A new, empty named list; its mirror is made ready at once (or by the reconciliation)."""
+    """A new, empty named list; its mirror is made ready at once (or by the reconciliation).
+    ``actor``: the user who asked (None: an operator, with the CLI)."""
     name = (name or "").strip()
     if not name:
         raise InvalidInput("name must not be empty")
     if len(name) > MAX_NAME:
         raise InvalidInput(f"name must be at most {MAX_NAME} characters")
     one_line("name", name)
-    org_id = principal.organization_id
+    org_id = organization_id
     new = DncList(org_id, secrets.token_hex(6), name, "campaign", description or None, utcnow(), 0)
     async with uow:
-        created = await uow.lists.add(new, principal.user_id)
+        created = await uow.lists.add(new, actor)
         await uow.audit.record(
             AuditEvent(
                 organization_id=org_id,
-                actor_user_id=principal.user_id,
+                actor_user_id=actor,
                 action="list.create",
                 entity_id=created.id,
                 list_id=created.id,
@@ -101,7 +107,7 @@ async def create_list(
         )
         await uow.commit()
     try:
-        await rebuild_mirror(uow, mirror, org_id, principal.user_id, list_id=created.id)
+        await rebuild_mirror(uow, mirror, org_id, actor, list_id=created.id)
     except Unavailable:  # checks naming it ask Postgres until the reconciliation builds it
         pass
     return created
@@ -123,24 +129,24 @@ async def all_lists(uow: UnitOfWork, organization_id: UUID) -> list[DncList]:
 
 
 async def delete_list(
-    uow: UnitOfWork, mirror: DncMirror, principal: Principal, list_id: str
+    uow: UnitOfWork, mirror: DncMirror, organization_id: UUID, actor: UUID | None, list_id: str
 ) -> DncList:
     """Its entries stop blocking and stay as tombstones; audited. The org-wide list stays."""
     if list_id == DEFAULT_LIST:
         raise InvalidInput("the org-wide list cannot be deleted")
-    org_id = principal.organization_id
+    org_id = organization_id
     if not _LIST_ID.fullmatch(list_id):
         raise NotFound(f"No list {list_id!r}")
     async with uow:
         found = await uow.lists.get(org_id, list_id, lock=True)
         if found is None:
             raise NotFound(f"No list {list_id!r}")
-        removed = await uow.entries.remove_list(org_id, found.id, principal.user_id)
-        await uow.lists.delete(org_id, found.id, principal.user_id)
+        removed = await uow.entries.remove_list(org_id, found.id, actor)
+        await uow.lists.delete(org_id, found.id, actor)
         await uow.audit.record(
             AuditEvent(
                 organization_id=org_id,
-                actor_user_id=principal.user_id,
+                actor_user_id=actor,
                 action="list.delete",
                 entity_id=found.id,
                 list_id=found.id,

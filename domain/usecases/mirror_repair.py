@@ -163,6 +163,12 @@ async def reconcile(
     return list(found.values())
 
 
+async def every_list(uow: UnitOfWork) -> list[tuple[UUID, str]]:
+    """Every list of every organization, by organization, the org-wide list first (an
+    organization always has one, whether or not a row says so)."""
+    return [(unit.organization_id, unit.list_id) for unit in await _units(uow)]
+
+
 async def _units(uow: UnitOfWork) -> list[VerifyCursor]:
     """Every list of every organization (the org-wide one first), each as the start of its
     walk, in the order the verification takes them."""

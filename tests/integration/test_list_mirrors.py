@@ -41,7 +41,7 @@ def principal(org: Org) -> Principal:
 
 
 async def campaign(resources: Resources, org: Org, name: str, *numbers: str) -> str:
-    created = await create_list(resources.uow(), resources.mirror, principal(org), name, None)
+    created = await create_list(resources.uow(), resources.mirror, org.id, org.admin_id, name, None)
     if numbers:
         items = [BulkItem(n) for n in numbers]
         await bulk_add(resources.uow(), resources.mirror, principal(org), items, created.id)
@@ -158,7 +158,7 @@ async def test_a_deleted_list_leaves_no_key_and_reads_as_unknown(
     resources: Resources, org: Org
 ) -> None:
     named = await campaign(resources, org, "First", A, B)
-    await delete_list(resources.uow(), resources.mirror, principal(org), named)
+    await delete_list(resources.uow(), resources.mirror, org.id, org.admin_id, named)
     redis = cast(Redis, resources.mirror.redis)
     pattern = f"{resources.mirror.prefix}:{{{org.id}}}:l:{named}:*"
     assert [key async for key in redis.scan_iter(match=pattern, count=1000)] == []

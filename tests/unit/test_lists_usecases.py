@@ -46,7 +46,9 @@ class World:
         return self.principal.organization_id
 
     async def new_list(self, name: str = "Campaign 7") -> str:
-        return (await create_list(self.uow, self.mirror, self.principal, name, None)).id
+        return (
+            await create_list(self.uow, self.mirror, self.org, self.principal.user_id, name, None)
+        ).id
 
     async def add(self, *numbers: str, list_id: str = DEFAULT_LIST) -> list[str]:
         items = [BulkItem(n) for n in numbers]
@@ -160,7 +162,7 @@ async def test_deleting_a_list_tombstones_its_entries_and_its_id_is_unknown_afte
     named = await world.new_list()
     await world.add(A, B, list_id=named)
     await world.add(A)
-    deleted = await delete_list(world.uow, world.mirror, world.principal, named)
+    deleted = await delete_list(world.uow, world.mirror, world.org, world.principal.user_id, named)
     assert deleted.count == 2
     t = world.uow.committed
     assert {e.id for e in t.entries.values() if e.list_id == named} <= set(t.removed)
@@ -171,9 +173,9 @@ async def test_deleting_a_list_tombstones_its_entries_and_its_id_is_unknown_afte
         await world.check(A, lists=(named,))
     assert await world.answers(A, B) == [(True, "dnc", (DEFAULT_LIST,)), (False, None, ())]
     with pytest.raises(NotFound):
-        await delete_list(world.uow, world.mirror, world.principal, named)
+        await delete_list(world.uow, world.mirror, world.org, world.principal.user_id, named)
     with pytest.raises(InvalidInput, match="org-wide list cannot be deleted"):
-        await delete_list(world.uow, world.mirror, world.principal, DEFAULT_LIST)
+        await delete_list(world.uow, world.mirror, world.org, world.principal.user_id, DEFAULT_LIST)
 
 
 async def test_a_prefix_rule_blocks_every_number_it_starts_and_a_list_names_the_reason(
