@@ -63,6 +63,9 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from app.asgi import create_app, create_server_app
+from domain.errors import Unavailable
+from domain.model import MirrorAnswer
+from domain.usecases.checks import RebuildRequests, check_numbers
 from domain.usecases.entries import expire_due
 from domain.usecases.identity import create_organization, create_token
 from domain.usecases.mirror_repair import rebuild_mirror
@@ -597,6 +600,7 @@ class DncMachine(RuleBasedStateMachine):
         answers["check.lua"] = await self._script_check(packed=False)
         answers["DncClient"] = await self._dialer_check(ready=bool(answers["check.lua"]))
         answers["check.lua packed"] = await self._script_check(packed=True)
+        answers["Postgres"] = await self._postgres_check()
         await self._settings_agree()
         return answers
 
@@ -702,6 +706,20 @@ class DncMachine(RuleBasedStateMachine):
         assert len(reply) == 2 + len(UNIVERSE), reply
         return {n: int(mask) != 0 for n, mask in zip(UNIVERSE, reply[2:], strict=True)}
 
+    async def _postgres_check(self) -> dict[str, bool | None]:
+        """The fallback every path takes when Redis cannot answer, asked directly (the mirror
+        unreachable), so that it is compared at every step, not only after Redis lost keys."""
+        sent = self._probe()
+        result = await check_numbers(
+            self.h.uow, Unreachable(), NoRebuilds(), self.org_id, sent, list(self.model.named)
+        )
+        assert (result.source, result.dnc_enabled) == ("postgres", self.model.enabled), result
+        for verdict in result.verdicts:
+            if verdict.normalized is not None:
+                why = (verdict.blocked, verdict.reason, list(verdict.lists))
+                self._why(verdict.normalized, *why)
+        return self._verdicts(sent, [(v.normalized, v.blocked) for v in result.verdicts])
+
     async def _settings_agree(self) -> None:
         started = time.time()
         response = await self.h.plain.get("/api/dnc/settings", headers=self.headers)
@@ -712,6 +730,28 @@ class DncMachine(RuleBasedStateMachine):
         surely = sum(1 for e in self.model.listed.values() if e is None or e > ended)
         maybe = sum(1 for e in self.model.listed.values() if e is None or e > started)
         assert surely <= data["count"] <= maybe, (data, self.model.listed)
+
+
+class Unreachable(RedisMirror):
+    """A mirror whose Redis cannot be reached: every check goes to Postgres."""
+
+    def __init__(self) -> None:
+        pass
+
+    async def check(
+        self, organization_id: UUID, numbers: Sequence[str], lists: Sequence[str] = ()
+    ) -> MirrorAnswer:
+        raise Unavailable("the model's unreachable Redis")
+
+
+class NoRebuilds(RebuildRequests):
+    """A check that reaches Postgres because Redis is unreachable asks for no rebuild."""
+
+    def __init__(self) -> None:
+        pass
+
+    async def request(self, organization_id: UUID) -> None:
+        raise AssertionError("a rebuild was asked for")
 
 
 MODEL_SETTINGS = hypothesis_settings(
