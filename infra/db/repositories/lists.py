@@ -59,33 +59,25 @@ class SqlListRepository(Repository):
         return [list_from_row(row, counts.get(row.id, 0)) for row in rows]
 
     async def missing(self, organization_id: UUID, list_ids: Sequence[str]) -> list[str]:
-        if not list_ids:
-            return []
-        found = set(
-            await self.session.scalars(
-                select(DncListRow.id).where(
-                    DncListRow.organization_id == organization_id,
-                    DncListRow.id == any_(texts(list_ids)),
-                    DncListRow.deleted_at.is_(None),
-                )
-            )
-        )
-        return [list_id for list_id in list_ids if list_id not in found]
+        return await self._missing(organization_id, list_ids, lock=False)
 
     async def lock_shared(self, organization_id: UUID, list_ids: Sequence[str]) -> list[str]:
-        """Hold these lists (FOR SHARE) until the transaction ends, so that none is deleted
-        meanwhile; returns the ids that are not live lists of the organization."""
-        found = set(
-            await self.session.scalars(
-                select(DncListRow.id)
-                .where(
-                    DncListRow.organization_id == organization_id,
-                    DncListRow.id == any_(texts(list_ids)),
-                    DncListRow.deleted_at.is_(None),
-                )
-                .with_for_update(read=True)
-            )
+        """FOR SHARE: a delete of one of them waits for the transaction to end."""
+        return await self._missing(organization_id, list_ids, lock=True)
+
+    async def _missing(
+        self, organization_id: UUID, list_ids: Sequence[str], lock: bool
+    ) -> list[str]:
+        if not list_ids:
+            return []
+        query = select(DncListRow.id).where(
+            DncListRow.organization_id == organization_id,
+            DncListRow.id == any_(texts(list_ids)),
+            DncListRow.deleted_at.is_(None),
         )
+        if lock:
+            query = query.with_for_update(read=True)
+        found = set(await self.session.scalars(query))
         return [list_id for list_id in list_ids if list_id not in found]
 
     async def delete(self, organization_id: UUID, list_id: str, user_id: UUID | None) -> bool:
