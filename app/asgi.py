@@ -32,6 +32,7 @@ from app.routes.cache import CacheController
 from app.routes.check import CheckController
 from app.routes.dnc import DncController
 from app.routes.lists import ListController
+from app.routes.named_lists import NamedListController, PrefixController
 from app.routes.ops import health, metrics, ready
 from app.routes.transfer import TransferController
 from domain.phone import nanp_table
@@ -70,6 +71,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             metrics,
             DncController,
             ListController,
+            NamedListController,
+            PrefixController,
             TransferController,
             CheckController,
             CacheController,

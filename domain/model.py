@@ -14,6 +14,8 @@ ROLES: tuple[Role, ...] = ("admin", "member")
 SCOPES: tuple[Scope, ...] = ("full", "check")
 MAX_PAGE_SIZE = 1000
 MAX_PAGE = 1_000_000  # deeper than this, page with the cursor (an offset must fit in a bigint)
+DEFAULT_LIST = "default"  # the id of every organization's org-wide list
+ListKind = Literal["org", "campaign"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,33 @@ class DncEntry:
     added_by: UUID | None
     created_at: datetime
     expires_at: datetime | None = None
+    list_id: str = DEFAULT_LIST
+
+
+@dataclass(frozen=True, slots=True)
+class DncList:
+    """One of an organization's lists: the org-wide one (:data:`DEFAULT_LIST`, kind ``org``)
+    or a named one (kind ``campaign``). ``count``: its entries not removed."""
+
+    organization_id: UUID
+    id: str
+    name: str
+    kind: ListKind
+    description: str | None
+    created_at: datetime
+    count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixRule:
+    """Every number whose E.164 digits start with ``prefix`` is blocked."""
+
+    id: UUID
+    organization_id: UUID
+    prefix: str
+    reason: str | None
+    created_by: UUID | None
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +132,7 @@ class AuditEvent:
     entity_id: str | None = None
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
+    list_id: str | None = None  # the list the event concerns; None: the organization
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,11 +156,29 @@ class Email:
 
 @dataclass(frozen=True, slots=True)
 class MirrorAnswer:
-    """What the Redis mirror knows: nothing (``ready`` False), or the flag and memberships."""
+    """What the Redis mirror knows: nothing (``ready`` False), or the flag and, for each
+    number asked, what blocks it (None: nothing does)."""
 
     ready: bool
     enabled: bool
-    listed: tuple[bool, ...] = ()
+    blocking: "tuple[Blocking | None, ...]" = ()
+
+    @property
+    def listed(self) -> tuple[bool, ...]:
+        """For each number: is anything blocking it?"""
+        return tuple(b is not None for b in self.blocking)
+
+
+class Blocking(NamedTuple):
+    """What blocks one number: the lists that hold it (of those asked about), and whether a
+    prefix rule matches it."""
+
+    lists: tuple[str, ...]
+    prefix: bool
+
+    @property
+    def reason(self) -> str:
+        return "dnc" if self.lists else "prefix"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +193,18 @@ class MirrorState:
 
 
 @dataclass(frozen=True, slots=True)
+class ListMirrorStatus:
+    """How one list's mirror is doing: ``postgres`` the numbers it should hold, ``redis``
+    what it holds (None when it is not ready)."""
+
+    list_id: str
+    name: str
+    state: MirrorState
+    postgres: int
+    redis: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class MirrorProbe:
     """The live generation's checksum and some numbers' memberships, read atomically."""
 
@@ -153,6 +213,7 @@ class MirrorProbe:
     buckets: int | None
     checksum: Checksum | None  # None: no live generation, or one kept without a checksum
     members: tuple[bool, ...] = ()
+    prefixes: tuple[str, ...] | None = None  # the org-wide list's: the prefix rules held
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,34 +224,40 @@ class MirrorTruth:
     enabled: bool
     listed: Checksum  # every listed (not removed) entry
     expired: list[str] | None  # listed entries expired or about to be (None: too many)
+    prefixes: tuple[str, ...] = ()  # the organization's prefix rules, in order
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyCursor:
-    """Where the slice-by-slice full verification goes on: an organization, and within it the
-    last Postgres number compared (phase "postgres") or the next Redis bucket ("redis")."""
+    """Where the slice-by-slice full verification goes on: a list of an organization, and
+    within it the last Postgres number compared (phase "postgres") or the next Redis bucket
+    ("redis")."""
 
     organization_id: UUID
     phase: str = "postgres"
     after: str = ""
     bucket: int = 0
+    list_id: str = DEFAULT_LIST
 
 
 @dataclass(frozen=True, slots=True)
 class MirrorBuild:
-    """A generation of the mirror being built by a rebuild."""
+    """A generation of one list's mirror being built by a rebuild."""
 
     generation: str
     buckets: int
+    list_id: str = DEFAULT_LIST
 
 
 class Verdict(NamedTuple):  # a tuple: a bulk check makes tens of thousands of them
-    """One number's answer: ``reason`` is "dnc" (listed), "invalid", or None (callable)."""
+    """One number's answer: ``reason`` is "dnc" (on a list), "prefix" (a prefix rule),
+    "invalid", or None (callable); ``lists`` the ids of the lists that hold it."""
 
     phone_number: str
     normalized: str | None
     blocked: bool
     reason: str | None
+    lists: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +286,7 @@ class AuditRecord:
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     created_at: datetime
+    list_id: str | None = None
 
 
 # Value types the use cases take and give back --------------------------------------------
@@ -259,6 +327,7 @@ class AuditQuery:
     actor: UUID | None = None
     since: datetime | None = None
     until: datetime | None = None
+    list_id: str = DEFAULT_LIST  # that list's events; the org-wide list's include the org's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +344,7 @@ class AddNumber:
     request_uuid: str
     type: str | None = None
     expires_at: datetime | None = None
+    list_id: str = DEFAULT_LIST
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +352,7 @@ class BulkItem:
     phone_number: str
     type: str | None = None
     expires_at: datetime | None = None
+    list_id: str | None = None  # None: the request's list
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +389,8 @@ class Drift:
     redis: int | None
     missing_in_redis: int = 0
     extra_in_redis: int = 0
-    checksum_differs: bool = False  # the cheap check: counts, sums or the DNC flag differ
+    checksum_differs: bool = False  # the cheap check: counts, sums, the flag or the rules differ
+    list_id: str = DEFAULT_LIST
 
     @property
     def drifted(self) -> bool:

@@ -7,6 +7,7 @@ from typing import Any, Protocol, Self
 from uuid import UUID
 
 from domain.model import (
+    DEFAULT_LIST,
     ApiToken,
     AuditEvent,
     AuditQuery,
@@ -14,6 +15,7 @@ from domain.model import (
     Batch,
     CallRecord,
     DncEntry,
+    DncList,
     Email,
     ImportReport,
     LostImports,
@@ -24,6 +26,7 @@ from domain.model import (
     MirrorTruth,
     Organization,
     OutboxMessage,
+    PrefixRule,
     Principal,
     StagedImport,
     User,
@@ -91,11 +94,63 @@ class CallRepository(Protocol):
         ...
 
 
+class ListRepository(Protocol):
+    """An organization's lists; a deleted list is kept (its entries as tombstones) but is no
+    longer found."""
+
+    async def add(self, dnc_list: DncList, created_by: UUID | None) -> DncList:
+        """Raises :class:`domain.errors.Conflict` when a live list has the name (any case)."""
+        ...
+
+    async def get(self, organization_id: UUID, list_id: str, lock: bool = False) -> DncList | None:
+        """The live list, with its count; ``lock``: its row locked until the transaction
+        ends."""
+        ...
+
+    async def all(self, organization_id: UUID) -> list[DncList]:
+        """The live lists, the org-wide one first, then by creation."""
+        ...
+
+    async def missing(self, organization_id: UUID, list_ids: Sequence[str]) -> list[str]:
+        """Those of ``list_ids`` that are not live lists of the organization."""
+        ...
+
+    async def lock_shared(self, organization_id: UUID, list_ids: Sequence[str]) -> list[str]:
+        """Hold these lists until the transaction ends (none can be deleted meanwhile); those
+        that are not live lists of the organization."""
+        ...
+
+    async def delete(self, organization_id: UUID, list_id: str, user_id: UUID | None) -> bool: ...
+    async def live(self) -> list[tuple[UUID, str]]:
+        """Every live list of every organization: (organization, list id), in order."""
+        ...
+
+
+class PrefixRepository(Protocol):
+    async def add(self, rule: PrefixRule) -> None:
+        """Raises :class:`domain.errors.Conflict` when the prefix is a rule already."""
+        ...
+
+    async def all(self, organization_id: UUID) -> list[PrefixRule]:
+        """The rules in force, by prefix."""
+        ...
+
+    async def remove(
+        self, organization_id: UUID, rule_id: UUID, user_id: UUID | None
+    ) -> PrefixRule | None:
+        """End a rule (kept as a record); None if no such rule is in force."""
+        ...
+
+
 class DncEntryRepository(Protocol):
+    """Every query is of one list (the org-wide one unless ``list_id`` says otherwise)."""
+
     async def get(self, organization_id: UUID, entry_id: UUID) -> DncEntry | None: ...
-    async def get_active(self, organization_id: UUID, phone_number: str) -> DncEntry | None:
-        """The number's listed (not removed) entry, expired or not: the one holding its place
-        on the list (there is at most one)."""
+    async def get_active(
+        self, organization_id: UUID, phone_number: str, list_id: str = DEFAULT_LIST
+    ) -> DncEntry | None:
+        """The number's listed (not removed) entry on the list, expired or not: the one
+        holding its place on the list (there is at most one)."""
         ...
 
     async def add(self, entry: DncEntry) -> None:
@@ -108,20 +163,32 @@ class DncEntryRepository(Protocol):
         """Tombstone a listed entry (its evidence is kept); None if it was not listed."""
         ...
 
-    async def count_blocked(self, organization_id: UUID, now: datetime) -> int:
+    async def count_blocked(
+        self, organization_id: UUID, now: datetime, list_id: str = DEFAULT_LIST
+    ) -> int:
         """Listed and not expired: what checks block."""
         ...
 
     async def blocked_among(
-        self, organization_id: UUID, numbers: Sequence[str], now: datetime
+        self,
+        organization_id: UUID,
+        numbers: Sequence[str],
+        now: datetime,
+        list_id: str = DEFAULT_LIST,
     ) -> set[str]: ...
 
+    async def blocking_lists(
+        self, organization_id: UUID, numbers: Sequence[str], now: datetime, lists: Sequence[str]
+    ) -> dict[str, set[str]]:
+        """Of these numbers, those a list of ``lists`` blocks, each with those lists."""
+        ...
+
     def stream_blocked(
-        self, organization_id: UUID, now: datetime, chunk: int
+        self, organization_id: UUID, now: datetime, chunk: int, list_id: str = DEFAULT_LIST
     ) -> AsyncIterator[list[str]]: ...
 
     def stream_blocked_buckets(
-        self, organization_id: UUID, now: datetime, buckets: int
+        self, organization_id: UUID, now: datetime, buckets: int, list_id: str = DEFAULT_LIST
     ) -> AsyncIterator[list[tuple[int, list[int]]]]:
         """What checks block, grouped as the mirror stores it: (n mod buckets, members)."""
         ...
@@ -133,18 +200,29 @@ class DncEntryRepository(Protocol):
         after: tuple[datetime, UUID] | None,
         offset: int,
         limit: int,
+        list_id: str = DEFAULT_LIST,
     ) -> list[DncEntry]:
         """Listed entries, newest first: after a keyset cursor, or from an offset."""
         ...
 
-    async def count_listed(self, organization_id: UUID, search: str | None) -> int: ...
+    async def count_listed(
+        self, organization_id: UUID, search: str | None, list_id: str = DEFAULT_LIST
+    ) -> int: ...
 
-    async def add_many(self, entries: Sequence[DncEntry]) -> set[str]:
-        """Insert what is not listed yet; the numbers actually added."""
+    async def add_many(self, entries: Sequence[DncEntry]) -> set[UUID]:
+        """Insert what is not listed yet (on each entry's list); the ids actually added."""
+        ...
+
+    async def remove_list(self, organization_id: UUID, list_id: str, user_id: UUID | None) -> int:
+        """Tombstone every listed entry of the list; how many."""
         ...
 
     async def retire_expired(
-        self, organization_id: UUID, numbers: Sequence[str], now: datetime
+        self,
+        organization_id: UUID,
+        numbers: Sequence[str],
+        now: datetime,
+        list_id: str = DEFAULT_LIST,
     ) -> None:
         """Tombstone listed-but-expired entries of these numbers, so they can be listed anew."""
         ...
@@ -154,23 +232,31 @@ class DncEntryRepository(Protocol):
         ...
 
     async def mirror_truth(
-        self, organization_id: UUID, expired_by: datetime, limit: int
+        self, organization_id: UUID, expired_by: datetime, limit: int, list_id: str = DEFAULT_LIST
     ) -> MirrorTruth:
         """In one snapshot: whether mirror syncs are pending, the DNC flag, the checksum of the
         listed entries, and the listed entries expiring by ``expired_by`` (at most ``limit``)."""
         ...
 
     async def fold_checksums(self, organization_id: UUID) -> None:
-        """Fold the checksum's accumulated changes into one row (keeps reading it cheap)."""
+        """Fold the checksum's accumulated changes into one row a list (keeps reading it
+        cheap)."""
         ...
 
     async def listed_page(
-        self, organization_id: UUID, after: str, now: datetime, limit: int
+        self,
+        organization_id: UUID,
+        after: str,
+        now: datetime,
+        limit: int,
+        list_id: str = DEFAULT_LIST,
     ) -> list[tuple[str, bool]]:
         """Listed numbers above ``after`` in order, each with whether it blocks at ``now``."""
         ...
 
-    async def listed_among(self, organization_id: UUID, numbers: Sequence[str]) -> set[str]:
+    async def listed_among(
+        self, organization_id: UUID, numbers: Sequence[str], list_id: str = DEFAULT_LIST
+    ) -> set[str]:
         """Which of these numbers are listed (not removed), expired or not."""
         ...
 
@@ -241,6 +327,10 @@ class UnitOfWork(Protocol):
     @property
     def entries(self) -> DncEntryRepository: ...
     @property
+    def lists(self) -> ListRepository: ...
+    @property
+    def prefixes(self) -> PrefixRepository: ...
+    @property
     def audit(self) -> AuditLog: ...
     @property
     def outbox(self) -> Outbox: ...
@@ -256,31 +346,44 @@ class UnitOfWork(Protocol):
 
 
 class DncMirror(Protocol):
-    """The Redis copy dialers read. Every call raises :class:`domain.errors.Unavailable` when
-    Redis cannot answer or take the write."""
+    """The Redis copy dialers read: each list of an organization (its org-wide one unless
+    ``list_id`` says otherwise), its DNC flag and its prefix rules. Every call raises
+    :class:`domain.errors.Unavailable` when Redis cannot answer or take the write."""
 
-    async def check(self, organization_id: UUID, numbers: Sequence[str]) -> MirrorAnswer: ...
+    async def check(
+        self, organization_id: UUID, numbers: Sequence[str], lists: Sequence[str] = ()
+    ) -> MirrorAnswer:
+        """What blocks each number: the org-wide list, the named ``lists``, a prefix rule."""
+        ...
+
     async def apply(
         self,
         organization_id: UUID,
         add: Sequence[str] = (),
         remove: Sequence[str] = (),
         enabled: bool | None = None,
+        list_id: str = DEFAULT_LIST,
     ) -> bool:
-        """Add and remove numbers, and set the DNC flag unless it is None, atomically in the
-        live and the building generation; True if one is live."""
+        """Add and remove numbers of one list, and set the DNC flag unless it is None,
+        atomically in its live and its building generation; True if one is live."""
         ...
 
-    async def state(self, organization_id: UUID) -> MirrorState: ...
-    async def count(self, organization_id: UUID) -> int | None:
+    async def set_prefixes(self, organization_id: UUID, prefixes: Sequence[str]) -> None:
+        """Store the organization's prefix rules (all of them)."""
+        ...
+
+    async def state(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> MirrorState: ...
+    async def count(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> int | None:
         """How many numbers the live generation holds (None when there is none)."""
         ...
 
-    async def members(self, organization_id: UUID) -> set[int] | None:
+    async def members(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> set[int] | None:
         """Every number in the live generation (None when there is none)."""
         ...
 
-    async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild:
+    async def begin_rebuild(
+        self, organization_id: UUID, expected: int, list_id: str = DEFAULT_LIST
+    ) -> MirrorBuild:
         """Announce a new generation sized for ``expected`` numbers; live writes reach it
         from now on."""
         ...
@@ -291,12 +394,14 @@ class DncMirror(Protocol):
         """Load into the build; False (nothing written) if another rebuild took over."""
         ...
 
-    async def probe(self, organization_id: UUID, numbers: Sequence[str] = ()) -> MirrorProbe:
+    async def probe(
+        self, organization_id: UUID, numbers: Sequence[str] = (), list_id: str = DEFAULT_LIST
+    ) -> MirrorProbe:
         """The live generation's checksum and these numbers' memberships, atomically."""
         ...
 
     async def bucket_members(
-        self, organization_id: UUID, start: int, stop: int
+        self, organization_id: UUID, start: int, stop: int, list_id: str = DEFAULT_LIST
     ) -> tuple[int, set[int]] | None:
         """The live generation's bucket count and the numbers in buckets [start, stop)."""
         ...
@@ -304,9 +409,20 @@ class DncMirror(Protocol):
     async def verify_cursor(self) -> VerifyCursor | None: ...
     async def save_verify_cursor(self, cursor: VerifyCursor) -> None: ...
     async def swap(
-        self, organization_id: UUID, build: MirrorBuild, enabled: bool, rebuilt_at: str, count: int
+        self,
+        organization_id: UUID,
+        build: MirrorBuild,
+        enabled: bool | None,
+        rebuilt_at: str,
+        count: int,
+        prefixes: Sequence[str] | None = None,
     ) -> bool:
-        """Make the build live and ready; False if another rebuild took over meanwhile."""
+        """Make the build live and its list ready, with the flag (None: a named list's) and
+        the prefix rules (the org-wide list's); False if another rebuild took over meanwhile."""
+        ...
+
+    async def drop_list(self, organization_id: UUID, list_id: str) -> None:
+        """Forget a deleted named list: checks naming it read as unknown."""
         ...
 
 
@@ -338,9 +454,13 @@ class ListTransfers(Protocol):
     streamed, never held in memory nor written a row at a time."""
 
     async def stage(
-        self, organization_id: UUID, user_id: UUID | None, body: AsyncIterator[bytes]
+        self,
+        organization_id: UUID,
+        user_id: UUID | None,
+        body: AsyncIterator[bytes],
+        list_id: str = DEFAULT_LIST,
     ) -> StagedImport:
-        """Take a CSV file in whole, rows unchecked, as a queued import. Raises
+        """Take a CSV file in whole, rows unchecked, as a queued import into the list. Raises
         :class:`domain.errors.InvalidInput` (nothing staged) when it cannot be read as CSV."""
         ...
 
@@ -351,7 +471,8 @@ class ListTransfers(Protocol):
         path lists numbers (``domain.usecases.entries.list_numbers``), in one transaction;
         safe to run again (a finished import answers with how it ended). Raises
         :class:`domain.errors.Unavailable` (nothing listed, the rows still staged) when the
-        mirror cannot take the numbers."""
+        mirror cannot take the numbers, and :class:`domain.errors.InvalidInput` when its
+        list was deleted since it was staged."""
         ...
 
     async def abandon(self, import_id: UUID, failure: str) -> None:
@@ -370,9 +491,9 @@ class ListTransfers(Protocol):
         one more attempt, to be enqueued again."""
         ...
 
-    def export(self, organization_id: UUID) -> AsyncIterator[bytes]:
-        """The organization's list as CSV (phoneNumber,type,expiresAt,createdAt), streamed; a
-        ``type`` a spreadsheet would run as a formula is neutralized
+    def export(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> AsyncIterator[bytes]:
+        """One of the organization's lists as CSV (phoneNumber,type,expiresAt,createdAt),
+        streamed; a ``type`` a spreadsheet would run as a formula is neutralized
         (``domain.imports.neutralized``)."""
         ...
 

@@ -2,14 +2,16 @@
 import) takes them from here. The import's set-based SQL states the same rules in SQL and takes
 its constants from here."""
 
+from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID, uuid4
 
 from domain.errors import InvalidInput
-from domain.model import Batch, CallRecord, DncEntry
+from domain.model import DEFAULT_LIST, Batch, CallRecord, DncEntry
 from domain.time import as_utc
 
 EXPIRED = "expired"  # the removal reason of an entry retired because its expiresAt passed
+LIST_DELETED = "list deleted"  # the removal reason of the entries of a deleted list
 SOURCE_CALL = "call"
 SOURCE_BULK = "bulk"
 SOURCE_IMPORT = "import"
@@ -41,6 +43,7 @@ def new_entry(
     expires_at: datetime | None,
     batch: Batch | None = None,
     call: CallRecord | None = None,
+    list_id: str = DEFAULT_LIST,
 ) -> DncEntry:
     """A new entry; one listed from a call carries its batch and a copy of the call's evidence."""
     return DncEntry(
@@ -58,4 +61,17 @@ def new_entry(
         added_by=added_by,
         created_at=now,
         expires_at=expires_at,
+        list_id=list_id,
     )
+
+
+class PrefixRules:
+    """An organization's prefix rules, matched as ``check.lua`` matches them: a number is
+    blocked when its E.164 digits start with a rule."""
+
+    def __init__(self, prefixes: Iterable[str]) -> None:
+        self.prefixes = frozenset(prefixes)
+        self.lengths = sorted({len(prefix) for prefix in self.prefixes})
+
+    def match(self, number: str) -> bool:
+        return any(number[:length] in self.prefixes for length in self.lengths)

@@ -6,12 +6,13 @@
         api_url="http://127.0.0.1:8000",
         token="dnc_…",  # a check-scope token is enough
     )
-    result = await client.check(["+1 212-555-1234", "2125550100"])
+    result = await client.check(["+1 212-555-1234", "2125550100"], lists=["a1b2c3d4e5f6"])
     for verdict in result.verdicts:
         if not verdict.blocked:
             ...  # dial verdict.normalized
 
-One Redis round trip answers the whole list (``infra/redis/lua/check.lua``). When the mirror is
+One Redis round trip answers the whole list of numbers, against the org-wide list, the named
+lists asked about and the prefix rules (``infra/redis/lua/check.lua``). When the mirror is
 not ready ("unknown"), or Redis cannot be reached, the same numbers go to
 ``POST /api/dnc/check``, which answers from Postgres. If that fails too, :meth:`check`
 raises :class:`DncUnavailable`: the caller must not dial.
@@ -25,7 +26,7 @@ from uuid import UUID
 import httpx
 from redis.asyncio import Redis, RedisCluster
 
-from domain.model import CheckResult, Verdict
+from domain.model import DEFAULT_LIST, CheckResult, Verdict
 from domain.usecases.checks import normalize_all, verdicts_for
 from infra.redis import REDIS_FAILURES, layout
 
@@ -49,7 +50,8 @@ class DncClient:
         of the organization share the hash tag ``{orgId}``, so the script runs on one node)."""
         self.redis = redis
         self.http = http
-        self.keys = layout.script_keys(prefix, organization_id)
+        self.prefix = prefix
+        self.organization_id = organization_id
         scripts = cast(Redis, redis)  # redis-py types register_script for Redis only
         self._script = scripts.register_script(CHECK_SCRIPT)
 
@@ -81,26 +83,33 @@ class DncClient:
         await self.redis.aclose()
         await self.http.aclose()
 
-    async def check(self, phone_numbers: Sequence[str]) -> CheckResult:
-        """Verdicts in the order given. Raises :class:`DncUnavailable` rather than guess."""
+    async def check(self, phone_numbers: Sequence[str], lists: Sequence[str] = ()) -> CheckResult:
+        """Verdicts in the order given, against the org-wide list, the named ``lists`` and
+        the prefix rules. Raises :class:`DncUnavailable` rather than guess."""
+        named = tuple(dict.fromkeys(list_id for list_id in lists if list_id != DEFAULT_LIST))
         normalized, unique = normalize_all(phone_numbers)
+        keys = layout.check_keys(self.prefix, self.organization_id, named)
         try:
-            reply = await self._script(keys=self.keys, args=["@", ",".join(unique)])
-            ready, enabled, memberships = layout.read_check_reply(reply, len(unique))
+            reply = await self._script(keys=keys, args=["@", ",".join(unique)])
+            ready, enabled, masks = layout.read_check_reply(reply, len(unique), len(named))
+            answers = layout.blocking_of(masks, (DEFAULT_LIST, *named))
         except (*REDIS_FAILURES, layout.UnexpectedReply):
             ready = False  # unreachable, or not an answer for these numbers: ask the API
         if ready:
-            hits = layout.hits(memberships) if enabled else (False,) * len(unique)
-            listed = {n for n, hit in zip(unique, hits, strict=True) if hit}
-            verdicts = verdicts_for(phone_numbers, normalized, enabled, listed)
+            blocking = {}
+            if enabled:
+                pairs = zip(unique, answers, strict=True)
+                blocking = {number: found for number, found in pairs if found is not None}
+            verdicts = verdicts_for(phone_numbers, normalized, enabled, blocking)
             return CheckResult.of(enabled, verdicts, "redis")
-        return await self._ask_api(phone_numbers)
+        return await self._ask_api(phone_numbers, named)
 
-    async def _ask_api(self, phone_numbers: Sequence[str]) -> CheckResult:
+    async def _ask_api(self, phone_numbers: Sequence[str], named: Sequence[str]) -> CheckResult:
+        body: dict[str, object] = {"phoneNumbers": list(phone_numbers)}
+        if named:
+            body["lists"] = list(named)
         try:
-            response = await self.http.post(
-                "/api/dnc/check", json={"phoneNumbers": list(phone_numbers)}
-            )
+            response = await self.http.post("/api/dnc/check", json=body)
             payload: dict[str, Any] = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise DncUnavailable(f"the DNC API could not answer: {exc}") from exc
@@ -110,7 +119,7 @@ class DncClient:
             )
         data = payload["data"]
         verdicts = [
-            Verdict(r["phoneNumber"], r["normalized"], r["blocked"], r["reason"])
+            Verdict(r["phoneNumber"], r["normalized"], r["blocked"], r["reason"], tuple(r["lists"]))
             for r in data["results"]
         ]
         return CheckResult.of(data["dncEnabled"], verdicts, "api")

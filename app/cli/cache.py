@@ -6,7 +6,7 @@ from collections.abc import Callable
 from uuid import UUID
 
 from app.cli.tools import Commands, Report, Tools, group, with_tools
-from domain.usecases.mirror_repair import rebuild_mirror, verify
+from domain.usecases.mirror_repair import every_list, rebuild_mirror, verify
 
 
 def add_commands(commands: Commands) -> None:
@@ -46,14 +46,13 @@ async def _rebuild(tools: Tools, args: argparse.Namespace) -> Report:
 
 
 async def _verify(tools: Tools, args: argparse.Namespace) -> Report:
-    async with tools.uow:
-        organizations = await tools.uow.organizations.ids()
     results = []
-    for organization_id in organizations:
-        drift = await verify(tools.uow, tools.mirror, organization_id)
+    for organization_id, list_id in await every_list(tools.uow):
+        drift = await verify(tools.uow, tools.mirror, organization_id, list_id)
         results.append(
             {
                 "orgId": str(organization_id),
+                "listId": list_id,
                 "ready": drift.ready,
                 "postgres": drift.postgres,
                 "redis": drift.redis,

@@ -6,18 +6,20 @@ from collections.abc import AsyncIterator
 from uuid import UUID
 
 from app.cli.tools import Commands, Report, Tools, with_tools
+from domain.usecases.lists import known_list
 from domain.usecases.transfer import process_waited
-from infra.db.copy import export_csv, stage_import
 from infra.db.imports import SqlListTransfers
 
 
 def add_commands(commands: Commands) -> None:
     importing = commands.add_parser("import", help="import a CSV file, with progress")
     importing.add_argument("--org", required=True, type=UUID, help="organization id")
+    importing.add_argument("--list", help="the list's id (default: the org-wide list)")
     importing.add_argument("file", help="CSV with a header: phoneNumber[,type][,expiresAt]")
     importing.set_defaults(run=with_tools(_import))
-    exporting = commands.add_parser("export", help="write the list as CSV to stdout")
+    exporting = commands.add_parser("export", help="write a list as CSV to stdout")
     exporting.add_argument("--org", required=True, type=UUID, help="organization id")
+    exporting.add_argument("--list", help="the list's id (default: the org-wide list)")
     exporting.set_defaults(run=with_tools(_export))
 
 
@@ -28,13 +30,16 @@ async def _file_chunks(path: str) -> AsyncIterator[bytes]:
 
 
 async def _import(tools: Tools, args: argparse.Namespace) -> Report:
-    import_id, rows = await stage_import(tools.engine, args.org, None, _file_chunks(args.file))
-    print(f"import {import_id}: {rows} rows staged", file=sys.stderr, flush=True)
+    list_id = await known_list(tools.uow, args.org, args.list)
+    transfers = SqlListTransfers(tools.engine)
+    staged = await transfers.stage(args.org, None, _file_chunks(args.file), list_id)
+    import_id = staged.id
+    print(f"import {import_id}: {staged.rows} rows staged", file=sys.stderr, flush=True)
 
     def progress(done: int, total: int) -> None:
         print(f"import {import_id}: {done}/{total} rows checked", file=sys.stderr, flush=True)
 
-    report = await process_waited(SqlListTransfers(tools.engine), tools.mirror, import_id, progress)
+    report = await process_waited(transfers, tools.mirror, import_id, progress)
     return {
         "importId": str(report.id),
         "rows": report.rows,
@@ -49,7 +54,8 @@ async def _export(tools: Tools, args: argparse.Namespace) -> Report:
     """The CSV on stdout, so nothing else is printed there."""
     rows = 0
     out = sys.stdout.buffer
-    async for chunk in export_csv(tools.engine, args.org):
+    list_id = await known_list(tools.uow, args.org, args.list)
+    async for chunk in SqlListTransfers(tools.engine).export(args.org, list_id):
         out.write(chunk)
         before, rows = rows, rows + chunk.count(b"\n")
         if rows // 100_000 > before // 100_000:

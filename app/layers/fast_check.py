@@ -4,8 +4,8 @@ Dialers call this endpoint more than all others together, and most of its cost i
 the framework's per-request work (routing, the middleware and guard layers, the response
 object), not the lookup. :class:`FastCheck` wraps the Litestar app and answers a request
 itself only when everything about it is ordinary: a GET of exactly this path, one
-``Authorization: Bearer`` header whose token is already in the token cache, and one
-``phoneNumber``. The answer is built by the same code as the route's
+``Authorization: Bearer`` header whose token is already in the token cache, one
+``phoneNumber`` and at most one ``lists``. The answer is built by the same code as the route's
 (:func:`app.routes.check.single_check`) and encoded by Litestar's own encoder. Anything
 else, and any failure on the way (a token to look up, a bad request, Redis and Postgres
 down), goes to Litestar untouched, which gives the usual answer or error envelope.
@@ -21,7 +21,7 @@ from app.auth import bearer_token
 from app.deps import resources_of
 from app.layers.base import HttpLayer
 from app.query import query_pairs
-from app.routes.check import PATH, run_check, single_check
+from app.routes.check import PATH, lists_param, run_check, single_check
 from domain.usecases.identity import hash_token
 
 _HEADERS = [(b"content-type", b"application/json")]
@@ -58,12 +58,14 @@ class FastCheck(HttpLayer):
         if principal is None:
             return None
         try:
-            numbers = [v for k, v in query_pairs(scope["query_string"]) if k == "phoneNumber"]
+            pairs = query_pairs(scope["query_string"])  # a repeated parameter: Litestar's 400
+            numbers = [v for k, v in pairs if k == "phoneNumber"]
             if len(numbers) != 1 or not numbers[0]:
                 return None
+            named = lists_param(next((v for k, v in pairs if k == "lists"), None))
             if resources.limiter.wait_for(principal.token_id):  # charged once we will answer
                 return None  # Litestar asks the limiter again and answers 429
-            result = await run_check(self.app.state, principal.organization_id, numbers)
+            result = await run_check(self.app.state, principal.organization_id, numbers, named)
             return encode_json(single_check(result))
         except Exception:  # Litestar answers again, with the envelope this failure deserves
             return None

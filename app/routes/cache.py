@@ -5,10 +5,9 @@ from litestar.di import NamedDependency
 
 from app.auth import ADMIN_ONLY, authorize
 from app.errors import DataEnvelope, error_responses, ok
-from app.schemas.cache import CacheStatus, LastRebuild, RebuildAccepted
-from domain.errors import Unavailable
+from app.schemas.cache import CacheStatus, ListCacheStatus, RebuildAccepted
 from domain.model import Principal
-from domain.time import utcnow
+from domain.usecases.mirror_repair import mirror_status
 from infra.db.uow import SqlUnitOfWork
 from infra.redis.mirror import RedisMirror
 from infra.redis.queue import ArqJobQueue
@@ -43,17 +42,18 @@ class CacheController(Controller):
         mirror: NamedDependency[RedisMirror],
         principal: NamedDependency[Principal],
     ) -> DataEnvelope[CacheStatus]:
-        org_id = principal.organization_id
-        async with uow:
-            postgres = await uow.entries.count_blocked(org_id, utcnow())
-        state = await mirror.state(org_id)
-        try:
-            redis = await mirror.count(org_id) if state.ready else None
-        except Unavailable as exc:
-            raise Unavailable("The DNC cache (Redis) is unreachable") from exc
-        last = (
-            LastRebuild(at=state.rebuilt_at, count=state.rebuilt_count or 0)
-            if state.rebuilt_at
-            else None
+        lists = [
+            ListCacheStatus.of(status)
+            for status in await mirror_status(uow, mirror, principal.organization_id)
+        ]
+        org_wide = lists[0]
+        return ok(
+            CacheStatus(
+                org_wide.ready,
+                org_wide.rebuilding,
+                org_wide.postgres_count,
+                org_wide.redis_count,
+                org_wide.last_rebuild,
+                lists,
+            )
         )
-        return ok(CacheStatus(state.ready, state.building, postgres, redis, last))

@@ -17,7 +17,7 @@ from app.schemas.dnc import (
 )
 from app.schemas.fields import trimmed
 from domain.errors import InvalidInput, NotFound
-from domain.model import AddNumber, DncEntry, Principal
+from domain.model import DEFAULT_LIST, AddNumber, DncEntry, Principal
 from domain.usecases.browse import get_entry, get_settings
 from domain.usecases.entries import add_number, remove_entry, remove_number, set_dnc_enabled
 from infra.db.uow import SqlUnitOfWork
@@ -64,6 +64,7 @@ class DncController(Controller):
             request_uuid=data.request_uuid.strip(),
             type=trimmed(data.type),
             expires_at=data.expires_at,
+            list_id=data.list_id or DEFAULT_LIST,
         )
         await add_number(uow, mirror, queue, principal, command)
         return done("Phone number added to DNC successfully")
@@ -87,7 +88,8 @@ class DncController(Controller):
 
     @get(
         "/entries/{phoneNumber:str}",
-        summary="One listed number with its evidence",
+        summary="One listed number with its evidence (on the list listId; default: the "
+        "org-wide list)",
         responses=error_responses(400, 404),
     )
     async def entry(
@@ -95,8 +97,9 @@ class DncController(Controller):
         phoneNumber: FromPath[str],
         uow: NamedDependency[SqlUnitOfWork],
         principal: NamedDependency[Principal],
+        listId: FromQuery[str | None] = None,
     ) -> DataEnvelope[EntryRead]:
-        return ok(EntryRead.of(await get_entry(uow, principal, phoneNumber)))
+        return ok(EntryRead.of(await get_entry(uow, principal, phoneNumber, listId)))
 
     @get(
         "/settings",
@@ -122,7 +125,14 @@ class DncController(Controller):
         mirror: NamedDependency[RedisMirror],
         principal: NamedDependency[Principal],
     ) -> DataEnvelope[EntryRead]:
-        entry = await remove_number(uow, mirror, principal, data.phone_number, trimmed(data.reason))
+        entry = await remove_number(
+            uow,
+            mirror,
+            principal,
+            data.phone_number,
+            trimmed(data.reason),
+            data.list_id or DEFAULT_LIST,
+        )
         return removed(entry)
 
     @delete(

@@ -22,7 +22,7 @@ from app.schemas.lists import (
     ListPage,
 )
 from domain.errors import InvalidInput
-from domain.model import AuditQuery, BulkItem, PageRequest, Principal
+from domain.model import DEFAULT_LIST, AuditQuery, BulkItem, PageRequest, Principal
 from domain.time import as_utc
 from domain.usecases.browse import list_entries, read_audit
 from domain.usecases.entries import bulk_add, count_outcomes
@@ -52,7 +52,9 @@ class ListController(Controller):
     tags = ("Managing the list",)
 
     @get(
-        "/list", summary="The organization's entries, newest first", responses=error_responses(400)
+        "/list",
+        summary="One list's entries (listId; default: the org-wide list), newest first",
+        responses=error_responses(400),
     )
     async def list(
         self,
@@ -62,6 +64,7 @@ class ListController(Controller):
         limit: FromQuery[int] = 10,
         search: FromQuery[str | None] = None,
         cursor: FromQuery[str | None] = None,
+        listId: FromQuery[str | None] = None,
     ) -> DataEnvelope[ListPage]:
         after = None
         if cursor:
@@ -70,7 +73,8 @@ class ListController(Controller):
                 after = (as_utc(datetime.fromisoformat(at), "cursor"), UUID(entry_id))
             except (ValueError, InvalidInput):
                 raise InvalidInput("cursor is not one this API handed out") from None
-        result = await list_entries(uow, principal, PageRequest(page, limit, after), search)
+        request = PageRequest(page, limit, after)
+        result = await list_entries(uow, principal, request, search, listId)
         last = result.items[-1] if result.items else None
         next_cursor = (
             encode_cursor(last.created_at.isoformat(), last.id)
@@ -96,15 +100,16 @@ class ListController(Controller):
         mirror: NamedDependency[RedisMirror],
         principal: NamedDependency[Principal],
     ) -> DataEnvelope[BulkAddResult]:
-        items = [BulkItem(n.phone_number, n.type, n.expires_at) for n in data.numbers]
-        outcomes = await bulk_add(uow, mirror, principal, items)
+        items = [BulkItem(n.phone_number, n.type, n.expires_at, n.list_id) for n in data.numbers]
+        outcomes = await bulk_add(uow, mirror, principal, items, data.list_id or DEFAULT_LIST)
         results = [BulkItemOut(o.phone_number, o.normalized, o.outcome, o.error) for o in outcomes]
         count = count_outcomes(outcomes)
         return ok(BulkAddResult(results, count["added"], count["duplicate"], count["invalid"]))
 
     @get(
         "/audit",
-        summary="Who added, removed, toggled or rebuilt what, and when",
+        summary="Who added, removed, toggled or rebuilt what, and when (of the list listId; "
+        "the org-wide list's include the organization's own events)",
         responses=error_responses(400),
     )
     async def audit(
@@ -119,6 +124,7 @@ class ListController(Controller):
         since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,
         cursor: FromQuery[str | None] = None,
+        listId: FromQuery[str | None] = None,
     ) -> DataEnvelope[AuditPageOut]:
         after_id = None
         if cursor:
@@ -127,7 +133,7 @@ class ListController(Controller):
             if not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_CURSOR_DIGITS):
                 raise InvalidInput("cursor is not one this API handed out")
             after_id = int(raw)
-        query = AuditQuery(phoneNumber, action, actor, since, until)
+        query = AuditQuery(phoneNumber, action, actor, since, until, listId or DEFAULT_LIST)
         result = await read_audit(uow, principal, query, page, limit, after_id)
         items = [AuditItem.of(record) for record in result.items]
         next_cursor = encode_cursor(items[-1].id) if items and result.has_more else None

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 
 from app.auth import authorize
@@ -21,6 +21,7 @@ from app.schemas.transfer import ImportLineError, ImportOut
 from domain.errors import NotFound, UnsupportedMediaType
 from domain.model import ImportReport, Principal
 from domain.usecases.transfer import INLINE_ROWS, export_list, get_import, import_list
+from infra.db.uow import SqlUnitOfWork
 
 MAX_IMPORT_BYTES = 2 * 1024**3
 SPOOL_IN_MEMORY = 1 << 20  # a file larger than this is spooled to disk (TMPDIR)
@@ -112,7 +113,11 @@ class TransferController(Controller):
         },
     )
     async def import_csv(
-        self, request: Request[Principal, str, State], principal: NamedDependency[Principal]
+        self,
+        request: Request[Principal, str, State],
+        uow: NamedDependency[SqlUnitOfWork],
+        principal: NamedDependency[Principal],
+        listId: FromQuery[str | None] = None,
     ) -> Response[DataEnvelope[ImportOut]]:
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type not in CSV_TYPES:
@@ -121,7 +126,13 @@ class TransferController(Controller):
         with await spool(request.stream()) as file:
             async with resources.import_slot() as transfers:
                 started = await import_list(
-                    transfers, resources.queue, resources.mirror, principal, spooled(file)
+                    uow,
+                    transfers,
+                    resources.queue,
+                    resources.mirror,
+                    principal,
+                    spooled(file),
+                    listId,
                 )
         out = import_out(started.report, started.job_id)
         if started.queued:
@@ -145,12 +156,19 @@ class TransferController(Controller):
 
     @get(
         "/export",
-        summary="The whole list as CSV (phoneNumber,type,expiresAt,createdAt), streamed",
+        summary="A whole list (listId; default: the org-wide list) as CSV "
+        "(phoneNumber,type,expiresAt,createdAt), streamed",
         media_type="text/csv",
-        responses=error_responses(),
+        responses=error_responses(400),
     )
-    async def export(self, state: State, principal: NamedDependency[Principal]) -> Stream:
-        rows = export_list(resources_of(state).transfers(), principal)
+    async def export(
+        self,
+        state: State,
+        uow: NamedDependency[SqlUnitOfWork],
+        principal: NamedDependency[Principal],
+        listId: FromQuery[str | None] = None,
+    ) -> Stream:
+        rows = await export_list(uow, resources_of(state).transfers(), principal, listId)
         return Stream(
             rows,
             media_type="text/csv",

@@ -6,13 +6,16 @@ import msgspec
 from msgspec import Meta
 
 from app.schemas import enveloped
+from app.schemas.fields import ListId
 from domain.usecases.checks import MAX_BULK_CHECK
+from domain.usecases.lists import MAX_CHECK_LISTS
 
 
 class CheckRequest(msgspec.Struct, rename="camel"):
     phone_numbers: Annotated[
         list[Annotated[str, Meta(max_length=64)]], Meta(max_length=MAX_BULK_CHECK)
     ]
+    lists: Annotated[list[ListId], Meta(max_length=MAX_CHECK_LISTS)] | None = None
 
 
 @enveloped
@@ -21,6 +24,7 @@ class SingleCheck(msgspec.Struct, rename="camel"):
     blocked: bool
     dnc_enabled: bool
     reason: str | None
+    lists: list[str]
 
 
 class CheckItem(msgspec.Struct, rename="camel"):
@@ -28,6 +32,7 @@ class CheckItem(msgspec.Struct, rename="camel"):
     normalized: str | None
     blocked: bool
     reason: str | None
+    lists: list[str]
 
 
 @enveloped

@@ -7,7 +7,7 @@ import msgspec
 from msgspec import Meta
 
 from app.schemas import enveloped
-from app.schemas.fields import AwareDatetime, PhoneText, Text64
+from app.schemas.fields import AwareDatetime, ListId, PhoneText, Text64
 from domain.model import DncEntry
 
 
@@ -17,6 +17,7 @@ class AddRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
     request_uuid: Annotated[str, Meta(max_length=128)] = msgspec.field(name="requestUUID")
     type: Text64 | None = None
     expires_at: AwareDatetime | None = None
+    list_id: ListId | None = None
 
 
 class EnableDisableRequest(msgspec.Struct):
@@ -36,6 +37,7 @@ class EntryRead(msgspec.Struct, rename="camel"):
     added_by: str | None
     created_at: datetime
     expires_at: datetime | None
+    list_id: str
 
     @classmethod
     def of(cls, entry: DncEntry) -> "EntryRead":
@@ -51,6 +53,7 @@ class EntryRead(msgspec.Struct, rename="camel"):
             added_by=str(entry.added_by) if entry.added_by else None,
             created_at=entry.created_at,
             expires_at=entry.expires_at,
+            list_id=entry.list_id,
         )
 
 
@@ -63,3 +66,4 @@ class SettingsRead(msgspec.Struct):
 class RemoveRequest(msgspec.Struct, rename="camel"):
     phone_number: PhoneText
     reason: Annotated[str, Meta(max_length=1000)] | None = None
+    list_id: ListId | None = None

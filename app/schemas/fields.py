@@ -11,6 +11,7 @@ Text200 = Annotated[str, Meta(max_length=200)]
 Text2k = Annotated[str, Meta(max_length=2048)]
 PhoneText = Annotated[str, Meta(max_length=40)]
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
+ListId = Annotated[str, Meta(max_length=64)]  # which ids exist, the use cases say (a 400)
 
 
 def trimmed(text: str | None) -> str | None:

@@ -8,7 +8,7 @@ from msgspec import Meta
 
 from app.schemas import enveloped
 from app.schemas.dnc import EntryRead
-from app.schemas.fields import AwareDatetime, Text64
+from app.schemas.fields import AwareDatetime, ListId, Text64
 from domain.model import AuditRecord
 
 
@@ -25,10 +25,12 @@ class BulkItemIn(msgspec.Struct, rename="camel"):
     phone_number: Annotated[str, Meta(max_length=64)]
     type: Text64 | None = None
     expires_at: AwareDatetime | None = None
+    list_id: ListId | None = None  # absent: the request's list
 
 
-class BulkAddRequest(msgspec.Struct):
+class BulkAddRequest(msgspec.Struct, rename="camel"):
     numbers: Annotated[list[BulkItemIn], Meta(max_length=10_000)]
+    list_id: ListId | None = None  # absent: the org-wide list
 
 
 class BulkItemOut(msgspec.Struct, rename="camel", omit_defaults=True):
@@ -55,6 +57,7 @@ class AuditItem(msgspec.Struct, rename="camel"):
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     created_at: datetime
+    list_id: str | None
 
     @classmethod
     def of(cls, record: AuditRecord) -> "AuditItem":
@@ -67,6 +70,7 @@ class AuditItem(msgspec.Struct, rename="camel"):
             before=record.before,
             after=record.after,
             created_at=record.created_at,
+            list_id=record.list_id,
         )
 
 

@@ -2,6 +2,7 @@
 
 from domain.errors import InvalidInput, NotFound
 from domain.model import (
+    DEFAULT_LIST,
     AuditPage,
     AuditQuery,
     DncEntry,
@@ -13,32 +14,40 @@ from domain.phone import normalize
 from domain.ports import UnitOfWork
 from domain.text import storable
 from domain.time import as_utc, utcnow
+from domain.usecases.lists import known_list, list_id_of
 
 MAX_BIGINT = 2**63 - 1
 
 
 async def list_entries(
-    uow: UnitOfWork, principal: Principal, request: PageRequest, search: str | None
+    uow: UnitOfWork,
+    principal: Principal,
+    request: PageRequest,
+    search: str | None,
+    list_id: str | None = None,
 ) -> EntryPage:
+    """One list's entries, newest first (a 400 for a list the organization does not have)."""
     text = (storable("search", search) or "").strip() or None
+    org_id = principal.organization_id
+    on = await known_list(uow, org_id, list_id)
     async with uow:
         rows = await uow.entries.page(
-            principal.organization_id, text, request.after, request.offset, request.limit + 1
+            org_id, text, request.after, request.offset, request.limit + 1, on
         )
-        total = (
-            None
-            if request.after
-            else await uow.entries.count_listed(principal.organization_id, text)
-        )
+        total = None if request.after else await uow.entries.count_listed(org_id, text, on)
     return EntryPage(rows[: request.limit], total, len(rows) > request.limit)
 
 
-async def get_entry(uow: UnitOfWork, principal: Principal, phone_number: str) -> DncEntry:
+async def get_entry(
+    uow: UnitOfWork, principal: Principal, phone_number: str, list_id: str | None = None
+) -> DncEntry:
     number = normalize(phone_number)
+    on = await known_list(uow, principal.organization_id, list_id)
     async with uow:
-        entry = await uow.entries.get_active(principal.organization_id, number)
+        entry = await uow.entries.get_active(principal.organization_id, number, on)
     if entry is None:
-        raise NotFound(f"Phone number {number} is not on the DNC list")
+        where = "the DNC list" if on == DEFAULT_LIST else f"list {on!r}"
+        raise NotFound(f"Phone number {number} is not on {where}")
     return entry
 
 
@@ -67,6 +76,7 @@ async def read_audit(
         query.actor,
         as_utc(query.since, "since") if query.since is not None else None,
         as_utc(query.until, "until") if query.until is not None else None,
+        list_id_of(query.list_id),  # a deleted list's history stays readable
     )
     offset = 0 if after_id else (page - 1) * limit
     async with uow:

@@ -4,15 +4,17 @@ it is not or cannot answer, and a refusal (503) when neither can: never a guess.
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from domain.errors import Unavailable
-from domain.model import CheckResult, Verdict
+from domain.errors import InvalidInput, Unavailable
+from domain.model import DEFAULT_LIST, Blocking, CheckResult, Verdict
 from domain.phone import normalize_or_none
 from domain.ports import DncMirror, JobQueue, UnitOfWork
+from domain.rules import PrefixRules
 from domain.time import utcnow
+from domain.usecases.lists import named_lists_of
 
 log = logging.getLogger(__name__)
 MAX_BULK_CHECK = 50_000
@@ -53,20 +55,25 @@ async def check_numbers(
     rebuilds: RebuildRequests,
     organization_id: UUID,
     raw_numbers: Sequence[str],
+    lists: Sequence[str] = (),
 ) -> CheckResult:
+    """Each number against the org-wide list, the named ``lists`` and the prefix rules."""
+    named = named_lists_of(lists)
     if len(raw_numbers) <= YIELD_EVERY:
         normalized, unique = normalize_all(raw_numbers)
-        enabled, listed, source = await _lookup(uow, mirror, rebuilds, organization_id, unique)
-        verdicts = verdicts_for(raw_numbers, normalized, enabled, listed)
+        enabled, blocking, source = await _lookup(
+            uow, mirror, rebuilds, organization_id, unique, named
+        )
+        verdicts = verdicts_for(raw_numbers, normalized, enabled, blocking)
         return CheckResult.of(enabled, verdicts, source)
     normalized, unique = await _normalize_in_turns(raw_numbers)
-    enabled, listed, source = await _lookup(uow, mirror, rebuilds, organization_id, unique)
+    enabled, blocking, source = await _lookup(uow, mirror, rebuilds, organization_id, unique, named)
     verdicts = []
     blocked = invalid = 0
     for start in range(0, len(raw_numbers), YIELD_EVERY):
         await asyncio.sleep(0)
         end = start + YIELD_EVERY
-        part = verdicts_for(raw_numbers[start:end], normalized[start:end], enabled, listed)
+        part = verdicts_for(raw_numbers[start:end], normalized[start:end], enabled, blocking)
         blocked += sum(1 for v in part if v.blocked)
         invalid += sum(1 for v in part if v.normalized is None)
         verdicts += part
@@ -104,27 +111,35 @@ def verdicts_for(
     raw_numbers: Sequence[str],
     normalized: Sequence[str | None],
     enabled: bool,
-    listed: set[str],
+    blocking: Mapping[str, Blocking],
 ) -> list[Verdict]:
-    """Each number's answer, in order: invalid, listed (with DNC enabled), or callable."""
-    return [
-        Verdict(raw, None, True, "invalid")
-        if number is None
-        else Verdict(raw, number, True, "dnc")
-        if enabled and number in listed
-        else Verdict(raw, number, False, None)
-        for raw, number in zip(raw_numbers, normalized, strict=True)
-    ]
+    """Each number's answer, in order: invalid, blocked (with DNC enabled) by the lists that
+    hold it or a prefix rule, or callable."""
+    verdicts = []
+    for raw, number in zip(raw_numbers, normalized, strict=True):
+        if number is None:
+            verdicts.append(Verdict(raw, None, True, "invalid"))
+        elif enabled and (found := blocking.get(number)) is not None:
+            verdicts.append(Verdict(raw, number, True, found.reason, found.lists))
+        else:
+            verdicts.append(Verdict(raw, number, False, None))
+    return verdicts
 
 
-async def _listed_among(numbers: list[str], hits: Sequence[bool]) -> set[str]:
-    listed: set[str] = set()
+async def _blocking_among(
+    numbers: list[str], answers: Sequence[Blocking | None]
+) -> dict[str, Blocking]:
+    blocking: dict[str, Blocking] = {}
     for start in range(0, len(numbers), YIELD_EVERY):
         if start:
             await asyncio.sleep(0)
         end = start + YIELD_EVERY
-        listed.update(n for n, hit in zip(numbers[start:end], hits[start:end], strict=True) if hit)
-    return listed
+        blocking.update(
+            (n, found)
+            for n, found in zip(numbers[start:end], answers[start:end], strict=True)
+            if found is not None
+        )
+    return blocking
 
 
 async def _lookup(
@@ -133,24 +148,56 @@ async def _lookup(
     rebuilds: RebuildRequests,
     organization_id: UUID,
     numbers: list[str],
-) -> tuple[bool, set[str], str]:
+    named: tuple[str, ...],
+) -> tuple[bool, dict[str, Blocking], str]:
+    not_ready = False
     try:
-        answer = await mirror.check(organization_id, numbers)
+        answer = await mirror.check(organization_id, numbers, named)
     except Unavailable:
         log.warning("mirror unreachable; answering %s from Postgres", organization_id)
     else:
         if answer.ready and not answer.enabled:
-            return False, set(), "redis"
-        if answer.ready and len(answer.listed) == len(numbers):
-            return True, await _listed_among(numbers, answer.listed), "redis"
+            return False, {}, "redis"
+        if answer.ready and len(answer.blocking) == len(numbers):
+            return True, await _blocking_among(numbers, answer.blocking), "redis"
         if answer.ready:  # an answer that does not fit the question: never read it as callable
-            log.error("mirror answered %d of %d numbers", len(answer.listed), len(numbers))
-        else:
-            await rebuilds.request(organization_id)
+            log.error("mirror answered %d of %d numbers", len(answer.blocking), len(numbers))
+        not_ready = not answer.ready
+    return await _from_postgres(uow, rebuilds, organization_id, numbers, named, not_ready)
+
+
+async def _from_postgres(
+    uow: UnitOfWork,
+    rebuilds: RebuildRequests,
+    organization_id: UUID,
+    numbers: list[str],
+    named: tuple[str, ...],
+    not_ready: bool,
+) -> tuple[bool, dict[str, Blocking], str]:
+    """The answer from Postgres; a rebuild is asked for when the mirror was not ready."""
     try:
         async with uow:
-            organization = await uow.organizations.get(organization_id)
-            listed = await uow.entries.blocked_among(organization_id, numbers, utcnow())
+            unknown = await uow.lists.missing(organization_id, named)
+            if not unknown:
+                organization = await uow.organizations.get(organization_id)
+                lists = await uow.entries.blocking_lists(
+                    organization_id, numbers, utcnow(), [DEFAULT_LIST, *named]
+                )
+                rules = PrefixRules(rule.prefix for rule in await uow.prefixes.all(organization_id))
     except Exception as exc:  # any failure here means we do not know: refuse, never guess
+        if not_ready:
+            await rebuilds.request(organization_id)
         raise Unavailable(NEITHER) from exc
-    return (organization.dnc_enabled if organization else True), listed, "postgres"
+    if unknown:  # (an unknown list's keys are not there: no rebuild makes them)
+        raise InvalidInput(f"Unknown list id {unknown[0]!r}")
+    if not_ready:
+        await rebuilds.request(organization_id)
+    order = (DEFAULT_LIST, *named)
+    blocking = {}
+    for number in numbers:
+        on = lists.get(number)
+        prefix = rules.match(number)
+        if on or prefix:
+            held = tuple(list_id for list_id in order if on and list_id in on)
+            blocking[number] = Blocking(held, prefix)
+    return (organization.dnc_enabled if organization else True), blocking, "postgres"

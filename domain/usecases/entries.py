@@ -12,10 +12,12 @@ the sync after the commit.
 import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
+from typing import NamedTuple
 from uuid import UUID
 
 from domain.errors import AlreadyListed, InvalidInput, NotFound, Unavailable
 from domain.model import (
+    DEFAULT_LIST,
     AddNumber,
     AuditEvent,
     BulkItem,
@@ -29,6 +31,7 @@ from domain.rules import EXPIRED, SOURCE_BULK, SOURCE_CALL, blocks, expiry, new_
 from domain.text import one_line
 from domain.time import utcnow
 from domain.usecases.evidence import find_batch
+from domain.usecases.lists import list_id_of, require_known, require_lists
 from domain.usecases.mirror_sync import apply_in_chunks, record_change, settle
 from domain.usecases.notify import EMAIL_DNC_ADDED
 
@@ -42,20 +45,40 @@ async def list_numbers(
     organization_id: UUID,
     added: Collection[str],
     retired: Iterable[str] = (),
+    list_id: str = DEFAULT_LIST,
 ) -> None:
-    """Inside the caller's transaction, once the new entries are written: note the change
-    (the numbers added, and those whose expired entry was retired), hold the organization's
-    mirror lock until the commit (no sync may interleave) and block the added numbers in the
-    mirror before the commit (errs towards blocking)."""
-    await record_change(uow, organization_id, [*added, *retired])
+    """Inside the caller's transaction, once the new entries are written to the list: note
+    the change (the numbers added, and those whose expired entry was retired), hold the
+    organization's mirror lock until the commit (no sync may interleave) and block the added
+    numbers in the mirror before the commit (errs towards blocking)."""
+    await record_change(uow, organization_id, [*added, *retired], list_id)
     await uow.organizations.lock_mirror(organization_id)
-    await apply_in_chunks(mirror, organization_id, add=sorted(added))
+    await apply_in_chunks(mirror, organization_id, add=sorted(added), list_id=list_id)
 
 
-async def remove_numbers(uow: UnitOfWork, organization_id: UUID, numbers: Iterable[str]) -> None:
-    """Inside the caller's transaction, once the entries are retired: note the change; the
-    numbers are unblocked in the mirror only by the sync after the commit."""
-    await record_change(uow, organization_id, numbers)
+async def remove_numbers(
+    uow: UnitOfWork, organization_id: UUID, numbers: Iterable[str], list_id: str = DEFAULT_LIST
+) -> None:
+    """Inside the caller's transaction, once the entries are retired from the list: note the
+    change; the numbers are unblocked in the mirror only by the sync after the commit."""
+    await record_change(uow, organization_id, numbers, list_id)
+
+
+async def _writable(uow: UnitOfWork, organization_id: UUID, list_ids: Iterable[str]) -> None:
+    """The named lists a transaction writes to, held until its commit (the org-wide list
+    always exists)."""
+    named = [list_id for list_id in list_ids if list_id != DEFAULT_LIST]
+    if named:
+        await require_lists(uow, organization_id, named)
+
+
+async def _known(uow: UnitOfWork, organization_id: UUID, list_id: str) -> None:
+    if list_id != DEFAULT_LIST:
+        await require_known(uow, organization_id, [list_id])
+
+
+def _on(list_id: str) -> str:
+    return "the DNC list" if list_id == DEFAULT_LIST else f"list {list_id!r}"
 
 
 async def add_number(
@@ -66,7 +89,9 @@ async def add_number(
     one_line("type", cmd.type)
     expires_at = expiry(cmd.expires_at, utcnow())
     org_id = principal.organization_id
+    list_id = list_id_of(cmd.list_id)
     async with uow:
+        await _writable(uow, org_id, [list_id])
         batch = await find_batch(uow, org_id, cmd.batch_id)
         if batch.user_id is None or await uow.users.get(org_id, batch.user_id) is None:
             raise NotFound(f"No user found for batch {cmd.batch_id!r}")
@@ -77,13 +102,22 @@ async def add_number(
                 f"and requestUUID {cmd.request_uuid!r}"
             )
         now = utcnow()
-        listed = await uow.entries.get_active(org_id, number)
+        listed = await uow.entries.get_active(org_id, number, list_id)
         if listed is not None and blocks(listed, now):
-            raise AlreadyListed(f"Phone number {number} is already on the DNC list")
+            raise AlreadyListed(f"Phone number {number} is already on {_on(list_id)}")
         if listed is not None:  # expired but not purged yet: retire it, list the number anew
             await uow.entries.remove(org_id, listed.id, None, EXPIRED)
         entry = new_entry(
-            org_id, number, principal.user_id, now, SOURCE_CALL, cmd.type, expires_at, batch, call
+            org_id,
+            number,
+            principal.user_id,
+            now,
+            SOURCE_CALL,
+            cmd.type,
+            expires_at,
+            batch,
+            call,
+            list_id,
         )
         await uow.entries.add(entry)
         await uow.audit.record(
@@ -93,6 +127,7 @@ async def add_number(
                 action="dnc.add",
                 phone_number=number,
                 entity_id=str(entry.id),
+                list_id=list_id,
                 after={
                     "type": entry.type,
                     "batchId": batch.batch_id,
@@ -106,7 +141,7 @@ async def add_number(
             )
             for admin in await uow.users.admins(org_id)
         ]
-        await list_numbers(uow, mirror, org_id, [number])
+        await list_numbers(uow, mirror, org_id, [number], list_id=list_id)
         await uow.commit()
     await settle(uow, mirror, org_id)
     await _dispatch(queue, outbox_ids)
@@ -149,12 +184,15 @@ async def remove_number(
     principal: Principal,
     phone_number: str,
     reason: str | None,
+    list_id: str = DEFAULT_LIST,
 ) -> DncEntry:
     number = normalize(phone_number)
+    list_id = list_id_of(list_id)
+    await _known(uow, principal.organization_id, list_id)
     async with uow:
-        entry = await uow.entries.get_active(principal.organization_id, number)
+        entry = await uow.entries.get_active(principal.organization_id, number, list_id)
     if entry is None:
-        raise NotFound(f"Phone number {number} is not on the DNC list")
+        raise NotFound(f"Phone number {number} is not on {_on(list_id)}")
     return await remove_entry(uow, mirror, principal, entry.id, reason)
 
 
@@ -175,11 +213,12 @@ async def remove_entry(
                 action="dnc.remove",
                 phone_number=entry.phone_number,
                 entity_id=str(entry.id),
+                list_id=entry.list_id,
                 before={"type": entry.type, "batchId": entry.batch_id},
                 after={"reason": reason},
             )
         )
-        await remove_numbers(uow, org_id, [entry.phone_number])
+        await remove_numbers(uow, org_id, [entry.phone_number], entry.list_id)
         await uow.commit()
     if not await settle(uow, mirror, org_id):
         raise Unavailable(
@@ -191,66 +230,96 @@ async def remove_entry(
 
 
 async def bulk_add(
-    uow: UnitOfWork, mirror: DncMirror, principal: Principal, items: Sequence[BulkItem]
+    uow: UnitOfWork,
+    mirror: DncMirror,
+    principal: Principal,
+    items: Sequence[BulkItem],
+    list_id: str = DEFAULT_LIST,
 ) -> list[BulkOutcome]:
-    """Add up to 10,000 numbers in one transaction; each item's outcome, in order."""
+    """Add up to 10,000 numbers in one transaction, each to its own list or the request's;
+    each item's outcome, in order."""
     if not items:
         raise InvalidInput("numbers must hold at least one item")
     if len(items) > MAX_BULK_ADD:
         raise InvalidInput(f"at most {MAX_BULK_ADD} numbers can be added per request")
     org_id = principal.organization_id
     now = utcnow()
-    prepared: list[tuple[BulkItem, str | None, str | None]] = []
+    request_list = list_id_of(list_id)
+    prepared: list[_Prepared] = []
     for item in items:
         number: str | None = None
         error: str | None = None
+        target = request_list if item.list_id is None else list_id_of(item.list_id)
         try:
             number = normalize(item.phone_number)
             one_line("type", item.type)
             item = replace(item, expires_at=expiry(item.expires_at, now))
         except InvalidInput as exc:
             number, error = None, exc.message
-        prepared.append((item, number, error))
-    fresh: dict[str, DncEntry] = {}
-    for item, number, _ in prepared:
-        if number is not None and number not in fresh:
-            kind = (item.type or "").strip() or None
-            fresh[number] = new_entry(
-                org_id, number, principal.user_id, now, SOURCE_BULK, kind, item.expires_at
+        prepared.append(_Prepared(item, number, error, target))
+    fresh: dict[tuple[str, str], DncEntry] = {}
+    for p in prepared:
+        if p.number is not None and (p.list_id, p.number) not in fresh:
+            kind = (p.item.type or "").strip() or None
+            fresh[p.list_id, p.number] = new_entry(
+                org_id,
+                p.number,
+                principal.user_id,
+                now,
+                SOURCE_BULK,
+                kind,
+                p.item.expires_at,
+                list_id=p.list_id,
             )
+    by_list: dict[str, list[str]] = {}
+    for target, number in fresh:
+        by_list.setdefault(target, []).append(number)
     async with uow:
-        await uow.entries.retire_expired(org_id, list(fresh), now)
-        added = await uow.entries.add_many(list(fresh.values()))
+        await _writable(uow, org_id, {p.list_id for p in prepared})
+        for target, numbers in by_list.items():
+            await uow.entries.retire_expired(org_id, numbers, now, target)
+        added_ids = await uow.entries.add_many(list(fresh.values()))
+        added = {key for key, entry in fresh.items() if entry.id in added_ids}
         outcomes = _outcomes(prepared, added)
-        added_ids = [fresh[number].id for number in sorted(added)]
-        await uow.audit.record_added(org_id, principal.user_id, added_ids, {})
+        await uow.audit.record_added(
+            org_id, principal.user_id, [fresh[key].id for key in sorted(added)], {}
+        )
         await uow.audit.record(
             AuditEvent(
                 organization_id=org_id,
                 actor_user_id=principal.user_id,
                 action="dnc.bulk_add",
+                list_id=request_list,
                 after=count_outcomes(outcomes),
             )
         )
-        await list_numbers(uow, mirror, org_id, added)
+        for target in sorted({key[0] for key in added}):
+            numbers = [number for (on, number) in added if on == target]
+            await list_numbers(uow, mirror, org_id, numbers, list_id=target)
         await uow.commit()
     await settle(uow, mirror, org_id)
     return outcomes
 
 
-def _outcomes(
-    prepared: list[tuple[BulkItem, str | None, str | None]], added: set[str]
-) -> list[BulkOutcome]:
+class _Prepared(NamedTuple):
+    item: BulkItem
+    number: str | None
+    error: str | None
+    list_id: str
+
+
+def _outcomes(prepared: list[_Prepared], added: set[tuple[str, str]]) -> list[BulkOutcome]:
     outcomes = []
-    first_seen: set[str] = set()
-    for item, number, error in prepared:
-        if number is None:
-            outcomes.append(BulkOutcome(item.phone_number, None, "invalid", error))
-        elif number in added and number not in first_seen:
-            first_seen.add(number)
-            outcomes.append(BulkOutcome(item.phone_number, number, "added"))
+    first_seen: set[tuple[str, str]] = set()
+    for p in prepared:
+        key = (p.list_id, p.number or "")
+        if p.number is None:
+            outcomes.append(BulkOutcome(p.item.phone_number, None, "invalid", p.error))
+        elif key in added and key not in first_seen:
+            first_seen.add(key)
+            outcomes.append(BulkOutcome(p.item.phone_number, p.number, "added"))
         else:
-            outcomes.append(BulkOutcome(item.phone_number, number, "duplicate"))
+            outcomes.append(BulkOutcome(p.item.phone_number, p.number, "duplicate"))
     return outcomes
 
 
@@ -267,9 +336,11 @@ async def expire_due(uow: UnitOfWork, mirror: DncMirror, limit: int = 10_000) ->
     now = utcnow()
     async with uow:
         expired = await uow.entries.expire_due(now, limit)
-        touched: dict[UUID, list[str]] = {}
+        touched: dict[tuple[UUID, str], list[str]] = {}
         for entry in expired:
-            touched.setdefault(entry.organization_id, []).append(entry.phone_number)
+            touched.setdefault((entry.organization_id, entry.list_id), []).append(
+                entry.phone_number
+            )
             await uow.audit.record(
                 AuditEvent(
                     organization_id=entry.organization_id,
@@ -277,15 +348,16 @@ async def expire_due(uow: UnitOfWork, mirror: DncMirror, limit: int = 10_000) ->
                     action="dnc.expire",
                     phone_number=entry.phone_number,
                     entity_id=str(entry.id),
+                    list_id=entry.list_id,
                     before={
                         "expiresAt": entry.expires_at.isoformat() if entry.expires_at else None
                     },
                 )
             )
-        for org_id, numbers in touched.items():
-            await remove_numbers(uow, org_id, numbers)
+        for (org_id, list_id), numbers in touched.items():
+            await remove_numbers(uow, org_id, numbers, list_id)
         await uow.commit()
-    for org_id in touched:
+    for org_id in {org_id for org_id, _ in touched}:
         await settle(uow, mirror, org_id)
     if expired:
         log.info("expired %d entries", len(expired))

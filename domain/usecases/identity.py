@@ -9,6 +9,7 @@ from domain.errors import InvalidInput, NotFound, Unauthenticated
 from domain.model import ApiToken, Organization, Principal, Role, Scope, User
 from domain.ports import TokenRevocations, UnitOfWork
 from domain.text import one_line
+from domain.usecases.lists import org_wide_list
 
 TOKEN_PREFIX = "dnc_"  # noqa: S105 - a prefix, not a secret
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -29,6 +30,7 @@ async def create_organization(
     admin = User(id=uuid4(), organization_id=org.id, email=_email(admin_email), role="admin")
     async with uow:
         await uow.organizations.add(org)
+        await uow.lists.add(org_wide_list(org.id), None)
         await uow.users.add(admin)
         await uow.commit()
     return org, admin

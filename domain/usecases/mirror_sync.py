@@ -1,9 +1,10 @@
 """Keeping each organization's Redis mirror equal to Postgres, change by change.
 
 Every transaction that changes what a check answers writes a ``mirror.sync`` outbox message
-naming the numbers it touched. :func:`sync_mirror` applies those messages: holding a
-per-organization lock, it reads the *current* truth for the named numbers from Postgres and
-writes it to Redis in one atomic script. Because each application re-reads the truth and
+naming the numbers it touched and their list (or a list deleted, or the prefix rules
+changed). :func:`sync_mirror` applies those messages: holding a per-organization lock, it
+reads the *current* truth for the named numbers from Postgres and writes it to Redis in one
+atomic script a list. Because each application re-reads the truth and
 applications are serialized, the order in which writes happened cannot leave Redis stale.
 (Rebuilding and comparing the whole mirror: :mod:`domain.usecases.mirror_repair`.)
 """
@@ -12,6 +13,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from uuid import UUID
 
+from domain.model import DEFAULT_LIST
 from domain.ports import DncMirror, UnitOfWork
 from domain.time import utcnow
 
@@ -22,9 +24,25 @@ APPLY_CHUNK = 10_000
 SYNC_BATCH = 500  # outbox messages applied per transaction
 
 
-async def record_change(uow: UnitOfWork, organization_id: UUID, numbers: Iterable[str]) -> None:
-    """Note, inside the caller's transaction, that these numbers' state may have changed."""
-    await uow.outbox.add(organization_id, MIRROR_SYNC, {"numbers": sorted(set(numbers))})
+async def record_change(
+    uow: UnitOfWork, organization_id: UUID, numbers: Iterable[str], list_id: str = DEFAULT_LIST
+) -> None:
+    """Note, inside the caller's transaction, that these numbers' state on the list may have
+    changed (no numbers: the DNC flag may have)."""
+    payload: dict[str, object] = {"numbers": sorted(set(numbers))}
+    if list_id != DEFAULT_LIST:
+        payload["list"] = list_id
+    await uow.outbox.add(organization_id, MIRROR_SYNC, payload)
+
+
+async def record_list_dropped(uow: UnitOfWork, organization_id: UUID, list_id: str) -> None:
+    """Note, inside the caller's transaction, that a named list was deleted."""
+    await uow.outbox.add(organization_id, MIRROR_SYNC, {"numbers": [], "dropped": list_id})
+
+
+async def record_prefixes_changed(uow: UnitOfWork, organization_id: UUID) -> None:
+    """Note, inside the caller's transaction, that the prefix rules changed."""
+    await uow.outbox.add(organization_id, MIRROR_SYNC, {"numbers": [], "prefixes": True})
 
 
 async def apply_in_chunks(
@@ -33,11 +51,12 @@ async def apply_in_chunks(
     add: Sequence[str] = (),
     remove: Sequence[str] = (),
     enabled: bool | None = None,
+    list_id: str = DEFAULT_LIST,
 ) -> None:
     """Several bounded script calls instead of one unbounded one."""
     for start in range(0, max(len(add), len(remove), 1), APPLY_CHUNK):
         end = start + APPLY_CHUNK
-        await mirror.apply(organization_id, add[start:end], remove[start:end], enabled)
+        await mirror.apply(organization_id, add[start:end], remove[start:end], enabled, list_id)
 
 
 async def sync_mirror(uow: UnitOfWork, mirror: DncMirror, organization_id: UUID) -> int:
@@ -49,8 +68,7 @@ async def sync_mirror(uow: UnitOfWork, mirror: DncMirror, organization_id: UUID)
             pending = await uow.outbox.pending_for(organization_id, MIRROR_SYNC, SYNC_BATCH)
             if not pending:
                 return applied
-            numbers = {n for message in pending for n in numbers_of(message.payload)}
-            await write_truth(uow, mirror, organization_id, numbers)
+            await apply_changes(uow, mirror, organization_id, [m.payload for m in pending])
             await uow.outbox.mark_processed_many([message.id for message in pending])
             await uow.commit()
         applied += len(pending)
@@ -82,20 +100,58 @@ async def settle(uow: UnitOfWork, mirror: DncMirror, organization_id: UUID) -> b
     return True
 
 
-async def write_truth(
-    uow: UnitOfWork, mirror: DncMirror, organization_id: UUID, numbers: set[str]
+async def apply_changes(
+    uow: UnitOfWork, mirror: DncMirror, organization_id: UUID, payloads: Sequence[dict[str, object]]
 ) -> None:
-    blocked = await uow.entries.blocked_among(organization_id, sorted(numbers), utcnow())
-    organization = await uow.organizations.get(organization_id)
+    """Write the current truth of what these change messages name: the numbers of each list
+    (and the DNC flag with the org-wide list's), the prefix rules, the lists deleted."""
+    touched: dict[str, set[str]] = {DEFAULT_LIST: set()}  # the flag is written with it
+    dropped: set[str] = set()
+    prefixes = False
+    for payload in payloads:
+        touched.setdefault(list_of(payload), set()).update(numbers_of(payload))
+        if isinstance(payload.get("dropped"), str):
+            dropped.add(str(payload["dropped"]))
+        prefixes = prefixes or payload.get("prefixes") is True
+    for list_id, numbers in touched.items():
+        if list_id not in dropped:
+            await write_truth(uow, mirror, organization_id, numbers, list_id)
+    if prefixes:
+        rules = await uow.prefixes.all(organization_id)
+        await mirror.set_prefixes(organization_id, [rule.prefix for rule in rules])
+    for list_id in sorted(dropped):
+        await mirror.drop_list(organization_id, list_id)
+
+
+async def write_truth(
+    uow: UnitOfWork,
+    mirror: DncMirror,
+    organization_id: UUID,
+    numbers: set[str],
+    list_id: str = DEFAULT_LIST,
+) -> None:
+    """The list's truth for these numbers; with the org-wide list, the DNC flag's too."""
+    blocked = await uow.entries.blocked_among(organization_id, sorted(numbers), utcnow(), list_id)
+    enabled = None
+    if list_id == DEFAULT_LIST:
+        organization = await uow.organizations.get(organization_id)
+        enabled = organization.dnc_enabled if organization else None
     await apply_in_chunks(
         mirror,
         organization_id,
         add=sorted(blocked),
         remove=sorted(numbers - blocked),
-        enabled=organization.dnc_enabled if organization else None,
+        enabled=enabled,
+        list_id=list_id,
     )
 
 
 def numbers_of(payload: dict[str, object]) -> list[str]:
     numbers = payload.get("numbers", [])
     return [str(n) for n in numbers] if isinstance(numbers, list) else []
+
+
+def list_of(payload: dict[str, object]) -> str:
+    """The list a change message is about (messages written before lists name none)."""
+    list_id = payload.get("list", DEFAULT_LIST)
+    return list_id if isinstance(list_id, str) else DEFAULT_LIST

@@ -11,23 +11,28 @@ from uuid import UUID
 
 from domain.errors import Unavailable
 from domain.model import ImportReport, ImportStarted, LostImports, Principal
-from domain.ports import DncMirror, JobQueue, ListTransfers, Progress
+from domain.ports import DncMirror, JobQueue, ListTransfers, Progress, UnitOfWork
+from domain.usecases.lists import known_list
 
 INLINE_ROWS = 50_000  # larger files are processed by the worker (202 + jobId)
 QUEUE_UNREACHABLE = "The job queue (Redis) is unreachable; retry the import"
 
 
 async def import_list(
+    uow: UnitOfWork,
     transfers: ListTransfers,
     queue: JobQueue,
     mirror: DncMirror,
     principal: Principal,
     body: AsyncIterator[bytes],
+    list_id: str | None = None,
 ) -> ImportStarted:
-    """Stage the file, then process it now (up to :data:`INLINE_ROWS` rows) or queue it for
-    the worker (the answer carries the job id). Nothing is listed when the queue is down: the
-    import stays staged, and the worker's relay runs it later."""
-    staged = await transfers.stage(principal.organization_id, principal.user_id, body)
+    """Stage the file for the list (None: the org-wide one), then process it now (up to
+    :data:`INLINE_ROWS` rows) or queue it for the worker (the answer carries the job id).
+    Nothing is listed when the queue is down: the import stays staged, and the worker's relay
+    runs it later."""
+    on = await known_list(uow, principal.organization_id, list_id)
+    staged = await transfers.stage(principal.organization_id, principal.user_id, body, on)
     if staged.rows <= INLINE_ROWS:
         return ImportStarted(await process_waited(transfers, mirror, staged.id))
     try:
@@ -86,8 +91,13 @@ async def get_import(
     return await transfers.report(principal.organization_id, import_id)
 
 
-def export_list(transfers: ListTransfers, principal: Principal) -> AsyncIterator[bytes]:
-    return transfers.export(principal.organization_id)
+async def export_list(
+    uow: UnitOfWork, transfers: ListTransfers, principal: Principal, list_id: str | None = None
+) -> AsyncIterator[bytes]:
+    """One list (None: the org-wide one) as CSV, streamed; a 400 for a list the organization
+    does not have."""
+    on = await known_list(uow, principal.organization_id, list_id)
+    return transfers.export(principal.organization_id, on)
 
 
 def _failure(exc: BaseException) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.errors import InvalidInput
 from domain.imports import ESCAPE, ESCAPED_STARTS, header_columns
+from domain.model import DEFAULT_LIST
 
 STAGED = {
     "phoneNumber": "phone_raw",
@@ -121,8 +122,10 @@ async def stage_import(
     organization_id: UUID,
     user_id: UUID | None,
     body: AsyncIterator[bytes],
+    list_id: str = DEFAULT_LIST,
 ) -> tuple[UUID, int]:
-    """COPY a CSV body into its own staging table; the import's id and its row count."""
+    """COPY a CSV body into its own staging table, for the list ``list_id``; the import's id
+    and its row count."""
     header, rows = await split_header(body)
     columns = [STAGED[name] for name in header_columns(header)]
     import_id = uuid4()
@@ -144,9 +147,9 @@ async def stage_import(
             raise InvalidInput(f"the CSV file could not be read: {_copy_error(exc)}") from exc
         count = int(status.split()[-1])
         await db.execute(
-            "INSERT INTO imports (id, organization_id, user_id, status, rows) "
-            "VALUES ($1, $2, $3, 'queued', $4)",
-            import_id, organization_id, user_id, count,
+            "INSERT INTO imports (id, organization_id, user_id, status, rows, list_id) "
+            "VALUES ($1, $2, $3, 'queued', $4, $5)",
+            import_id, organization_id, user_id, count, list_id,
         )  # fmt: skip
     return import_id, count
 
@@ -163,15 +166,18 @@ SELECT phone_number AS "phoneNumber",
        to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "expiresAt",
        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "createdAt"
 FROM dnc_entries
-WHERE organization_id = $1 AND removed_at IS NULL
+WHERE organization_id = $1 AND list_id = $4 AND removed_at IS NULL
 ORDER BY created_at, id
 """
 
 
-async def export_csv(engine: AsyncEngine, organization_id: UUID) -> AsyncIterator[bytes]:
-    """The organization's list as CSV, streamed with constant memory. A ``type`` a spreadsheet
-    would run as a formula goes out neutralized (:func:`domain.imports.neutralized`, the same
-    rule in SQL), and every ``type`` is quoted; an import takes the prefix back off."""
+async def export_csv(
+    engine: AsyncEngine, organization_id: UUID, list_id: str = DEFAULT_LIST
+) -> AsyncIterator[bytes]:
+    """One of the organization's lists as CSV, streamed with constant memory. A ``type`` a
+    spreadsheet would run as a formula goes out neutralized
+    (:func:`domain.imports.neutralized`, the same rule in SQL), and every ``type`` is quoted;
+    an import takes the prefix back off."""
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)
 
     async def sink(chunk: bytes | bytearray | memoryview) -> None:
@@ -186,6 +192,7 @@ async def export_csv(engine: AsyncEngine, organization_id: UUID) -> AsyncIterato
                     organization_id,
                     list(ESCAPED_STARTS),
                     ESCAPE,
+                    list_id,
                     output=sink,
                     format="csv",
                     header=True,

@@ -21,9 +21,9 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.errors import NotFound
+from domain.errors import InvalidInput, NotFound
 from domain.imports import read_row
-from domain.model import AuditEvent, ImportReport, LostImports, StagedImport
+from domain.model import DEFAULT_LIST, AuditEvent, ImportReport, LostImports, StagedImport
 from domain.ports import DncMirror, JobQueue, Progress
 from domain.rules import EXPIRED, SOURCE_IMPORT
 from domain.time import utcnow
@@ -44,9 +44,14 @@ class SqlListTransfers:
         self.engine = engine
 
     async def stage(
-        self, organization_id: UUID, user_id: UUID | None, body: AsyncIterator[bytes]
+        self,
+        organization_id: UUID,
+        user_id: UUID | None,
+        body: AsyncIterator[bytes],
+        list_id: str = DEFAULT_LIST,
     ) -> StagedImport:
-        return StagedImport(*await stage_import(self.engine, organization_id, user_id, body))
+        staged = await stage_import(self.engine, organization_id, user_id, body, list_id)
+        return StagedImport(*staged)
 
     async def process(
         self, import_id: UUID, mirror: DncMirror, progress: Progress | None = None
@@ -62,8 +67,8 @@ class SqlListTransfers:
     async def lost(self, older_than: datetime, max_attempts: int, queue: JobQueue) -> LostImports:
         return await lost_imports(self.engine, older_than, max_attempts, queue.import_pending)
 
-    def export(self, organization_id: UUID) -> AsyncIterator[bytes]:
-        return export_csv(self.engine, organization_id)
+    def export(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> AsyncIterator[bytes]:
+        return export_csv(self.engine, organization_id, list_id)
 
 
 async def import_report(
@@ -108,22 +113,30 @@ async def process_import(
             return await import_report(engine, job["organization_id"], import_id)
         await _mark_running(engine, import_id)
         org_id, user_id, total = job["organization_id"], job["user_id"], job["rows"]
+        list_id = job["list_id"]
+        if list_id != DEFAULT_LIST and not await db.fetchval(
+            "SELECT 1 FROM dnc_lists WHERE organization_id = $1 AND id = $2 "
+            "AND deleted_at IS NULL FOR SHARE",
+            org_id, list_id,
+        ):  # fmt: skip  # held until the commit: the list cannot be deleted meanwhile
+            raise InvalidInput(f"Unknown list id {list_id!r}: it was deleted before the import ran")
         table, checked = staging_table(import_id), f"dnc_checked_{import_id.hex}"
         await db.execute(
             f"CREATE TEMP TABLE {checked} (line bigint, number text, type text, "
             "expires_at timestamptz, error text) ON COMMIT DROP"
         )
         await _check_rows(db, engine, import_id, table, checked, total, progress)
-        added, retired = await _insert(db, checked, org_id, user_id)
+        added, retired = await _insert(db, checked, org_id, list_id, user_id)
         numbers = sorted(added.values())
         await uow.audit.record_added(org_id, user_id, list(added), {"importId": str(import_id)})
-        await list_numbers(uow, mirror, org_id, numbers, retired)
+        await list_numbers(uow, mirror, org_id, numbers, retired, list_id)
         report = await _finish(db, import_id, checked, total, len(added))
         await uow.audit.record(
             AuditEvent(
                 organization_id=org_id,
                 actor_user_id=user_id,
                 action="dnc.import",
+                list_id=list_id,
                 after={
                     "importId": str(import_id),
                     "added": report.added,
@@ -214,26 +227,27 @@ async def _report_progress(
 
 
 async def _insert(
-    db: asyncpg.Connection, checked: str, org_id: UUID, user_id: UUID | None
+    db: asyncpg.Connection, checked: str, org_id: UUID, list_id: str, user_id: UUID | None
 ) -> tuple[dict[UUID, str], list[str]]:
-    """The entries added (id: number), and the numbers whose expired entry was retired."""
+    """The entries added to the list (id: number), and the numbers whose expired entry was
+    retired."""
     await db.execute(f"CREATE INDEX ON {checked} (number, line)")
     retired = await db.fetch(
-        f"UPDATE dnc_entries e SET removed_at = now(), removal_reason = $2::text "
-        f"FROM {checked} c WHERE e.organization_id = $1 AND e.phone_number = c.number "
-        "AND e.removed_at IS NULL AND e.expires_at <= now() RETURNING e.phone_number",
-        org_id,
-        EXPIRED,
-    )  # the rules of domain.rules, set-based: an expired entry is retired (blocks: no)
+        f"UPDATE dnc_entries e SET removed_at = now(), removal_reason = $3::text "
+        f"FROM {checked} c WHERE e.organization_id = $1 AND e.list_id = $2 "
+        "AND e.phone_number = c.number AND e.removed_at IS NULL AND e.expires_at <= now() "
+        "RETURNING e.phone_number",
+        org_id, list_id, EXPIRED,
+    )  # fmt: skip  # the rules of domain.rules, set-based: an expired entry is retired
     rows = await db.fetch(
-        "INSERT INTO dnc_entries (id, organization_id, phone_number, type, source, "
+        "INSERT INTO dnc_entries (id, organization_id, list_id, phone_number, type, source, "
         "added_by_user_id, created_at, expires_at) "
-        f"SELECT gen_random_uuid(), $1, number, type, $3::text, $2, now(), expires_at FROM "
+        f"SELECT gen_random_uuid(), $1, $4, number, type, $3::text, $2, now(), expires_at FROM "
         f"(SELECT DISTINCT ON (number) number, type, expires_at FROM {checked} "
         " WHERE number IS NOT NULL ORDER BY number, line) first "
-        "ON CONFLICT (organization_id, phone_number) WHERE removed_at IS NULL DO NOTHING "
-        "RETURNING id, phone_number",
-        org_id, user_id, SOURCE_IMPORT,
+        "ON CONFLICT (organization_id, list_id, phone_number) WHERE removed_at IS NULL "
+        "DO NOTHING RETURNING id, phone_number",
+        org_id, user_id, SOURCE_IMPORT, list_id,
     )  # fmt: skip
     return {r[0]: r[1] for r in rows}, [r[0] for r in retired]
 

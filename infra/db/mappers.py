@@ -12,8 +12,11 @@ from domain.model import (
     Batch,
     CallRecord,
     DncEntry,
+    DncList,
+    ListKind,
     Organization,
     OutboxMessage,
+    PrefixRule,
     Role,
     User,
 )
@@ -22,8 +25,10 @@ from infra.db.models import (
     BatchRow,
     CallRecordRow,
     DncEntryRow,
+    DncListRow,
     OrganizationRow,
     OutboxRow,
+    PrefixRuleRow,
     UserRow,
 )
 
@@ -75,8 +80,27 @@ def audit_record_from_row(row: AuditRow) -> AuditRecord:
         row.before,
         row.after,
         row.created_at,
+        row.list_id,
     )
 
 
 def outbox_message_from_row(row: OutboxRow) -> OutboxMessage:
     return OutboxMessage(row.id, row.organization_id, row.kind, dict(row.payload), row.attempts)
+
+
+def list_from_row(row: DncListRow, count: int) -> DncList:
+    return DncList(
+        row.organization_id,
+        row.id,
+        row.name,
+        cast(ListKind, row.kind),
+        row.description,
+        row.created_at,
+        count,
+    )
+
+
+def rule_from_row(row: PrefixRuleRow) -> PrefixRule:
+    return PrefixRule(
+        row.id, row.organization_id, row.prefix, row.reason, row.created_by_user_id, row.created_at
+    )

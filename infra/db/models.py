@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from domain.model import DEFAULT_LIST
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -122,11 +124,12 @@ class DncEntryRow(Base):
         Index(
             "uq_dnc_entries_listed",
             "organization_id",
+            "list_id",
             "phone_number",
             unique=True,
             postgresql_where=text("removed_at IS NULL"),
         ),
-        Index("ix_dnc_entries_org_created", "organization_id", "created_at", "id"),
+        Index("ix_dnc_entries_org_created", "organization_id", "list_id", "created_at", "id"),
         Index(
             "ix_dnc_entries_expiring",
             "expires_at",
@@ -138,6 +141,7 @@ class DncEntryRow(Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE")
     )
+    list_id: Mapped[str] = mapped_column(String(64), server_default=DEFAULT_LIST)
     phone_number: Mapped[str] = mapped_column(String(15))
     type: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16))
@@ -159,6 +163,70 @@ class DncEntryRow(Base):
     removal_reason: Mapped[str | None] = mapped_column(Text)
 
 
+class DncListRow(Base):
+    """A list of an organization: its org-wide one (``default``) or a named one. A deleted
+    list keeps its row, and its entries as tombstones."""
+
+    __tablename__ = "dnc_lists"
+    __table_args__ = (
+        CheckConstraint("kind IN ('org', 'campaign')", name="kind"),
+        Index(
+            "uq_dnc_lists_name",
+            "organization_id",
+            text("lower(name)"),
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = _created_at()
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+
+class PrefixRuleRow(Base):
+    """A prefix rule: every number whose E.164 digits start with ``prefix`` is blocked. A
+    deleted rule keeps its row."""
+
+    __tablename__ = "dnc_prefixes"
+    __table_args__ = (
+        Index(
+            "uq_dnc_prefixes_active",
+            "organization_id",
+            "prefix",
+            unique=True,
+            postgresql_where=text("removed_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    prefix: Mapped[str] = mapped_column(String(15))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = _created_at()
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    removed_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+
 class MirrorChecksumRow(Base):
     """Changes to the checksum of each organization's listed entries (see domain/checksum.py),
     written by triggers on ``dnc_entries``: one row per statement and organization, so that
@@ -171,6 +239,7 @@ class MirrorChecksumRow(Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
+    list_id: Mapped[str] = mapped_column(String(64), server_default=DEFAULT_LIST)
     count: Mapped[int] = mapped_column(BigInteger)
     sum1: Mapped[int] = mapped_column(BigInteger)
     sum2: Mapped[int] = mapped_column(BigInteger)
@@ -187,6 +256,7 @@ class AuditRow(Base):
     )
     actor_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
     action: Mapped[str] = mapped_column(String(32))
+    list_id: Mapped[str | None] = mapped_column(String(64))
     phone_number: Mapped[str | None] = mapped_column(String(15))
     entity_id: Mapped[str | None] = mapped_column(Text)
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
@@ -227,6 +297,7 @@ class ImportRow(Base):
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    list_id: Mapped[str] = mapped_column(String(64), server_default=DEFAULT_LIST)
     status: Mapped[str] = mapped_column(String(16))
     rows: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     processed: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))

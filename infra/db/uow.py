@@ -15,8 +15,10 @@ from infra.db.repositories import (
     SqlBatchRepository,
     SqlCallRepository,
     SqlDncEntryRepository,
+    SqlListRepository,
     SqlOrganizationRepository,
     SqlOutbox,
+    SqlPrefixRepository,
     SqlTokenRepository,
     SqlUserRepository,
 )
@@ -50,6 +52,8 @@ class SqlUnitOfWork:
         self.batches = SqlBatchRepository(self.session)
         self.calls = SqlCallRepository(self.session)
         self.entries = SqlDncEntryRepository(self.session)
+        self.lists = SqlListRepository(self.session)
+        self.prefixes = SqlPrefixRepository(self.session)
         self.audit = SqlAuditLog(self.session)
         self.outbox = SqlOutbox(self.session)
         return self

@@ -1,11 +1,19 @@
 """What Redis stores for the mirror: every key name and the bucket math, the one source.
 
 Key layout (all keys of one organization share the Redis Cluster hash tag ``{orgId}``, so
-they live in one slot and a script may touch all of them):
+they live in one slot and a script may touch all of them). Each list of the organization (its
+org-wide list ``default`` and every named list) has a meta hash and its number sets; the
+org-wide list's meta hash is the organization's own and also holds its DNC flag and its
+prefix rules:
 
-``<prefix>:{<orgId>}:meta`` (hash, :func:`meta_key`)
-    ``ready``    "1" once a rebuild has loaded the whole list; absent means *unknown*
+``<prefix>:{<orgId>}:meta`` (hash, :func:`meta_key`): the organization, and its org-wide list
     ``enabled``  "1"/"0", the organization's DNC flag
+    ``prefixes`` the organization's prefix rules, E.164 digits joined by "," ("" for none);
+        absent means *unknown* (written by every rebuild of the org-wide list, and after
+        every change of a rule)
+    and the list fields below
+``<prefix>:{<orgId>}:l:<listId>:meta`` (hash, :func:`list_meta_key`): a named list
+    ``ready``    "1" once a rebuild has loaded the whole list; absent means *unknown*
     ``gen``, ``buckets``    the live generation of number sets and its bucket count
     ``bgen``, ``bbuckets``  a generation being built by a rebuild, if one is running
     ``rebuilt_at``, ``rebuilt_count``  when the last rebuild finished, and what it loaded
@@ -14,19 +22,23 @@ they live in one slot and a script may touch all of them):
         ``domain/checksum.py``): its number count and three sums modulo primes below 2^26,
         kept by the scripts from what SADD and SREM actually changed
     ``bcount``, ``bsum1``, ``bsum2``, ``bsum3``  the same for the generation being built
-``<prefix>:{<orgId>}:n:<gen>:<r>`` (set of integers, :func:`bucket_key`)
-    number ``n`` (E.164 digits as an integer) lives in bucket ``r = n mod buckets`` as the
-    member ``(n - r) / buckets`` (:func:`locate`, reversed by :func:`number_at`). Buckets
-    hold ~256 members, so Redis keeps them in its compact intset encoding, and a lookup is
-    one SISMEMBER whatever the list's size.
-``<prefix>:reconcile:cursor`` (hash: ``org``, ``phase``, ``after``, ``bucket``; :func:`cursor_key`)
-    where the reconciliation's slice-by-slice full verification goes on; losing it only
-    restarts the rotation
+``<prefix>:{<orgId>}:n:<gen>:<r>`` (the org-wide list, :func:`bucket_key`) and
+``<prefix>:{<orgId>}:l:<listId>:n:<gen>:<r>`` (a named list, :func:`list_bucket_key`): sets of
+    integers: number ``n`` (E.164 digits as an integer) lives in bucket ``r = n mod buckets``
+    as the member ``(n - r) / buckets`` (:func:`locate`, reversed by :func:`number_at`).
+    Buckets hold ~256 members, so Redis keeps them in its compact intset encoding, and a
+    lookup is one SISMEMBER whatever the list's size.
+``<prefix>:reconcile:cursor`` (hash: ``org``, ``list``, ``phase``, ``after``, ``bucket``;
+    :func:`cursor_key`) where the reconciliation's slice-by-slice full verification goes on;
+    losing it only restarts the rotation
 
-The Lua scripts in ``lua/`` get every key they need in ``KEYS`` (:func:`script_keys`):
-``KEYS[1]`` the meta key and ``KEYS[2]`` the prefix of the organization's bucket keys
-(:func:`buckets_prefix`), to which they append ``<gen>:<r>`` for a generation they read from
-the meta key, exactly as :func:`bucket_key` does.
+The Lua scripts in ``lua/`` get every key they need in ``KEYS``. The scripts that keep one
+list (:func:`script_keys`) take ``KEYS[1]`` the list's meta key and ``KEYS[2]`` the prefix of
+its bucket keys (:func:`list_buckets_prefix`), to which they append ``<gen>:<r>`` for a
+generation they read from the meta key, exactly as :func:`list_bucket_key` does.
+``check.lua`` (:func:`check_keys`) takes the org-wide list's two keys, then two for each named
+list asked about; its reply (a bit mask a number, hex digits when packed) is read here only,
+by :func:`read_check_reply` and :func:`blocking_of`.
 
 The same bucket math lives, necessarily, in the scripts (``lua/apply.lua``, ``check.lua``,
 ``load.lua``, ``probe.lua``: ``r = n mod buckets``, member ``(n - r) / buckets``) and in SQL:
@@ -39,9 +51,10 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from domain.model import DEFAULT_LIST, Blocking
+
 DEFAULT_PREFIX = "dnc"
 TARGET_PER_BUCKET = 256
-_ONE = ord("1")
 
 
 def meta_key(prefix: str, organization_id: UUID | str) -> str:
@@ -54,12 +67,45 @@ def buckets_prefix(prefix: str, organization_id: UUID | str) -> str:
 
 
 def bucket_key(prefix: str, organization_id: UUID | str, generation: str, bucket: int) -> str:
+    """A bucket key of the org-wide list."""
     return f"{buckets_prefix(prefix, organization_id)}{generation}:{bucket}"
 
 
-def script_keys(prefix: str, organization_id: UUID | str) -> list[str]:
-    """The ``KEYS`` of every mirror script: the meta key, then the bucket keys' prefix."""
-    return [meta_key(prefix, organization_id), buckets_prefix(prefix, organization_id)]
+def list_meta_key(prefix: str, organization_id: UUID | str, list_id: str) -> str:
+    """A list's meta key: the organization's own for its org-wide list."""
+    if list_id == DEFAULT_LIST:
+        return meta_key(prefix, organization_id)
+    return f"{prefix}:{{{organization_id}}}:l:{list_id}:meta"
+
+
+def list_buckets_prefix(prefix: str, organization_id: UUID | str, list_id: str) -> str:
+    """What every bucket key of one of the organization's lists starts with."""
+    if list_id == DEFAULT_LIST:
+        return buckets_prefix(prefix, organization_id)
+    return f"{prefix}:{{{organization_id}}}:l:{list_id}:n:"
+
+
+def list_bucket_key(
+    prefix: str, organization_id: UUID | str, list_id: str, generation: str, bucket: int
+) -> str:
+    return f"{list_buckets_prefix(prefix, organization_id, list_id)}{generation}:{bucket}"
+
+
+def script_keys(prefix: str, organization_id: UUID | str, list_id: str = DEFAULT_LIST) -> list[str]:
+    """The ``KEYS`` of the scripts that keep one list: its meta key, then its bucket keys'
+    prefix."""
+    return [
+        list_meta_key(prefix, organization_id, list_id),
+        list_buckets_prefix(prefix, organization_id, list_id),
+    ]
+
+
+def check_keys(prefix: str, organization_id: UUID | str, named: Sequence[str] = ()) -> list[str]:
+    """The ``KEYS`` of ``check.lua``: the org-wide list's two, then two for each named list."""
+    keys = script_keys(prefix, organization_id)
+    for list_id in named:
+        keys += script_keys(prefix, organization_id, list_id)
+    return keys
 
 
 def cursor_key(prefix: str) -> str:
@@ -87,28 +133,55 @@ def number_at(bucket: int, member: int, buckets: int) -> int:
 
 
 class UnexpectedReply(Exception):
-    """``check.lua`` answered for a different count of numbers than it was asked about."""
+    """``check.lua`` answered for a different count of numbers than it was asked about, or
+    with something that is not an answer."""
 
 
-def read_check_reply(reply: Sequence[Any], asked: int) -> tuple[bool, bool, bytes]:
-    """``(ready, enabled, memberships)`` from a packed ``check.lua`` reply to ``asked``
-    numbers: memberships are the characters ``1``/``0`` in the numbers' order (empty unless
-    ready and enabled). Raises :class:`UnexpectedReply` when the reply is for a different
-    count of numbers, or memberships that are not the characters ``1`` and ``0`` (a reply
-    read as ``str`` is taken as its ASCII bytes, never as "nothing listed")."""
+def digits_per_number(named_lists: int) -> int:
+    """How many hex digits a packed ``check.lua`` reply gives each number when asked about
+    ``named_lists`` named lists: ``named_lists + 2`` bits, one for each list (the org-wide
+    one first) and one for the prefix rules."""
+    return (named_lists + 1) // 4 + 1
+
+
+def read_check_reply(
+    reply: Sequence[Any], asked: int, named_lists: int = 0
+) -> tuple[bool, bool, bytes]:
+    """``(ready, enabled, masks)`` from a packed ``check.lua`` reply to ``asked`` numbers and
+    ``named_lists`` named lists: masks are :func:`digits_per_number` hex digits a number, in
+    the numbers' order (empty unless ready and enabled). Raises :class:`UnexpectedReply` when
+    the reply is for a different count of numbers, or holds anything but lowercase hex digits
+    (a reply read as ``str`` is taken as its ASCII bytes, never as "nothing listed")."""
     enabled, ready = int(reply[0]), int(reply[1])
-    listed = reply[2] if len(reply) > 2 else b""
-    if isinstance(listed, str):  # a client made with decode_responses=True
-        listed = listed.encode("ascii", "replace")
-    if not isinstance(listed, bytes):
-        raise UnexpectedReply(f"memberships of type {type(listed).__name__}")
-    if ready and enabled == 1 and len(listed) != asked:
-        raise UnexpectedReply(f"{len(listed)} answers for {asked} numbers")
-    if listed.translate(None, b"01"):  # anything but 1 and 0 is not an answer to read
-        raise UnexpectedReply("memberships other than 1 and 0")
-    return ready == 1, ready == 1 and enabled == 1, listed if ready and enabled == 1 else b""
+    masks = reply[2] if len(reply) > 2 else b""
+    if isinstance(masks, str):  # a client made with decode_responses=True
+        masks = masks.encode("ascii", "replace")
+    if not isinstance(masks, bytes):
+        raise UnexpectedReply(f"masks of type {type(masks).__name__}")
+    if ready and enabled == 1 and len(masks) != asked * digits_per_number(named_lists):
+        raise UnexpectedReply(f"{len(masks)} digits for {asked} numbers")
+    if masks.translate(None, b"0123456789abcdef"):  # not an answer to read
+        raise UnexpectedReply("masks other than hex digits")
+    return ready == 1, ready == 1 and enabled == 1, masks if ready and enabled == 1 else b""
 
 
-def hits(memberships: bytes) -> tuple[bool, ...]:
-    """The memberships of a packed reply as booleans."""
-    return tuple(map(_ONE.__eq__, memberships))
+def blocking_of(masks: bytes, list_ids: Sequence[str]) -> tuple[Blocking | None, ...]:
+    """What blocks each number of a packed reply (read by :func:`read_check_reply`) to a check
+    of the lists ``list_ids`` (the org-wide list first, then the named ones asked about):
+    None where nothing does. Raises :class:`UnexpectedReply` for a bit no list stands for."""
+    width = digits_per_number(len(list_ids) - 1)
+    prefix_bit = 1 << len(list_ids)
+    seen: dict[bytes, Blocking | None] = {b"0" * width: None}
+    answers: list[Blocking | None] = []
+    for start in range(0, len(masks), width):
+        digits = masks[start : start + width]
+        if digits in seen:
+            answers.append(seen[digits])
+            continue
+        mask = int(digits, 16)
+        if mask >= prefix_bit << 1:
+            raise UnexpectedReply(f"mask {mask} for {len(list_ids)} lists")
+        lists = tuple(list_id for i, list_id in enumerate(list_ids) if mask >> i & 1)
+        blocking = seen[digits] = Blocking(lists, bool(mask & prefix_bit))
+        answers.append(blocking)
+    return tuple(answers)

@@ -17,7 +17,14 @@ from redis.asyncio.cluster import ClusterNode
 
 from domain.checksum import Checksum
 from domain.errors import Unavailable
-from domain.model import MirrorAnswer, MirrorBuild, MirrorProbe, MirrorState, VerifyCursor
+from domain.model import (
+    DEFAULT_LIST,
+    MirrorAnswer,
+    MirrorBuild,
+    MirrorProbe,
+    MirrorState,
+    VerifyCursor,
+)
 from infra.redis import REDIS_FAILURES, layout
 from infra.redis.coalescer import CheckCoalescer
 from infra.settings import Settings
@@ -66,22 +73,29 @@ class RedisMirror:
         self._probe = scripts.register_script((LUA / "probe.lua").read_text())
         self._checks = CheckCoalescer(self._ask_check, checks_in_flight)
 
-    def meta_key(self, organization_id: UUID) -> str:
-        return layout.meta_key(self.prefix, organization_id)
+    def meta_key(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> str:
+        return layout.list_meta_key(self.prefix, organization_id, list_id)
 
-    def bucket_key(self, organization_id: UUID, generation: str, bucket: int) -> str:
-        return layout.bucket_key(self.prefix, organization_id, generation, bucket)
+    def bucket_key(
+        self, organization_id: UUID, generation: str, bucket: int, list_id: str = DEFAULT_LIST
+    ) -> str:
+        return layout.list_bucket_key(self.prefix, organization_id, list_id, generation, bucket)
 
-    def _keys(self, organization_id: UUID) -> list[str]:
-        return layout.script_keys(self.prefix, organization_id)
+    def _keys(self, organization_id: UUID, list_id: str) -> list[str]:
+        return layout.script_keys(self.prefix, organization_id, list_id)
 
-    async def check(self, organization_id: UUID, numbers: Sequence[str]) -> MirrorAnswer:
+    async def check(
+        self, organization_id: UUID, numbers: Sequence[str], lists: Sequence[str] = ()
+    ) -> MirrorAnswer:
         """Through the ``CheckCoalescer``: checks that arrive together share round trips."""
-        return await self._checks.check(organization_id, numbers)
+        return await self._checks.check(organization_id, numbers, tuple(lists))
 
-    async def _ask_check(self, organization_id: UUID, numbers: list[str]) -> Sequence[Any]:
+    async def _ask_check(
+        self, organization_id: UUID, lists: tuple[str, ...], numbers: list[str]
+    ) -> Sequence[Any]:
         reply: Sequence[Any] = await self._check(
-            keys=self._keys(organization_id), args=["@", ",".join(numbers)]
+            keys=layout.check_keys(self.prefix, organization_id, lists),
+            args=["@", ",".join(numbers)],
         )
         return reply
 
@@ -91,26 +105,36 @@ class RedisMirror:
         add: Sequence[str] = (),
         remove: Sequence[str] = (),
         enabled: bool | None = None,
+        list_id: str = DEFAULT_LIST,
     ) -> bool:
         """One ``apply.lua`` call: the flag as "1", "0" or "" (unchanged), then the count of
         numbers to add, the added and the removed ones."""
         flag = "" if enabled is None else ("1" if enabled else "0")
         try:
             live = await self._apply(
-                keys=self._keys(organization_id), args=[flag, len(add), *add, *remove]
+                keys=self._keys(organization_id, list_id), args=[flag, len(add), *add, *remove]
             )
         except REDIS_FAILURES as exc:
             raise Unavailable(UNREACHABLE) from exc
         return bool(live)
 
-    async def state(self, organization_id: UUID) -> MirrorState:
+    async def set_prefixes(self, organization_id: UUID, prefixes: Sequence[str]) -> None:
+        try:
+            await cast(
+                Awaitable[int],
+                self.redis.hset(self.meta_key(organization_id), "prefixes", ",".join(prefixes)),
+            )
+        except REDIS_FAILURES as exc:
+            raise Unavailable(UNREACHABLE) from exc
+
+    async def state(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> MirrorState:
         fields = ["ready", "enabled", "gen", "buckets", "bgen", "rebuilt_at", "rebuilt_count"]
+        meta = self.meta_key(organization_id, list_id)
         try:
             values = await cast(
-                Awaitable[list[bytes | None]],
-                self.redis.hmget(self.meta_key(organization_id), [*fields, "run_id"]),
+                Awaitable[list[bytes | None]], self.redis.hmget(meta, [*fields, "run_id"])
             )
-            server = await self._server_info(self.meta_key(organization_id))
+            server = await self._server_info(meta)
         except REDIS_FAILURES as exc:
             raise Unavailable(UNAVAILABLE) from exc
         ready, enabled, gen, buckets, bgen, rebuilt_at, rebuilt_count, run_id = (
@@ -135,9 +159,9 @@ class RedisMirror:
             reply = await self.redis.info("server")
         return cast(dict[str, object], reply)
 
-    async def count(self, organization_id: UUID) -> int | None:
+    async def count(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> int | None:
         """SCARD of every bucket, pipelined a thousand at a time."""
-        state = await self.state(organization_id)
+        state = await self.state(organization_id, list_id)
         if state.generation is None or state.buckets is None:
             return None
         total = 0
@@ -145,33 +169,39 @@ class RedisMirror:
             for start in range(0, state.buckets, 1000):
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for bucket in range(start, min(start + 1000, state.buckets)):
-                        pipe.scard(self.bucket_key(organization_id, state.generation, bucket))
+                        pipe.scard(
+                            self.bucket_key(organization_id, state.generation, bucket, list_id)
+                        )
                     total += sum(await pipe.execute())
         except REDIS_FAILURES as exc:
             raise Unavailable(UNAVAILABLE) from exc
         return total
 
-    async def members(self, organization_id: UUID) -> set[int] | None:
+    async def members(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> set[int] | None:
         """Read 500 buckets a pipeline (for ``dnc cache verify``)."""
-        state = await self.state(organization_id)
+        state = await self.state(organization_id, list_id)
         if state.generation is None or state.buckets is None:
             return None
         numbers: set[int] = set()
         for start in range(0, state.buckets, 500):
             numbers |= await self._read_buckets(
-                organization_id, state.generation, state.buckets, start, start + 500
+                organization_id, list_id, state.generation, state.buckets, start, start + 500
             )
         return numbers
 
     # The reconciliation -----------------------------------------------------------------
 
-    async def probe(self, organization_id: UUID, numbers: Sequence[str] = ()) -> MirrorProbe:
+    async def probe(
+        self, organization_id: UUID, numbers: Sequence[str] = (), list_id: str = DEFAULT_LIST
+    ) -> MirrorProbe:
         try:
-            reply = await self._probe(keys=self._keys(organization_id), args=[",".join(numbers)])
+            reply = await self._probe(
+                keys=self._keys(organization_id, list_id), args=[",".join(numbers)]
+            )
         except REDIS_FAILURES as exc:
             raise Unavailable(UNAVAILABLE) from exc
         ready = int(reply[0]) == 1
-        enabled, buckets, *sums, members = (
+        enabled, buckets, *sums, members, rules = (
             x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:]
         )
         checksum = Checksum(*(int(value) for value in sums)) if all(v != "" for v in sums) else None
@@ -181,21 +211,28 @@ class RedisMirror:
             buckets=int(buckets) if buckets else None,
             checksum=checksum if buckets else None,
             members=tuple(c == "1" for c in members),
+            prefixes=None if rules == "-" else tuple(r for r in rules.split(",") if r),
         )
 
     async def bucket_members(
-        self, organization_id: UUID, start: int, stop: int
+        self, organization_id: UUID, start: int, stop: int, list_id: str = DEFAULT_LIST
     ) -> tuple[int, set[int]] | None:
-        state = await self.state(organization_id)
+        state = await self.state(organization_id, list_id)
         if state.generation is None or state.buckets is None:
             return None
         members = await self._read_buckets(
-            organization_id, state.generation, state.buckets, start, stop
+            organization_id, list_id, state.generation, state.buckets, start, stop
         )
         return state.buckets, members
 
     async def _read_buckets(
-        self, organization_id: UUID, generation: str, count: int, start: int, stop: int
+        self,
+        organization_id: UUID,
+        list_id: str,
+        generation: str,
+        count: int,
+        start: int,
+        stop: int,
     ) -> set[int]:
         """The numbers in buckets [start, stop) of a generation of ``count`` buckets, read in
         one pipeline."""
@@ -203,7 +240,7 @@ class RedisMirror:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for bucket in buckets:
-                    pipe.smembers(self.bucket_key(organization_id, generation, bucket))
+                    pipe.smembers(self.bucket_key(organization_id, generation, bucket, list_id))
                 replies = await pipe.execute()
         except REDIS_FAILURES as exc:
             raise Unavailable(UNAVAILABLE) from exc
@@ -244,17 +281,21 @@ class RedisMirror:
 
     # The rebuild -------------------------------------------------------------------------
 
-    async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild:
+    async def begin_rebuild(
+        self, organization_id: UUID, expected: int, list_id: str = DEFAULT_LIST
+    ) -> MirrorBuild:
         """A random generation id; the buckets of a rebuild that died half-way are deleted."""
-        build = MirrorBuild(secrets.token_hex(4), layout.bucket_count_for(expected))
+        build = MirrorBuild(secrets.token_hex(4), layout.bucket_count_for(expected), list_id)
         try:
             stale_gen, stale_buckets = await self._begin(
-                keys=self._keys(organization_id), args=[build.generation, build.buckets]
+                keys=self._keys(organization_id, list_id), args=[build.generation, build.buckets]
             )
         except REDIS_FAILURES as exc:
             raise Unavailable(UNAVAILABLE) from exc
         if stale_gen and stale_buckets:  # an earlier rebuild died half-way
-            await self.delete_generation(organization_id, stale_gen.decode(), int(stale_buckets))
+            await self.delete_generation(
+                organization_id, stale_gen.decode(), int(stale_buckets), list_id
+            )
         return build
 
     async def load_buckets(
@@ -269,7 +310,7 @@ class RedisMirror:
                 if len(calls[-1]) + len(part) > LOAD_MEMBERS_PER_CALL:
                     calls.append([])
                 calls[-1] += [bucket, len(part), *part]
-        keys = self._keys(organization_id)
+        keys = self._keys(organization_id, build.list_id)
         try:
             for args in calls:  # one after the other: each blocks Redis for a few ms only
                 if (
@@ -285,27 +326,53 @@ class RedisMirror:
         return True
 
     async def swap(
-        self, organization_id: UUID, build: MirrorBuild, enabled: bool, rebuilt_at: str, count: int
+        self,
+        organization_id: UUID,
+        build: MirrorBuild,
+        enabled: bool | None,
+        rebuilt_at: str,
+        count: int,
+        prefixes: Sequence[str] | None = None,
     ) -> bool:
         """``swap.lua``, then the generation it replaced is deleted."""
+        flag = "" if enabled is None else ("1" if enabled else "0")
+        args: list[str | int] = [build.generation, build.buckets, flag, rebuilt_at, count]
+        if prefixes is not None:
+            args.append(",".join(prefixes))
         try:
-            reply = await self._swap(
-                keys=self._keys(organization_id),
-                args=[build.generation, build.buckets, "1" if enabled else "0", rebuilt_at, count],
-            )
+            reply = await self._swap(keys=self._keys(organization_id, build.list_id), args=args)
         except REDIS_FAILURES as exc:
             raise Unavailable(UNAVAILABLE) from exc
         if int(reply[0]) != 1:
             return False
         old_gen, old_buckets = (x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:])
         if old_gen and old_buckets:
-            await self.delete_generation(organization_id, old_gen, int(old_buckets))
+            await self.delete_generation(organization_id, old_gen, int(old_buckets), build.list_id)
         return True
 
-    async def delete_generation(self, organization_id: UUID, generation: str, buckets: int) -> None:
+    async def drop_list(self, organization_id: UUID, list_id: str) -> None:
+        """A deleted named list's keys: its meta key first (checks naming the list read it as
+        unknown from then on), then its generations' buckets."""
+        meta = self.meta_key(organization_id, list_id)
+        try:
+            values = await cast(
+                Awaitable[list[bytes | None]],
+                self.redis.hmget(meta, ["gen", "buckets", "bgen", "bbuckets"]),
+            )
+            await cast(Awaitable[int], self.redis.unlink(meta))
+        except REDIS_FAILURES as exc:
+            raise Unavailable(UNAVAILABLE) from exc
+        gen, buckets, bgen, bbuckets = (v.decode() if v is not None else None for v in values)
+        for generation, count in ((gen, buckets), (bgen, bbuckets)):
+            if generation and count:
+                await self.delete_generation(organization_id, generation, int(count), list_id)
+
+    async def delete_generation(
+        self, organization_id: UUID, generation: str, buckets: int, list_id: str = DEFAULT_LIST
+    ) -> None:
         for start in range(0, buckets, 1000):
             keys = [
-                self.bucket_key(organization_id, generation, bucket)
+                self.bucket_key(organization_id, generation, bucket, list_id)
                 for bucket in range(start, min(start + 1000, buckets))
             ]
             try:

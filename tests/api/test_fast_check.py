@@ -148,3 +148,30 @@ async def test_the_scheme_is_read_in_any_case_on_both_paths(
     quick = await fast_client.get(url, headers=headers)  # answered before routing
     assert (quick.status_code, quick.content) == (usual.status_code, usual.content)
     assert counting.paths == []
+
+
+async def test_checks_that_name_lists_skip_litestar_and_answer_the_same(
+    fast: tuple[AsyncTestClient[Any], Counting], client: Client, listed: Org
+) -> None:
+    fast_client, counting = fast
+    response = await client.post("/api/dnc/lists", json={"name": "c"}, headers=listed.headers)
+    named = response.json()["data"]["id"]
+    numbers = {"numbers": [{"phoneNumber": "2125550100"}], "listId": named}
+    assert (await client.post("/api/dnc/bulk-add", json=numbers, headers=listed.headers)).is_success
+    rule = {"prefix": "4420"}
+    assert (await client.post("/api/dnc/prefixes", json=rule, headers=listed.headers)).is_success
+    token = await listed.token_for(listed.admin_email, scope="check")
+    await fast_client.get("/api/dnc/check?phoneNumber=2125551234", headers=bearer(token))
+    counting.paths.clear()
+    for query in (
+        f"phoneNumber=2125550100&lists={named}",
+        f"phoneNumber=2125551234&lists=default,{named}",
+        f"phoneNumber=2125550100&lists=+{named}+",
+        "phoneNumber=2125550100&lists=",
+        "phoneNumber=%2B442079460958",
+    ):
+        await same_answer(fast_client, client, f"/api/dnc/check?{query}", bearer(token))
+    assert counting.paths == []
+    for query in ("phoneNumber=2125550100&lists=nope", f"phoneNumber=1&lists={named}&lists=x"):
+        await same_answer(fast_client, client, f"/api/dnc/check?{query}", bearer(token))
+    assert counting.paths == ["/api/dnc/check"] * 2  # the errors are Litestar's

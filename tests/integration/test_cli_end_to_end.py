@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Awaitable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -172,3 +173,48 @@ async def test_dnc_user_create_role_decides_admin_only_calls(
         token = dnc(settings, "token", "create", "--email", email)["token"]
         response = await client.post("/api/dnc/cache/rebuild", headers=bearer(token))
         assert response.status_code == status, response.text
+
+
+async def test_named_lists_from_the_cli(
+    settings: Settings, client: Client, org: Org, tmp_path: Path
+) -> None:
+    """``dnc list create|ls|delete``, and ``--list`` on ``dnc import`` and ``dnc export``."""
+    created = dnc(settings, "list", "create", "--org", str(org.id), "--name", "Winter")
+    list_id = created["listId"]
+    listed = dnc(settings, "list", "ls", "--org", str(org.id))["lists"]
+    assert [(x["id"], x["kind"], x["count"]) for x in listed] == [
+        ("default", "org", 0),
+        (list_id, "campaign", 0),
+    ]
+    again = dnc(settings, "list", "create", "--org", str(org.id), "--name", "winter", expect=1)
+    assert "exists already" in again["error"]
+
+    csv = tmp_path / "winter.csv"
+    csv.write_text("phoneNumber\n+1 212 555 0100\n2125550101\n")
+    imported = dnc(settings, "import", "--org", str(org.id), "--list", list_id, str(csv))
+    assert imported["added"] == 2
+    unknown = dnc(settings, "import", "--org", str(org.id), "--list", "nope", str(csv), expect=1)
+    assert "Unknown list id 'nope'" in unknown["error"]
+    exported = run_dnc(settings, "export", "--org", str(org.id), "--list", list_id)
+    assert exported.returncode == 0, exported.stderr
+    assert sorted(line.split(",")[0] for line in exported.stdout.splitlines()[1:]) == [
+        "12125550100",
+        "12125550101",
+    ]
+    response = await client.get(
+        "/api/dnc/check", params={"phoneNumber": "12125550100", "lists": list_id},
+        headers=org.headers,
+    )  # fmt: skip
+    assert response.json()["data"]["lists"] == [list_id]
+    clean = run_dnc(settings, "cache", "verify")
+    assert clean.returncode == 0, clean.stdout
+    reports = json.loads(clean.stdout)["organizations"]
+    assert [(r["listId"], r["postgres"]) for r in reports] == [("default", 0), (list_id, 2)]
+
+    deleted = dnc(settings, "list", "delete", "--org", str(org.id), list_id)
+    assert deleted == {"listId": list_id, "removed": 2}
+    gone = dnc(settings, "list", "delete", "--org", str(org.id), "default", expect=1)
+    assert "cannot be deleted" in gone["error"]
+    assert [x["id"] for x in dnc(settings, "list", "ls", "--org", str(org.id))["lists"]] == [
+        "default"
+    ]

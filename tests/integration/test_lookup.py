@@ -60,6 +60,7 @@ async def test_get_check(client: Client, listed: Org) -> None:
         "blocked": True,
         "dncEnabled": True,
         "reason": "dnc",
+        "lists": ["default"],
     }
     other = await client.get(
         "/api/dnc/check", params={"phoneNumber": "2125550100"}, headers=listed.headers
@@ -69,6 +70,7 @@ async def test_get_check(client: Client, listed: Org) -> None:
         "blocked": False,
         "dncEnabled": True,
         "reason": None,
+        "lists": [],
     }
 
 
@@ -84,6 +86,7 @@ async def test_get_check_of_an_invalid_number_is_blocked_as_invalid(
         "blocked": True,
         "dncEnabled": True,
         "reason": "invalid",
+        "lists": [],
     }
 
 
@@ -106,15 +109,35 @@ async def test_post_check_answers_in_order(client: Client, listed: Org) -> None:
             "normalized": "12125550100",
             "blocked": False,
             "reason": None,
+            "lists": [],
         },
-        {"phoneNumber": "+1 212 555 1234", "normalized": LISTED, "blocked": True, "reason": "dnc"},
-        {"phoneNumber": "nope", "normalized": None, "blocked": True, "reason": "invalid"},
-        {"phoneNumber": "212.555.1234", "normalized": LISTED, "blocked": True, "reason": "dnc"},
+        {
+            "phoneNumber": "+1 212 555 1234",
+            "normalized": LISTED,
+            "blocked": True,
+            "reason": "dnc",
+            "lists": ["default"],
+        },
+        {
+            "phoneNumber": "nope",
+            "normalized": None,
+            "blocked": True,
+            "reason": "invalid",
+            "lists": [],
+        },
+        {
+            "phoneNumber": "212.555.1234",
+            "normalized": LISTED,
+            "blocked": True,
+            "reason": "dnc",
+            "lists": ["default"],
+        },
         {
             "phoneNumber": "+44 20 7946 0958",
             "normalized": "442079460958",
             "blocked": False,
             "reason": None,
+            "lists": [],
         },
     ]
 

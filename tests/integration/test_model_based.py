@@ -3,9 +3,11 @@
 Hypothesis drives random sequences of the operations that change what a check answers, through
 the real app (two app instances, as two API processes: ``dnc serve``'s stack with its fast
 ``GET /check`` path, and the plain Litestar app), real Postgres, real Redis and a real arq
-worker. A small universe of numbers keeps collisions frequent. The model is only which numbers
-are listed (with their ``expiresAt``) and whether DNC is enabled; after every step every check
-path is asked about every number of the universe:
+worker. A small universe of numbers keeps collisions frequent. The model is which numbers are
+on the org-wide list (with their ``expiresAt``), which are on each named list (up to two alive
+at once, created and deleted as the run goes), which prefix rules are in force, and whether DNC
+is enabled; after every step every check path is asked about every number of the universe,
+naming every named list alive:
 
 - ``GET /api/dnc/check``, one number at a time, on the two apps in turn (the fast path and
   the Litestar route: the dearest path, so each step asks one app);
@@ -16,9 +18,13 @@ path is asked about every number of the universe:
 
 What is asserted, for a number the model says is
 
-- **listed, not expired, DNC enabled**: every path answers blocked (safety). ``check.lua``
-  may answer ``ready = 0`` ("unknown"); every other path must answer.
-- **not listed, or DNC disabled**: every path answers callable. Every write settles the
+- **on a named list asked about, or under a prefix rule, or listed on the org-wide list and not
+  expired, DNC enabled**: every path answers blocked (safety), and says why: ``lists`` is the
+  named lists that hold it (and the org-wide list), ``reason`` "dnc", or "prefix" when only a
+  rule blocks it. ``check.lua`` may answer ``ready = 0`` ("unknown"); every other path must
+  answer.
+- **on no list asked about and under no rule, or DNC disabled**: every path answers
+  callable. Every write settles the
   mirror before it returns, so this holds right after each step, with no extra sync step
   (a ready ``check.lua`` reply must agree exactly too).
 - **listed with an ``expiresAt`` that has passed** (expired, not yet retired by the
@@ -57,6 +63,9 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from app.asgi import create_app, create_server_app
+from domain.errors import Unavailable
+from domain.model import MirrorAnswer
+from domain.usecases.checks import RebuildRequests, check_numbers
 from domain.usecases.entries import expire_due
 from domain.usecases.identity import create_organization, create_token
 from domain.usecases.mirror_repair import rebuild_mirror
@@ -90,6 +99,9 @@ INTERNATIONAL = {
 UNIVERSE = NANP + list(INTERNATIONAL)
 INVALID = ["12345", "+1 212 555 01", "call me maybe", "+999 1234"]
 EXPIRY_SECONDS = 0.4  # how far ahead a short-lived entry expires
+# prefix rules, each starting some numbers of the universe: four NANP ones, one, the UK one
+PREFIXES = ["1212555", "1415555", "4420"]
+MAX_NAMED = 2  # named lists alive at once
 
 ACTIVE, EXPIRED, EDGE, ABSENT = "active", "expired", "edge", "absent"
 
@@ -125,6 +137,15 @@ def moment_of(value: str) -> float:
 class Model:
     enabled: bool = True
     listed: dict[str, float | None] = field(default_factory=dict)  # number -> expiresAt
+    named: dict[str, set[str]] = field(default_factory=dict)  # named list id -> its numbers
+    prefixes: dict[str, str] = field(default_factory=dict)  # prefix -> the rule's id
+
+    def held_by(self, number: str) -> list[str]:
+        """The named lists that hold the number, in the order checks name them."""
+        return [list_id for list_id, numbers in self.named.items() if number in numbers]
+
+    def by_prefix(self, number: str) -> bool:
+        return any(number.startswith(prefix) for prefix in self.prefixes)
 
     def state(self, number: str, started: float, ended: float) -> str:
         """What the number is for a request that ran between ``started`` and ``ended``."""
@@ -205,6 +226,7 @@ class DncMachine(RuleBasedStateMachine):
         self.model = Model()
         self.calls = 0
         self.asked = 0
+        self.lists_made = 0
         self.ready_expected = True  # the organization is created with its mirror built
         self.run(self._create_organization())
 
@@ -414,6 +436,82 @@ class DncMachine(RuleBasedStateMachine):
         assert response.status_code == 200, body(response)
         self.model.enabled = enable
 
+    # named lists and prefix rules ----------------------------------------------------------
+
+    @rule(via=apps)
+    def create_list(self, via: str) -> None:
+        """POST /api/dnc/lists (at most :data:`MAX_NAMED` alive at once)."""
+        if len(self.model.named) >= MAX_NAMED:
+            return
+        self.lists_made += 1
+        request = {"name": f"campaign {self.lists_made}"}
+        response = self.run(
+            self.app(via).post("/api/dnc/lists", json=request, headers=self.headers)
+        )
+        assert response.status_code == 201, body(response)
+        self.model.named[body(response)["data"]["id"]] = set()
+
+    @rule(which=st.integers(0, MAX_NAMED - 1), via=apps)
+    def delete_list(self, which: int, via: str) -> None:
+        """DELETE /api/dnc/lists/{listId}: its numbers stop blocking at once."""
+        if not self.model.named:
+            return
+        list_id = list(self.model.named)[which % len(self.model.named)]
+        response = self.run(self.app(via).delete(f"/api/dnc/lists/{list_id}", headers=self.headers))
+        assert response.status_code == 200, body(response)
+        assert body(response)["data"]["count"] == len(self.model.named.pop(list_id))
+
+    @rule(
+        which=st.integers(0, MAX_NAMED - 1),
+        picked=st.lists(st.tuples(numbers, styles), min_size=1, max_size=5),
+        via=apps,
+    )
+    def add_to_a_named_list(self, which: int, picked: list[tuple[str, int]], via: str) -> None:
+        """POST /api/dnc/bulk-add with a listId: "duplicate" means on that list."""
+        if not self.model.named:
+            return
+        list_id = list(self.model.named)[which % len(self.model.named)]
+        sent = [{"phoneNumber": written(number, style)} for number, style in picked]
+        request = {"numbers": sent, "listId": list_id}
+        response = self.run(
+            self.app(via).post("/api/dnc/bulk-add", json=request, headers=self.headers)
+        )
+        assert response.status_code == 200, body(response)
+        held = self.model.named[list_id]
+        for (number, _), result in zip(picked, body(response)["data"]["results"], strict=True):
+            assert result["outcome"] == ("duplicate" if number in held else "added"), result
+            held.add(number)
+
+    @rule(which=st.integers(0, MAX_NAMED - 1), number=numbers, style=styles, via=apps)
+    def remove_from_a_named_list(self, which: int, number: str, style: int, via: str) -> None:
+        """POST /api/dnc/remove with a listId: the org-wide list keeps its entry."""
+        if not self.model.named:
+            return
+        list_id = list(self.model.named)[which % len(self.model.named)]
+        request = {"phoneNumber": written(number, style), "listId": list_id}
+        response = self.run(
+            self.app(via).post("/api/dnc/remove", json=request, headers=self.headers)
+        )
+        held = self.model.named[list_id]
+        assert response.status_code == (200 if number in held else 404), body(response)
+        held.discard(number)
+
+    @rule(prefix=st.sampled_from(PREFIXES), via=apps)
+    def toggle_prefix_rule(self, prefix: str, via: str) -> None:
+        """POST /api/dnc/prefixes for a prefix without a rule, DELETE for one with."""
+        client = self.app(via)
+        if prefix in self.model.prefixes:
+            rule_id = self.model.prefixes.pop(prefix)
+            response = self.run(client.delete(f"/api/dnc/prefixes/{rule_id}", headers=self.headers))
+            assert response.status_code == 200, body(response)
+        else:
+            request = {"prefix": f"+{prefix}", "reason": "model"}
+            response = self.run(
+                client.post("/api/dnc/prefixes", json=request, headers=self.headers)
+            )
+            assert response.status_code == 201, body(response)
+            self.model.prefixes[prefix] = body(response)["data"]["id"]
+
     # the upkeep ----------------------------------------------------------------------------
 
     @rule(wait=st.sampled_from([True, True, False]))
@@ -456,7 +554,7 @@ class DncMachine(RuleBasedStateMachine):
                 await redis.delete(*keys)
 
         self.run(delete())
-        self.ready_expected = False
+        self.ready_expected = False  # (a list made now is ready; the organization is not)
 
     @rule()
     def relay(self) -> None:
@@ -474,15 +572,19 @@ class DncMachine(RuleBasedStateMachine):
         wrong = []
         for number in UNIVERSE:
             state = self.model.state(number, started, ended)
-            must_block = self.model.enabled and state == ACTIVE
-            must_call = not self.model.enabled or state == ABSENT
+            elsewhere = bool(self.model.held_by(number)) or self.model.by_prefix(number)
+            must_block = self.model.enabled and (state == ACTIVE or elsewhere)
+            must_call = not self.model.enabled or (state == ABSENT and not elsewhere)
             for path, answer in answers.items():
                 blocked = answer.get(number)
                 if blocked is None:  # check.lua: not ready, "unknown"
                     continue
                 if (must_block and not blocked) or (must_call and blocked):
                     wrong.append((path, number, "blocked" if blocked else "callable", state))
-        detail = f"enabled={self.model.enabled} listed={self.model.listed}"
+        detail = (
+            f"enabled={self.model.enabled} listed={self.model.listed} "
+            f"named={self.model.named} prefixes={list(self.model.prefixes)}"
+        )
         safety = [w for w in wrong if w[2] == "callable"]
         assert not safety, f"a listed number answered callable: {safety}; {detail}"
         assert not wrong, f"a path answered wrongly: {wrong}; {detail}"
@@ -498,41 +600,62 @@ class DncMachine(RuleBasedStateMachine):
         answers["check.lua"] = await self._script_check(packed=False)
         answers["DncClient"] = await self._dialer_check(ready=bool(answers["check.lua"]))
         answers["check.lua packed"] = await self._script_check(packed=True)
+        answers["Postgres"] = await self._postgres_check()
         await self._settings_agree()
         return answers
 
     async def _get_checks(self, client: AsyncTestClient[Any]) -> dict[str, bool | None]:
         found: dict[str, bool | None] = {}
+        lists = ",".join(self.model.named)
         for number in [*UNIVERSE, INVALID[0]]:
-            response = await client.get(
-                "/api/dnc/check", params={"phoneNumber": f"+{number}"}, headers=self.check_headers
-            )
+            params = {"phoneNumber": f"+{number}", "lists": lists}
+            response = await client.get("/api/dnc/check", params=params, headers=self.check_headers)
             assert response.status_code == 200, body(response)
             data = body(response)["data"]
             assert data["dncEnabled"] is self.model.enabled, data
             if number in UNIVERSE:
                 assert data["phoneNumber"] == number, data
-                assert data["reason"] == ("dnc" if data["blocked"] else None), data
+                self._why(number, data["blocked"], data["reason"], data["lists"])
                 found[number] = data["blocked"]
             else:
                 assert data["blocked"] is True, data
                 assert data["reason"] == "invalid", data
         return found
 
+    def _why(self, number: str, blocked: bool, reason: str | None, lists: list[str]) -> None:
+        """A blocked number's reason and lists say what blocks it: the named lists that hold
+        it, the org-wide list (unless its entry is expiring about now), a prefix rule."""
+        if not blocked:
+            assert (reason, lists) == (None, []), (number, reason, lists)
+            return
+        named = self.model.held_by(number)
+        assert [x for x in lists if x != "default"] == named, (number, lists, named)
+        on_org_wide = "default" in lists
+        if number not in self.model.listed:
+            assert not on_org_wide, (number, lists)
+        elif self.model.listed[number] is None:
+            assert on_org_wide, (number, lists)
+        expected = "dnc" if lists else "prefix"
+        assert reason == expected, (number, reason, lists)
+        if not lists:
+            assert self.model.by_prefix(number), (number, reason)
+
     def _probe(self) -> list[str]:
         return [written(n, i) for i, n in enumerate(UNIVERSE)] + INVALID
 
     async def _post_check(self, client: AsyncTestClient[Any]) -> dict[str, bool | None]:
         sent = self._probe()
-        response = await client.post(
-            "/api/dnc/check", json={"phoneNumbers": sent}, headers=self.check_headers
-        )
+        request = {"phoneNumbers": sent, "lists": list(self.model.named)}
+        response = await client.post("/api/dnc/check", json=request, headers=self.check_headers)
         assert response.status_code == 200, body(response)
         data = body(response)["data"]
         assert data["dncEnabled"] is self.model.enabled, data
         for result in data["results"]:
-            expected = "invalid" if result["normalized"] is None else "dnc"
-            assert result["reason"] == (expected if result["blocked"] else None), result
+            if result["normalized"] is None:
+                assert (result["blocked"], result["reason"]) == (True, "invalid"), result
+            else:
+                why = (result["blocked"], result["reason"], result["lists"])
+                self._why(result["normalized"], *why)
         assert data["blockedCount"] == sum(r["blocked"] for r in data["results"]), data
         return self._verdicts(sent, [(r["normalized"], r["blocked"]) for r in data["results"]])
 
@@ -553,13 +676,18 @@ class DncMachine(RuleBasedStateMachine):
     async def _dialer_check(self, ready: bool) -> dict[str, bool | None]:
         """The client answers from the script when the mirror is ready; "unknown" falls back."""
         sent = self._probe()
-        result = await self.dialer.check(sent)
+        result = await self.dialer.check(sent, list(self.model.named))
         assert result.dnc_enabled is self.model.enabled, result
         assert result.source == ("redis" if ready else "api"), result
+        for verdict in result.verdicts:
+            if verdict.normalized is not None:
+                why = (verdict.blocked, verdict.reason, list(verdict.lists))
+                self._why(verdict.normalized, *why)
         return self._verdicts(sent, [(v.normalized, v.blocked) for v in result.verdicts])
 
     async def _script_check(self, packed: bool) -> dict[str, bool | None]:
-        keys = layout.script_keys(self.h.mirror.prefix, self.org_id)
+        named = list(self.model.named)
+        keys = layout.check_keys(self.h.mirror.prefix, self.org_id, named)
         args = ["@", ",".join(UNIVERSE)] if packed else UNIVERSE
         reply = await self.script(keys=keys, args=args)
         enabled, ready = int(reply[0]), int(reply[1])
@@ -571,9 +699,26 @@ class DncMachine(RuleBasedStateMachine):
         if not enabled:
             assert len(reply) == 2, reply
             return dict.fromkeys(UNIVERSE, False)
-        hits = list(reply[2].decode()) if packed else reply[2:]
-        assert len(hits) == len(UNIVERSE), reply
-        return {n: int(hit) == 1 for n, hit in zip(UNIVERSE, hits, strict=True)}
+        if packed:
+            _, _, masks = layout.read_check_reply(reply, len(UNIVERSE), len(named))
+            answers = layout.blocking_of(masks, ["default", *named])
+            return {n: b is not None for n, b in zip(UNIVERSE, answers, strict=True)}
+        assert len(reply) == 2 + len(UNIVERSE), reply
+        return {n: int(mask) != 0 for n, mask in zip(UNIVERSE, reply[2:], strict=True)}
+
+    async def _postgres_check(self) -> dict[str, bool | None]:
+        """The fallback every path takes when Redis cannot answer, asked directly (the mirror
+        unreachable), so that it is compared at every step, not only after Redis lost keys."""
+        sent = self._probe()
+        result = await check_numbers(
+            self.h.uow, Unreachable(), NoRebuilds(), self.org_id, sent, list(self.model.named)
+        )
+        assert (result.source, result.dnc_enabled) == ("postgres", self.model.enabled), result
+        for verdict in result.verdicts:
+            if verdict.normalized is not None:
+                why = (verdict.blocked, verdict.reason, list(verdict.lists))
+                self._why(verdict.normalized, *why)
+        return self._verdicts(sent, [(v.normalized, v.blocked) for v in result.verdicts])
 
     async def _settings_agree(self) -> None:
         started = time.time()
@@ -585,6 +730,28 @@ class DncMachine(RuleBasedStateMachine):
         surely = sum(1 for e in self.model.listed.values() if e is None or e > ended)
         maybe = sum(1 for e in self.model.listed.values() if e is None or e > started)
         assert surely <= data["count"] <= maybe, (data, self.model.listed)
+
+
+class Unreachable(RedisMirror):
+    """A mirror whose Redis cannot be reached: every check goes to Postgres."""
+
+    def __init__(self) -> None:
+        pass
+
+    async def check(
+        self, organization_id: UUID, numbers: Sequence[str], lists: Sequence[str] = ()
+    ) -> MirrorAnswer:
+        raise Unavailable("the model's unreachable Redis")
+
+
+class NoRebuilds(RebuildRequests):
+    """A check that reaches Postgres because Redis is unreachable asks for no rebuild."""
+
+    def __init__(self) -> None:
+        pass
+
+    async def request(self, organization_id: UUID) -> None:
+        raise AssertionError("a rebuild was asked for")
 
 
 MODEL_SETTINGS = hypothesis_settings(

@@ -14,13 +14,16 @@ from uuid import UUID, uuid4
 from domain.checksum import Checksum
 from domain.errors import AlreadyListed, Conflict, NotFound, Unavailable
 from domain.model import (
+    DEFAULT_LIST,
     ApiToken,
     AuditEvent,
     AuditQuery,
     AuditRecord,
     Batch,
+    Blocking,
     CallRecord,
     DncEntry,
+    DncList,
     Email,
     ImportReport,
     LostImports,
@@ -31,13 +34,14 @@ from domain.model import (
     MirrorTruth,
     Organization,
     OutboxMessage,
+    PrefixRule,
     Principal,
     StagedImport,
     User,
     VerifyCursor,
 )
 from domain.ports import DncMirror, JobQueue, Progress
-from domain.rules import EXPIRED, blocks
+from domain.rules import EXPIRED, LIST_DELETED, PrefixRules, blocks
 from domain.time import utcnow
 from infra.redis.layout import bucket_count_for, number_at
 
@@ -69,6 +73,10 @@ class Tables:
     outbox_at: list[datetime] = field(default_factory=list)
     outbox_errors: dict[int, str] = field(default_factory=dict)  # a message's last error
     processed: set[int] = field(default_factory=set)
+    lists: dict[tuple[UUID, str], DncList] = field(default_factory=dict)
+    deleted_lists: set[tuple[UUID, str]] = field(default_factory=set)
+    prefixes: dict[UUID, PrefixRule] = field(default_factory=dict)
+    removed_prefixes: set[UUID] = field(default_factory=set)
 
     def audit_record(self, index: int) -> AuditRecord:
         event = self.audit[index]
@@ -81,6 +89,7 @@ class Tables:
             event.before,
             event.after,
             self.audit_at[index],
+            event.list_id,
         )
 
 
@@ -222,26 +231,33 @@ class _Entries:
     def __init__(self, t: Tables) -> None:
         self.t = t
 
-    def _listed(self, organization_id: UUID) -> list[DncEntry]:
+    def _listed(self, organization_id: UUID, list_id: str | None = DEFAULT_LIST) -> list[DncEntry]:
+        """The list's entries not removed (``None``: every list's)."""
         return [
             e
             for e in self.t.entries.values()
-            if e.organization_id == organization_id and e.id not in self.t.removed
+            if e.organization_id == organization_id
+            and e.id not in self.t.removed
+            and list_id in (None, e.list_id)
         ]
 
-    def _blocking(self, organization_id: UUID, now: datetime) -> list[DncEntry]:
-        return [e for e in self._listed(organization_id) if blocks(e, now)]
+    def _blocking(
+        self, organization_id: UUID, now: datetime, list_id: str = DEFAULT_LIST
+    ) -> list[DncEntry]:
+        return [e for e in self._listed(organization_id, list_id) if blocks(e, now)]
 
-    def _matching(self, organization_id: UUID, search: str | None) -> list[DncEntry]:
+    def _matching(
+        self, organization_id: UUID, search: str | None, list_id: str = DEFAULT_LIST
+    ) -> list[DncEntry]:
         """``not_removed_matching``: the type or the requestUUID contains the text (ILIKE),
         or the number contains the text's digits."""
         if not search:
-            return self._listed(organization_id)
+            return self._listed(organization_id, list_id)
         text = search.lower()
         digits = "".join(ch for ch in search if ch.isdigit())
         return [
             e
-            for e in self._listed(organization_id)
+            for e in self._listed(organization_id, list_id)
             if (e.type is not None and text in e.type.lower())
             or (e.request_uuid is not None and text in e.request_uuid.lower())
             or (digits and digits in e.phone_number)
@@ -251,13 +267,16 @@ class _Entries:
         entry = self.t.entries.get(entry_id)
         return entry if entry and entry.organization_id == organization_id else None
 
-    async def get_active(self, organization_id: UUID, phone_number: str) -> DncEntry | None:
+    async def get_active(
+        self, organization_id: UUID, phone_number: str, list_id: str = DEFAULT_LIST
+    ) -> DncEntry | None:
         return next(
-            (e for e in self._listed(organization_id) if e.phone_number == phone_number), None
+            (e for e in self._listed(organization_id, list_id) if e.phone_number == phone_number),
+            None,
         )
 
     async def add(self, entry: DncEntry) -> None:
-        if await self.get_active(entry.organization_id, entry.phone_number):
+        if await self.get_active(entry.organization_id, entry.phone_number, entry.list_id):
             raise AlreadyListed(f"Phone number {entry.phone_number} is already on the DNC list")
         self.t.entries[entry.id] = entry
 
@@ -270,27 +289,43 @@ class _Entries:
         self.t.removed[entry_id] = Removal(user_id, reason)
         return entry
 
-    async def count_blocked(self, organization_id: UUID, now: datetime) -> int:
-        return len(self._blocking(organization_id, now))
+    async def count_blocked(
+        self, organization_id: UUID, now: datetime, list_id: str = DEFAULT_LIST
+    ) -> int:
+        return len(self._blocking(organization_id, now, list_id))
 
     async def blocked_among(
-        self, organization_id: UUID, numbers: Sequence[str], now: datetime
+        self,
+        organization_id: UUID,
+        numbers: Sequence[str],
+        now: datetime,
+        list_id: str = DEFAULT_LIST,
     ) -> set[str]:
         wanted = set(numbers)
-        return {e.phone_number for e in self._blocking(organization_id, now)} & wanted
+        return {e.phone_number for e in self._blocking(organization_id, now, list_id)} & wanted
+
+    async def blocking_lists(
+        self, organization_id: UUID, numbers: Sequence[str], now: datetime, lists: Sequence[str]
+    ) -> dict[str, set[str]]:
+        wanted = set(numbers)
+        found: dict[str, set[str]] = {}
+        for e in self._listed(organization_id, None):
+            if e.phone_number in wanted and e.list_id in lists and blocks(e, now):
+                found.setdefault(e.phone_number, set()).add(e.list_id)
+        return found
 
     async def stream_blocked(
-        self, organization_id: UUID, now: datetime, chunk: int
+        self, organization_id: UUID, now: datetime, chunk: int, list_id: str = DEFAULT_LIST
     ) -> AsyncIterator[list[str]]:
-        numbers = [e.phone_number for e in self._blocking(organization_id, now)]
+        numbers = [e.phone_number for e in self._blocking(organization_id, now, list_id)]
         for start in range(0, len(numbers), chunk):
             yield numbers[start : start + chunk]
 
     async def stream_blocked_buckets(
-        self, organization_id: UUID, now: datetime, buckets: int
+        self, organization_id: UUID, now: datetime, buckets: int, list_id: str = DEFAULT_LIST
     ) -> AsyncIterator[list[tuple[int, list[int]]]]:
         groups: dict[int, list[int]] = {}
-        for entry in self._blocking(organization_id, now):
+        for entry in self._blocking(organization_id, now, list_id):
             n = int(entry.phone_number)
             groups.setdefault(n % buckets, []).append((n - n % buckets) // buckets)
         grouped = sorted(groups.items())
@@ -304,9 +339,10 @@ class _Entries:
         after: tuple[datetime, UUID] | None,
         offset: int,
         limit: int,
+        list_id: str = DEFAULT_LIST,
     ) -> list[DncEntry]:
         rows = sorted(
-            self._matching(organization_id, search),
+            self._matching(organization_id, search, list_id),
             key=lambda e: (e.created_at, e.id),
             reverse=True,
         )
@@ -316,22 +352,34 @@ class _Entries:
             rows = rows[offset:]
         return rows[:limit]
 
-    async def count_listed(self, organization_id: UUID, search: str | None) -> int:
-        return len(self._matching(organization_id, search))
+    async def count_listed(
+        self, organization_id: UUID, search: str | None, list_id: str = DEFAULT_LIST
+    ) -> int:
+        return len(self._matching(organization_id, search, list_id))
 
-    async def add_many(self, entries: Sequence[DncEntry]) -> set[str]:
+    async def add_many(self, entries: Sequence[DncEntry]) -> set[UUID]:
         added = set()
         for entry in entries:
-            if await self.get_active(entry.organization_id, entry.phone_number) is None:
+            found = await self.get_active(entry.organization_id, entry.phone_number, entry.list_id)
+            if found is None:
                 self.t.entries[entry.id] = entry
-                added.add(entry.phone_number)
+                added.add(entry.id)
         return added
 
+    async def remove_list(self, organization_id: UUID, list_id: str, user_id: UUID | None) -> int:
+        listed = self._listed(organization_id, list_id)
+        self.t.removed.update((e.id, Removal(user_id, LIST_DELETED)) for e in listed)
+        return len(listed)
+
     async def retire_expired(
-        self, organization_id: UUID, numbers: Sequence[str], now: datetime
+        self,
+        organization_id: UUID,
+        numbers: Sequence[str],
+        now: datetime,
+        list_id: str = DEFAULT_LIST,
     ) -> None:
         wanted = set(numbers)
-        for entry in self._listed(organization_id):
+        for entry in self._listed(organization_id, list_id):
             if entry.phone_number in wanted and not blocks(entry, now):
                 self.t.removed[entry.id] = Removal(None, EXPIRED)
 
@@ -343,10 +391,10 @@ class _Entries:
         return due
 
     async def mirror_truth(
-        self, organization_id: UUID, expired_by: datetime, limit: int
+        self, organization_id: UUID, expired_by: datetime, limit: int, list_id: str = DEFAULT_LIST
     ) -> MirrorTruth:
         """The checksum Postgres keeps is of every listed entry, exactly (triggers)."""
-        listed = self._listed(organization_id)
+        listed = self._listed(organization_id, list_id)
         expiring = sorted(
             (e for e in listed if e.expires_at is not None and e.expires_at <= expired_by),
             key=lambda e: e.expires_at or expired_by,
@@ -361,23 +409,41 @@ class _Entries:
             enabled=organization.dnc_enabled if organization else True,
             listed=Checksum.of(e.phone_number for e in listed),
             expired=[e.phone_number for e in expiring] if len(expiring) <= limit else None,
+            prefixes=tuple(
+                sorted(
+                    r.prefix
+                    for r in self.t.prefixes.values()
+                    if r.organization_id == organization_id and r.id not in self.t.removed_prefixes
+                )
+            ),
         )
 
     async def fold_checksums(self, organization_id: UUID) -> None:
         """Nothing to fold: the fake's checksum is computed from the entries."""
 
     async def listed_page(
-        self, organization_id: UUID, after: str, now: datetime, limit: int
+        self,
+        organization_id: UUID,
+        after: str,
+        now: datetime,
+        limit: int,
+        list_id: str = DEFAULT_LIST,
     ) -> list[tuple[str, bool]]:
         listed = sorted(
-            (e for e in self._listed(organization_id) if e.phone_number > after),
+            (e for e in self._listed(organization_id, list_id) if e.phone_number > after),
             key=lambda e: e.phone_number,
         )
         return [(e.phone_number, blocks(e, now)) for e in listed[:limit]]
 
-    async def listed_among(self, organization_id: UUID, numbers: Sequence[str]) -> set[str]:
+    async def listed_among(
+        self, organization_id: UUID, numbers: Sequence[str], list_id: str = DEFAULT_LIST
+    ) -> set[str]:
         wanted = set(numbers)
-        return {e.phone_number for e in self._listed(organization_id) if e.phone_number in wanted}
+        return {
+            e.phone_number
+            for e in self._listed(organization_id, list_id)
+            if e.phone_number in wanted
+        }
 
 
 class _Audit:
@@ -411,6 +477,7 @@ class _Audit:
                     entry.phone_number,
                     str(entry.id),
                     after=after,
+                    list_id=entry.list_id,
                 )
             )
 
@@ -420,6 +487,10 @@ class _Audit:
             i
             for i in reversed(range(len(self.t.audit)))
             if (event := self.t.audit[i]).organization_id == organization_id
+            and (
+                event.list_id == query.list_id
+                or (query.list_id == DEFAULT_LIST and event.list_id is None)
+            )
             and (not query.phone_number or event.phone_number == query.phone_number)
             and (not query.action or event.action == query.action)
             and (not query.actor or event.actor_user_id == query.actor)
@@ -510,6 +581,86 @@ class _Outbox:
         }
 
 
+class _Lists:
+    def __init__(self, t: Tables) -> None:
+        self.t = t
+
+    def _live(self, organization_id: UUID) -> list[DncList]:
+        return [
+            found
+            for key, found in self.t.lists.items()
+            if key[0] == organization_id and key not in self.t.deleted_lists
+        ]
+
+    def _counted(self, found: DncList) -> DncList:
+        entries = self.t.entries.values()
+        count = sum(
+            1
+            for e in entries
+            if (e.organization_id, e.list_id) == (found.organization_id, found.id)
+            and e.id not in self.t.removed
+        )
+        return replace(found, count=count)
+
+    async def add(self, dnc_list: DncList, created_by: UUID | None) -> DncList:
+        key = (dnc_list.organization_id, dnc_list.id)
+        names = {found.name.lower() for found in self._live(dnc_list.organization_id)}
+        if key in self.t.lists or dnc_list.name.lower() in names:
+            raise Conflict(f"A list named {dnc_list.name!r} exists already")
+        self.t.lists[key] = dnc_list
+        return dnc_list
+
+    async def get(self, organization_id: UUID, list_id: str, lock: bool = False) -> DncList | None:
+        found = next((f for f in self._live(organization_id) if f.id == list_id), None)
+        return self._counted(found) if found else None
+
+    async def all(self, organization_id: UUID) -> list[DncList]:
+        live = sorted(self._live(organization_id), key=lambda f: (f.kind != "org", f.created_at))
+        return [self._counted(found) for found in live]
+
+    async def missing(self, organization_id: UUID, list_ids: Sequence[str]) -> list[str]:
+        live = {found.id for found in self._live(organization_id)}
+        return [list_id for list_id in list_ids if list_id not in live]
+
+    async def lock_shared(self, organization_id: UUID, list_ids: Sequence[str]) -> list[str]:
+        return await self.missing(organization_id, list_ids)
+
+    async def delete(self, organization_id: UUID, list_id: str, user_id: UUID | None) -> bool:
+        if await self.get(organization_id, list_id) is None:
+            return False
+        self.t.deleted_lists.add((organization_id, list_id))
+        return True
+
+    async def live(self) -> list[tuple[UUID, str]]:
+        return sorted(key for key in self.t.lists if key not in self.t.deleted_lists)
+
+
+class _Prefixes:
+    def __init__(self, t: Tables) -> None:
+        self.t = t
+
+    async def add(self, rule: PrefixRule) -> None:
+        if any(r.prefix == rule.prefix for r in await self.all(rule.organization_id)):
+            raise Conflict(f"The prefix {rule.prefix} is a rule already")
+        self.t.prefixes[rule.id] = rule
+
+    async def all(self, organization_id: UUID) -> list[PrefixRule]:
+        rules = [
+            r
+            for r in self.t.prefixes.values()
+            if r.organization_id == organization_id and r.id not in self.t.removed_prefixes
+        ]
+        return sorted(rules, key=lambda r: r.prefix)
+
+    async def remove(
+        self, organization_id: UUID, rule_id: UUID, user_id: UUID | None
+    ) -> PrefixRule | None:
+        rule = next((r for r in await self.all(organization_id) if r.id == rule_id), None)
+        if rule is not None:
+            self.t.removed_prefixes.add(rule.id)
+        return rule
+
+
 class FakeUnitOfWork:
     """A transaction over :class:`Tables`: changes are kept on ``commit`` and dropped when
     the block ends without one, as in Postgres. ``fail_next`` makes the next block raise on
@@ -540,6 +691,8 @@ class FakeUnitOfWork:
         self.batches = _Batches(t)
         self.calls = _Calls(t)
         self.entries = _Entries(t)
+        self.lists = _Lists(t)
+        self.prefixes = _Prefixes(t)
         self.audit = _Audit(t)
         self.outbox = _Outbox(t)
 
@@ -589,18 +742,27 @@ class Generation:
 
 
 class FakeMirror:
-    """Redis as the scripts keep it: per organization a live generation, maybe one being
-    built, the DNC flag, and whether the live one is vouched for (``ready``: loaded by this
-    Redis process). ``down`` makes every call raise :class:`Unavailable`, as the port says;
-    ``away`` does for the organizations in it (their Redis Cluster node is unreachable).
-    ``writes`` keeps each ``apply`` call: the organization, how many adds and removes."""
+    """Redis as the scripts keep it: per list of an organization a live generation, maybe one
+    being built, and whether the live one is vouched for (``ready``: loaded by this Redis
+    process); per organization the DNC flag and the prefix rules (absent: unknown, as
+    ``check.lua`` reads a meta key without them). The org-wide list's are keyed by the
+    organization (``live``, ``building``, ``ready``, ``rebuilt``), a named list's by the
+    organization and the list (``named_live`` ...). ``down`` makes every call raise
+    :class:`Unavailable`, as the port says; ``away`` does for the organizations in it (their
+    Redis Cluster node is unreachable). ``writes`` keeps each ``apply`` call: the
+    organization, how many adds and removes."""
 
     def __init__(self) -> None:
         self.live: dict[UUID, Generation] = {}
         self.building: dict[UUID, Generation] = {}
         self.ready: dict[UUID, bool] = {}
-        self.enabled: dict[UUID, bool] = {}
         self.rebuilt: dict[UUID, tuple[str, int]] = {}  # rebuilt_at, rebuilt_count
+        self.named_live: dict[tuple[UUID, str], Generation] = {}
+        self.named_building: dict[tuple[UUID, str], Generation] = {}
+        self.named_ready: dict[tuple[UUID, str], bool] = {}
+        self.named_rebuilt: dict[tuple[UUID, str], tuple[str, int]] = {}
+        self.enabled: dict[UUID, bool] = {}
+        self.prefixes: dict[UUID, list[str]] = {}
         self.cursor: VerifyCursor | None = None
         self.down = False
         self.away: set[UUID] = set()
@@ -609,8 +771,19 @@ class FakeMirror:
 
     @property
     def numbers(self) -> dict[UUID, set[str]]:
-        """Each organization's live numbers."""
+        """Each organization's live numbers of its org-wide list."""
         return {org: generation.numbers for org, generation in self.live.items()}
+
+    def _of(self, name: str, organization_id: UUID, list_id: str) -> tuple[dict[Any, Any], Any]:
+        """The table of one kind (``live``, ``building``, ``ready``, ``rebuilt``) that holds
+        the list, and the list's key in it."""
+        if list_id == DEFAULT_LIST:
+            return getattr(self, name), organization_id
+        return getattr(self, f"named_{name}"), (organization_id, list_id)
+
+    def _get(self, name: str, organization_id: UUID, list_id: str) -> Any:
+        table, key = self._of(name, organization_id, list_id)
+        return table.get(key)
 
     def _up(self, organization_id: UUID | None = None) -> None:
         if self.down or organization_id in self.away:
@@ -620,32 +793,60 @@ class FakeMirror:
         self._generations += 1
         return f"g{self._generations}"
 
-    def load(self, organization_id: UUID, numbers: set[str], enabled: bool = True) -> None:
-        """What a rebuild leaves: ready, with exactly these numbers."""
+    def load(
+        self,
+        organization_id: UUID,
+        numbers: set[str],
+        enabled: bool = True,
+        list_id: str = DEFAULT_LIST,
+    ) -> None:
+        """What a rebuild leaves: the list ready, with exactly these numbers."""
         generation = Generation(self._name(), bucket_count_for(len(numbers)))
         generation.write(sorted(numbers), ())
-        self.live[organization_id] = generation
-        self.ready[organization_id] = True
-        self.enabled[organization_id] = enabled
+        for name, value in (("live", generation), ("ready", True)):
+            table, key = self._of(name, organization_id, list_id)
+            table[key] = value
+        if list_id == DEFAULT_LIST:
+            self.enabled[organization_id] = enabled
+            self.prefixes.setdefault(organization_id, [])
 
     def restart(self) -> None:
         """Redis restarted empty: every organization's mirror is gone."""
         for held in (self.live, self.building, self.ready, self.enabled, self.rebuilt):
             held.clear()
+        for named in (self.named_live, self.named_building, self.named_ready, self.named_rebuilt):
+            named.clear()
+        self.prefixes.clear()
         self.cursor = None
 
-    def _vouched(self, organization_id: UUID) -> Generation | None:
+    def _vouched(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> Generation | None:
         """The live generation, if this Redis vouches for it (``check.lua``'s ready)."""
-        return self.live.get(organization_id) if self.ready.get(organization_id) else None
+        if not self._get("ready", organization_id, list_id):
+            return None
+        live: Generation | None = self._get("live", organization_id, list_id)
+        return live
 
-    async def check(self, organization_id: UUID, numbers: Sequence[str]) -> MirrorAnswer:
+    async def check(
+        self, organization_id: UUID, numbers: Sequence[str], lists: Sequence[str] = ()
+    ) -> MirrorAnswer:
         self._up(organization_id)
-        live = self._vouched(organization_id)
-        if live is None:
+        asked = (DEFAULT_LIST, *lists)
+        generations = [self._vouched(organization_id, list_id) for list_id in asked]
+        if organization_id not in self.prefixes or any(g is None for g in generations):
             return MirrorAnswer(ready=False, enabled=False)
         if self.enabled.get(organization_id) is not True:
             return MirrorAnswer(ready=True, enabled=False)
-        return MirrorAnswer(True, True, tuple(n in live.numbers for n in numbers))
+        rules = PrefixRules(self.prefixes[organization_id])
+        answers: list[Blocking | None] = []
+        for number in numbers:
+            held = tuple(
+                list_id
+                for list_id, generation in zip(asked, generations, strict=True)
+                if generation is not None and number in generation.numbers
+            )
+            prefix = rules.match(number)
+            answers.append(Blocking(held, prefix) if held or prefix else None)
+        return MirrorAnswer(True, True, tuple(answers))
 
     async def apply(
         self,
@@ -653,51 +854,66 @@ class FakeMirror:
         add: Sequence[str] = (),
         remove: Sequence[str] = (),
         enabled: bool | None = None,
+        list_id: str = DEFAULT_LIST,
     ) -> bool:
         self._up(organization_id)
         self.writes.append((organization_id, len(add), len(remove)))
         if enabled is not None:
             self.enabled[organization_id] = enabled
-        for generations in (self.live, self.building):
-            if organization_id in generations:
-                generations[organization_id].write(add, remove)
-        return organization_id in self.live
+        for name in ("live", "building"):
+            generation = self._get(name, organization_id, list_id)
+            if generation is not None:
+                generation.write(add, remove)
+        return self._get("live", organization_id, list_id) is not None
 
-    async def state(self, organization_id: UUID) -> MirrorState:
+    async def set_prefixes(self, organization_id: UUID, prefixes: Sequence[str]) -> None:
         self._up(organization_id)
-        live = self.live.get(organization_id)
-        rebuilt_at, rebuilt_count = self.rebuilt.get(organization_id, (None, None))
+        self.prefixes[organization_id] = list(prefixes)
+
+    async def drop_list(self, organization_id: UUID, list_id: str) -> None:
+        self._up(organization_id)
+        for name in ("live", "building", "ready", "rebuilt"):
+            table, key = self._of(name, organization_id, list_id)
+            table.pop(key, None)
+
+    async def state(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> MirrorState:
+        self._up(organization_id)
+        live = self._get("live", organization_id, list_id)
+        rebuilt_at, rebuilt_count = self._get("rebuilt", organization_id, list_id) or (None, None)
         return MirrorState(
-            ready=self._vouched(organization_id) is not None,
+            ready=self._vouched(organization_id, list_id) is not None,
             enabled=self.enabled.get(organization_id),
             generation=live.name if live else None,
             buckets=live.buckets if live else None,
-            building=organization_id in self.building,
+            building=self._get("building", organization_id, list_id) is not None,
             rebuilt_at=rebuilt_at,
             rebuilt_count=rebuilt_count,
         )
 
-    async def count(self, organization_id: UUID) -> int | None:
+    async def count(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> int | None:
         self._up(organization_id)
-        live = self.live.get(organization_id)
+        live = self._get("live", organization_id, list_id)
         return len(live.numbers) if live else None
 
-    async def members(self, organization_id: UUID) -> set[int] | None:
+    async def members(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> set[int] | None:
         self._up(organization_id)
-        live = self.live.get(organization_id)
+        live = self._get("live", organization_id, list_id)
         return {int(n) for n in live.numbers} if live else None
 
-    async def begin_rebuild(self, organization_id: UUID, expected: int) -> MirrorBuild:
+    async def begin_rebuild(
+        self, organization_id: UUID, expected: int, list_id: str = DEFAULT_LIST
+    ) -> MirrorBuild:
         self._up(organization_id)
-        build = MirrorBuild(self._name(), bucket_count_for(expected))
-        self.building[organization_id] = Generation(build.generation, build.buckets)
+        build = MirrorBuild(self._name(), bucket_count_for(expected), list_id)
+        table, key = self._of("building", organization_id, list_id)
+        table[key] = Generation(build.generation, build.buckets)
         return build
 
     async def load_buckets(
         self, organization_id: UUID, build: MirrorBuild, groups: Sequence[tuple[int, list[int]]]
     ) -> bool:
         self._up(organization_id)
-        building = self.building.get(organization_id)
+        building = self._get("building", organization_id, build.list_id)
         if building is None or building.name != build.generation:
             return False
         numbers = [
@@ -708,22 +924,26 @@ class FakeMirror:
         building.write(numbers, ())
         return True
 
-    async def probe(self, organization_id: UUID, numbers: Sequence[str] = ()) -> MirrorProbe:
+    async def probe(
+        self, organization_id: UUID, numbers: Sequence[str] = (), list_id: str = DEFAULT_LIST
+    ) -> MirrorProbe:
         self._up(organization_id)
-        live = self.live.get(organization_id)
+        live = self._get("live", organization_id, list_id)
+        rules = self.prefixes.get(organization_id) if list_id == DEFAULT_LIST else None
         return MirrorProbe(
-            ready=self._vouched(organization_id) is not None,
-            enabled=self.enabled.get(organization_id),
+            ready=self._vouched(organization_id, list_id) is not None,
+            enabled=self.enabled.get(organization_id) if list_id == DEFAULT_LIST else None,
             buckets=live.buckets if live else None,
             checksum=live.checksum if live else None,
             members=tuple(n in live.numbers for n in numbers) if live else (),
+            prefixes=tuple(rules) if rules is not None else None,
         )
 
     async def bucket_members(
-        self, organization_id: UUID, start: int, stop: int
+        self, organization_id: UUID, start: int, stop: int, list_id: str = DEFAULT_LIST
     ) -> tuple[int, set[int]] | None:
         self._up(organization_id)
-        live = self.live.get(organization_id)
+        live = self._get("live", organization_id, list_id)
         if live is None:
             return None
         wanted = range(start, min(stop, live.buckets))
@@ -738,16 +958,32 @@ class FakeMirror:
         self.cursor = cursor
 
     async def swap(
-        self, organization_id: UUID, build: MirrorBuild, enabled: bool, rebuilt_at: str, count: int
+        self,
+        organization_id: UUID,
+        build: MirrorBuild,
+        enabled: bool | None,
+        rebuilt_at: str,
+        count: int,
+        prefixes: Sequence[str] | None = None,
     ) -> bool:
         self._up(organization_id)
-        building = self.building.get(organization_id)
+        list_id = build.list_id
+        building = self._get("building", organization_id, list_id)
         if building is None or building.name != build.generation:
             return False
-        self.live[organization_id] = self.building.pop(organization_id)
-        self.ready[organization_id] = True
-        self.enabled[organization_id] = enabled
-        self.rebuilt[organization_id] = (rebuilt_at, count)
+        for name, value in (
+            ("live", building),
+            ("ready", True),
+            ("rebuilt", (rebuilt_at, count)),
+        ):
+            table, key = self._of(name, organization_id, list_id)
+            table[key] = value
+        table, key = self._of("building", organization_id, list_id)
+        del table[key]
+        if enabled is not None:
+            self.enabled[organization_id] = enabled
+        if prefixes is not None:
+            self.prefixes[organization_id] = list(prefixes)
         return True
 
 
@@ -794,10 +1030,16 @@ class FakeTransfers:
         self.imports: dict[UUID, tuple[UUID, ImportReport]] = {}  # id: (organization, report)
         self.processed: list[UUID] = []
         self.fail_with: BaseException | None = None
+        self.lists_staged: list[str] = []  # the list of each import staged
 
     async def stage(
-        self, organization_id: UUID, user_id: UUID | None, body: AsyncIterator[bytes]
+        self,
+        organization_id: UUID,
+        user_id: UUID | None,
+        body: AsyncIterator[bytes],
+        list_id: str = DEFAULT_LIST,
     ) -> StagedImport:
+        self.lists_staged.append(list_id)
         data = b"".join([chunk async for chunk in body])
         staged = StagedImport(uuid4(), max(len(data.splitlines()) - 1, 0))
         self.imports[staged.id] = (organization_id, ImportReport(staged.id, "queued", staged.rows))
@@ -839,7 +1081,7 @@ class FakeTransfers:
         ]
         return LostImports(retry, [])
 
-    def export(self, organization_id: UUID) -> AsyncIterator[bytes]:
+    def export(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> AsyncIterator[bytes]:
         raise NotImplementedError(f"exports are not faked: {REAL_SUITES}")
 
 

@@ -164,8 +164,8 @@ async def test_a_mirror_answer_of_the_wrong_length_is_not_read_as_callable(
 ) -> None:
     await world.add()
 
-    async def short(organization_id: UUID, numbers: object) -> MirrorAnswer:
-        return MirrorAnswer(ready=True, enabled=True, listed=())
+    async def short(organization_id: UUID, numbers: object, lists: object = ()) -> MirrorAnswer:
+        return MirrorAnswer(ready=True, enabled=True, blocking=())
 
     monkeypatch.setattr(world.mirror, "check", short)
     result = await check_numbers(world.uow, world.mirror, world.rebuilds, world.org, [LISTED])

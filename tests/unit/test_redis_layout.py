@@ -9,6 +9,7 @@ from redis.crc import key_slot
 from sqlalchemy import BigInteger, column, select, text
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
+from domain.model import Blocking
 from infra.redis import layout
 from infra.settings import Settings
 from tests.support.helpers import sql
@@ -24,11 +25,17 @@ def test_every_key_of_an_organization_is_in_one_cluster_slot() -> None:
         *layout.script_keys("dnc", ORG),
         layout.bucket_key("dnc", ORG, "abcd1234", 0),
         layout.bucket_key("dnc", ORG, "abcd1234", 3906),
+        *layout.check_keys("dnc", ORG, ["a1b2c3d4e5f6"]),
+        layout.list_bucket_key("dnc", ORG, "a1b2c3d4e5f6", "abcd1234", 7),
     ]
     assert keys[0] == f"dnc:{{{ORG}}}:meta"
     assert keys[1] == f"dnc:{{{ORG}}}:n:"
     assert keys[2] == f"dnc:{{{ORG}}}:n:abcd1234:0"
     assert keys[2].startswith(keys[1])
+    assert keys[4:6] == keys[:2]  # check.lua: the org-wide list's keys first
+    assert keys[6] == f"dnc:{{{ORG}}}:l:a1b2c3d4e5f6:meta"
+    assert keys[8] == f"dnc:{{{ORG}}}:l:a1b2c3d4e5f6:n:abcd1234:7"
+    assert keys[8].startswith(keys[7])
     assert len({key_slot(key.encode()) for key in keys}) == 1
     assert layout.cursor_key("dnc") == "dnc:reconcile:cursor"
 
@@ -56,17 +63,42 @@ def test_a_packed_check_reply_is_read_once_for_every_caller() -> None:
     assert layout.read_check_reply([-1, 0], 2) == (False, False, b"")
     assert layout.read_check_reply([0, 1], 2) == (True, False, b"")
     assert layout.read_check_reply([1, 1, b"10"], 2) == (True, True, b"10")
-    assert layout.hits(b"10") == (True, False)
+    assert layout.blocking_of(b"10", ["default"]) == (Blocking(("default",), False), None)
     with pytest.raises(layout.UnexpectedReply):
         layout.read_check_reply([1, 1, b"1"], 2)
 
 
+def test_each_number_gets_a_mask_of_the_lists_and_the_prefix_rules_that_block_it() -> None:
+    """Bit 0 the org-wide list, bit j the j-th named list, the bit after them a prefix rule;
+    a mask is one hex digit up to two named lists, two from three to six."""
+    lists = ["default", "camp1", "camp2"]
+    ready, enabled, masks = layout.read_check_reply([1, 1, b"0159"], 4, named_lists=2)
+    assert (ready, enabled) == (True, True)
+    assert layout.blocking_of(masks, lists) == (
+        None,
+        Blocking(("default",), False),
+        Blocking(("default", "camp2"), False),
+        Blocking(("default",), True),
+    )
+    assert Blocking((), True).reason == "prefix"
+    assert Blocking(("camp1",), True).reason == "dnc"
+    assert layout.digits_per_number(3) == 2
+    six = ["default", *(f"c{i}" for i in range(6))]
+    _, _, masks = layout.read_check_reply([1, 1, b"0080"], 2, named_lists=6)
+    assert layout.blocking_of(masks, six) == (None, Blocking((), True))
+    with pytest.raises(layout.UnexpectedReply):  # one digit a number is too few for 3 lists
+        layout.read_check_reply([1, 1, b"01"], 2, named_lists=3)
+    with pytest.raises(layout.UnexpectedReply):  # a bit no list stands for
+        layout.blocking_of(b"8", ["default", "camp1"])
+
+
 def test_a_reply_read_as_text_still_blocks_and_anything_else_is_no_answer() -> None:
-    """A dialer's client made with ``decode_responses=True`` gets the memberships as ``str``:
-    they must read as the same memberships, never as "nothing listed"."""
+    """A dialer's client made with ``decode_responses=True`` gets the masks as ``str``: they
+    must read as the same masks, never as "nothing listed"."""
     assert layout.read_check_reply([1, 1, "10"], 2) == (True, True, b"10")
-    assert layout.hits(layout.read_check_reply([1, 1, "01"], 2)[2]) == (False, True)
-    for memberships in (["1", "0"], 10, b"1x", "\u00e91"):
+    masks = layout.read_check_reply([1, 1, "01"], 2)[2]
+    assert layout.blocking_of(masks, ["default"]) == (None, Blocking(("default",), False))
+    for memberships in (["1", "0"], 10, b"1x", "\u00e91", b"1A"):
         with pytest.raises(layout.UnexpectedReply):
             layout.read_check_reply([1, 1, memberships], 2)
 

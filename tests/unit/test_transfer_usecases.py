@@ -20,7 +20,7 @@ from domain.usecases.transfer import (
     process_waited,
     relay_lost_imports,
 )
-from tests.unit.fakes import FakeMirror, FakeQueue, FakeTransfers
+from tests.unit.fakes import FakeMirror, FakeQueue, FakeTransfers, FakeUnitOfWork
 
 
 class World:
@@ -33,7 +33,7 @@ class World:
     async def upload(self, rows: int) -> tuple[bool, str, str | None]:
         """Import a file of ``rows`` rows: (queued, the import's status, the job id)."""
         started = await import_list(
-            self.transfers, self.queue, self.mirror, self.principal, csv(rows)
+            FakeUnitOfWork(), self.transfers, self.queue, self.mirror, self.principal, csv(rows)
         )
         return started.queued, started.report.status, started.job_id
 

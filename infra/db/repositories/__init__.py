@@ -5,6 +5,7 @@ from infra.db.repositories.audit import SqlAuditLog
 from infra.db.repositories.calls import SqlBatchRepository, SqlCallRepository
 from infra.db.repositories.entries import SqlDncEntryRepository
 from infra.db.repositories.identity import SqlTokenRepository, SqlUserRepository
+from infra.db.repositories.lists import SqlListRepository, SqlPrefixRepository
 from infra.db.repositories.organizations import SqlOrganizationRepository
 from infra.db.repositories.outbox import SqlOutbox
 
@@ -13,8 +14,10 @@ __all__ = [
     "SqlBatchRepository",
     "SqlCallRepository",
     "SqlDncEntryRepository",
+    "SqlListRepository",
     "SqlOrganizationRepository",
     "SqlOutbox",
+    "SqlPrefixRepository",
     "SqlTokenRepository",
     "SqlUserRepository",
 ]

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.sql.elements import ColumnElement
 
 from domain.model import (
+    DEFAULT_LIST,
     AuditEvent,
     AuditQuery,
     AuditRecord,
@@ -66,6 +67,7 @@ class SqlAuditLog(Repository):
                 entity_id=event.entity_id,
                 before=event.before,
                 after=event.after,
+                list_id=event.list_id,
             )
         )
         await self.session.flush()
@@ -92,8 +94,8 @@ class SqlAuditLog(Repository):
 # One ``dnc.add`` row per listed entry, built from the entries themselves in one statement.
 _AUDIT_ADDED = text(
     "INSERT INTO audit_log (organization_id, actor_user_id, action, phone_number, entity_id, "
-    "after) "
-    "SELECT e.organization_id, :actor, 'dnc.add', e.phone_number, e.id::text, "
+    "list_id, after) "
+    "SELECT e.organization_id, :actor, 'dnc.add', e.phone_number, e.id::text, e.list_id, "
     "jsonb_build_object('type', e.type, 'source', e.source, 'expiresAt', "
     """to_char(e.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) || :details """
     "FROM dnc_entries e WHERE e.organization_id = :org AND e.id = ANY(:ids) "
@@ -107,6 +109,10 @@ _AUDIT_ADDED = text(
 
 def _audit_filters(organization_id: UUID, query: AuditQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [AuditRow.organization_id == organization_id]
+    if query.list_id == DEFAULT_LIST:  # the org-wide list's events, and the organization's
+        conditions.append(AuditRow.list_id.is_(None) | (AuditRow.list_id == DEFAULT_LIST))
+    else:
+        conditions.append(AuditRow.list_id == query.list_id)
     if query.phone_number:
         conditions.append(AuditRow.phone_number == query.phone_number)
     if query.action:

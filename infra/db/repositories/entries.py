@@ -19,8 +19,10 @@ from sqlalchemy.dialects.postgresql import insert
 
 from domain.errors import AlreadyListed
 from domain.model import (
+    DEFAULT_LIST,
     DncEntry,
 )
+from domain.rules import LIST_DELETED
 from infra.db.mappers import (
     entry_from_row,
     entry_values,
@@ -29,8 +31,11 @@ from infra.db.models import (
     DncEntryRow,
 )
 from infra.db.repositories.base import texts
-from infra.db.repositories.filters import blocking_at, not_removed_matching
+from infra.db.repositories.filters import blocking_at, not_removed_matching, still_blocking
 from infra.db.repositories.mirror import MirrorQueries
+
+# the unique index of listed entries: a number is listed at most once a list
+LISTED = [DncEntryRow.organization_id, DncEntryRow.list_id, DncEntryRow.phone_number]
 
 
 class SqlDncEntryRepository(MirrorQueries):
@@ -42,11 +47,15 @@ class SqlDncEntryRepository(MirrorQueries):
         )
         return entry_from_row(row) if row else None
 
-    async def get_active(self, organization_id: UUID, phone_number: str) -> DncEntry | None:
-        """At most one row matches: the partial unique index on the number (not removed)."""
+    async def get_active(
+        self, organization_id: UUID, phone_number: str, list_id: str = DEFAULT_LIST
+    ) -> DncEntry | None:
+        """At most one row matches: the partial unique index on the list's number (not
+        removed)."""
         row = await self.session.scalar(
             select(DncEntryRow).where(
                 DncEntryRow.organization_id == organization_id,
+                DncEntryRow.list_id == list_id,
                 DncEntryRow.phone_number == phone_number,
                 DncEntryRow.removed_at.is_(None),
             )
@@ -58,8 +67,7 @@ class SqlDncEntryRepository(MirrorQueries):
             insert(DncEntryRow)
             .values(**entry_values(entry))
             .on_conflict_do_nothing(
-                index_elements=[DncEntryRow.organization_id, DncEntryRow.phone_number],
-                index_where=DncEntryRow.removed_at.is_(None),
+                index_elements=LISTED, index_where=DncEntryRow.removed_at.is_(None)
             )
             .returning(DncEntryRow.id)
         )
@@ -81,45 +89,70 @@ class SqlDncEntryRepository(MirrorQueries):
         )
         return entry_from_row(row) if row else None
 
-    async def count_blocked(self, organization_id: UUID, now: datetime) -> int:
+    async def count_blocked(
+        self, organization_id: UUID, now: datetime, list_id: str = DEFAULT_LIST
+    ) -> int:
         return (
             await self.session.scalar(
-                select(func.count()).where(*blocking_at(organization_id, now))
+                select(func.count()).where(*blocking_at(organization_id, now, list_id))
             )
             or 0
         )
 
     async def blocked_among(
-        self, organization_id: UUID, numbers: Sequence[str], now: datetime
+        self,
+        organization_id: UUID,
+        numbers: Sequence[str],
+        now: datetime,
+        list_id: str = DEFAULT_LIST,
     ) -> set[str]:
         if not numbers:
             return set()
         rows = await self.session.scalars(
             select(DncEntryRow.phone_number).where(
-                *blocking_at(organization_id, now), DncEntryRow.phone_number == any_(texts(numbers))
+                *blocking_at(organization_id, now, list_id),
+                DncEntryRow.phone_number == any_(texts(numbers)),
             )
         )
         return set(rows)
 
+    async def blocking_lists(
+        self, organization_id: UUID, numbers: Sequence[str], now: datetime, lists: Sequence[str]
+    ) -> dict[str, set[str]]:
+        if not numbers or not lists:
+            return {}
+        rows = await self.session.execute(
+            select(DncEntryRow.phone_number, DncEntryRow.list_id).where(
+                DncEntryRow.organization_id == organization_id,
+                DncEntryRow.list_id == any_(texts(lists)),
+                DncEntryRow.phone_number == any_(texts(numbers)),
+                *still_blocking(now),
+            )
+        )
+        found: dict[str, set[str]] = {}
+        for number, list_id in rows:
+            found.setdefault(number, set()).add(list_id)
+        return found
+
     async def stream_blocked(
-        self, organization_id: UUID, now: datetime, chunk: int
+        self, organization_id: UUID, now: datetime, chunk: int, list_id: str = DEFAULT_LIST
     ) -> AsyncIterator[list[str]]:
         result = await self.session.stream_scalars(
             select(DncEntryRow.phone_number)
-            .where(*blocking_at(organization_id, now))
+            .where(*blocking_at(organization_id, now, list_id))
             .execution_options(yield_per=chunk)
         )
         async for partition in result.partitions(chunk):
             yield list(partition)
 
     async def stream_blocked_buckets(
-        self, organization_id: UUID, now: datetime, buckets: int
+        self, organization_id: UUID, now: datetime, buckets: int, list_id: str = DEFAULT_LIST
     ) -> AsyncIterator[list[tuple[int, list[int]]]]:
         number = cast_(DncEntryRow.phone_number, BigInteger)
         bucket = (number % buckets).label("bucket")
         result = await self.session.stream(
             select(bucket, func.array_agg((number - number % buckets) // buckets))
-            .where(*blocking_at(organization_id, now))
+            .where(*blocking_at(organization_id, now, list_id))
             .group_by(bucket)
             .execution_options(yield_per=500)
         )
@@ -133,10 +166,11 @@ class SqlDncEntryRepository(MirrorQueries):
         after: tuple[datetime, UUID] | None,
         offset: int,
         limit: int,
+        list_id: str = DEFAULT_LIST,
     ) -> list[DncEntry]:
         query = (
             select(DncEntryRow)
-            .where(*not_removed_matching(organization_id, search))
+            .where(*not_removed_matching(organization_id, search, list_id))
             .order_by(DncEntryRow.created_at.desc(), DncEntryRow.id.desc())
             .limit(limit)
         )
@@ -146,38 +180,44 @@ class SqlDncEntryRepository(MirrorQueries):
             query = query.offset(offset)
         return [entry_from_row(row) for row in await self.session.scalars(query)]
 
-    async def count_listed(self, organization_id: UUID, search: str | None) -> int:
+    async def count_listed(
+        self, organization_id: UUID, search: str | None, list_id: str = DEFAULT_LIST
+    ) -> int:
         return (
             await self.session.scalar(
-                select(func.count()).where(*not_removed_matching(organization_id, search))
+                select(func.count()).where(*not_removed_matching(organization_id, search, list_id))
             )
             or 0
         )
 
-    async def add_many(self, entries: Sequence[DncEntry]) -> set[str]:
-        added: set[str] = set()
+    async def add_many(self, entries: Sequence[DncEntry]) -> set[UUID]:
+        added: set[UUID] = set()
         for start in range(0, len(entries), 2000):
             chunk = entries[start : start + 2000]
             rows = await self.session.scalars(
                 insert(DncEntryRow)
                 .values([entry_values(e) for e in chunk])
                 .on_conflict_do_nothing(
-                    index_elements=[DncEntryRow.organization_id, DncEntryRow.phone_number],
-                    index_where=DncEntryRow.removed_at.is_(None),
+                    index_elements=LISTED, index_where=DncEntryRow.removed_at.is_(None)
                 )
-                .returning(DncEntryRow.phone_number)
+                .returning(DncEntryRow.id)
             )
             added.update(rows)
         return added
 
     async def retire_expired(
-        self, organization_id: UUID, numbers: Sequence[str], now: datetime
+        self,
+        organization_id: UUID,
+        numbers: Sequence[str],
+        now: datetime,
+        list_id: str = DEFAULT_LIST,
     ) -> None:
         if numbers:
             await self.session.execute(
                 update(DncEntryRow)
                 .where(
                     DncEntryRow.organization_id == organization_id,
+                    DncEntryRow.list_id == list_id,
                     DncEntryRow.phone_number == any_(texts(numbers)),
                     DncEntryRow.removed_at.is_(None),
                     DncEntryRow.expires_at <= now,
@@ -200,3 +240,15 @@ class SqlDncEntryRepository(MirrorQueries):
             .returning(DncEntryRow)
         )
         return [entry_from_row(row) for row in rows]
+
+    async def remove_list(self, organization_id: UUID, list_id: str, user_id: UUID | None) -> int:
+        result = await self.session.execute(
+            update(DncEntryRow)
+            .where(
+                DncEntryRow.organization_id == organization_id,
+                DncEntryRow.list_id == list_id,
+                DncEntryRow.removed_at.is_(None),
+            )
+            .values(removed_at=func.now(), removed_by_user_id=user_id, removal_reason=LIST_DELETED)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,32 +1,63 @@
--- Answer "may I call these numbers?" for one organization in one round trip.
+-- Answer "may I call these numbers?" for one organization in one round trip: its org-wide
+-- list, the named lists asked about and its prefix rules.
 --
--- KEYS[1]  <prefix>:{<orgId>}:meta
--- KEYS[2]  <prefix>:{<orgId>}:n:, what the organization's bucket keys start with (a bucket
+-- KEYS[1]  <prefix>:{<orgId>}:meta, the organization's meta key (its DNC flag, its prefix
+--          rules and its org-wide list's generation)
+-- KEYS[2]  <prefix>:{<orgId>}:n:, what the org-wide list's bucket keys start with (a bucket
 --          key is KEYS[2] .. <gen> .. ':' .. <r>; see infra/redis/layout.py)
+-- KEYS[2j+1], KEYS[2j+2]  for the j-th named list asked about (j = 1..K): its meta key
+--          <prefix>:{<orgId>}:l:<listId>:meta and its bucket keys' prefix
+--          <prefix>:{<orgId>}:l:<listId>:n:
 -- ARGV     the numbers, as E.164 digits without '+' (e.g. 12125551234); or, packed, for
 --          callers that check thousands at once: ARGV[1] = '@', ARGV[2] = the numbers
 --          joined by ',' (no per-argument cost on either side)
 --
 -- Returns {enabled, ready, m1, ..., mN}, or {enabled, ready, 'm1...mN'} when packed:
---   ready = 0   the mirror is not ready: nothing is known, ask Postgres (POST /api/dnc/check);
---               enabled is then -1 and no memberships follow;
---   enabled = 0 DNC is off for the organization: every number is callable (no memberships);
---   mI = 1      number I is on the list (blocked); 0 it is not (packed: the characters
---               '1' and '0' of one string, in order).
--- A caller that passes only the meta key (the one-key call of earlier versions) gets an error,
--- which it must read as "unknown", never an answer built from a guessed key
-if #KEYS ~= 2 then
-  return redis.error_reply('check.lua takes 2 keys: the meta key and the bucket keys prefix')
+--   ready = 0   the mirror is not ready (the organization's or any list asked about):
+--               nothing is known, ask Postgres (POST /api/dnc/check); enabled is then -1
+--               and nothing follows;
+--   enabled = 0 DNC is off for the organization: every number is callable (nothing follows);
+--   mI          what blocks number I, a bit mask: bit 0 the org-wide list, bit j the j-th
+--               named list, bit K+1 a prefix rule; 0 means callable. As an integer, or packed
+--               as W = floor((K+1)/4)+1 lowercase hex digits a number (W = 1 up to 2 named
+--               lists: '0' callable, '1' the org-wide list, ...).
+-- A call with a number of keys that is not even and at least 2 gets an error, which the
+-- caller must read as "unknown", never as an answer.
+if #KEYS < 2 or #KEYS % 2 ~= 0 then
+  return redis.error_reply('check.lua takes 2 keys, then 2 for each named list')
 end
-local meta = redis.call('HMGET', KEYS[1], 'ready', 'enabled', 'gen', 'buckets', 'run_id')
--- A mirror loaded by another server process (a restart from a snapshot, a failover to a
--- replica) may miss recent writes: only the process that loaded it vouches for it.
+local call, fmod, format, sub = redis.call, math.fmod, string.format, string.sub
+local meta = call('HMGET', KEYS[1], 'ready', 'enabled', 'gen', 'buckets', 'run_id', 'prefixes')
 local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
-if meta[1] ~= '1' or not meta[3] or not meta[4] or meta[5] ~= run_id then
+-- A mirror loaded by another server process (a restart from a snapshot, a failover to a
+-- replica) may miss recent writes: only the process that loaded it vouches for it. Prefix
+-- rules that were never written are not known either.
+if meta[1] ~= '1' or not meta[3] or not meta[4] or meta[5] ~= run_id or not meta[6] then
   return {-1, 0}
 end
 if meta[2] ~= '1' then
   return {0, 1}
+end
+-- every list asked about: its generation's bucket keys' start, and its bucket count
+local bases, counts = {KEYS[2] .. meta[3] .. ':'}, {tonumber(meta[4])}
+for j = 3, #KEYS, 2 do
+  local list = call('HMGET', KEYS[j], 'ready', 'gen', 'buckets', 'run_id')
+  if list[1] ~= '1' or not list[2] or not list[3] or list[4] ~= run_id then
+    return {-1, 0}
+  end
+  bases[#bases + 1] = KEYS[j + 1] .. list[2] .. ':'
+  counts[#counts + 1] = tonumber(list[3])
+end
+local lists = #bases
+local prefix_bit = 2 ^ lists
+-- the prefix rules, and the lengths they come in
+local rules, lengths, seen = {}, {}, {}
+for rule in string.gmatch(meta[6], '%d+') do
+  rules[rule] = true
+  if not seen[#rule] then
+    seen[#rule] = true
+    lengths[#lengths + 1] = #rule
+  end
 end
 local packed = ARGV[1] == '@'
 local numbers = ARGV
@@ -36,20 +67,72 @@ if packed then
     numbers[#numbers + 1] = n
   end
 end
-local buckets = tonumber(meta[4])
-local base = KEYS[2] .. meta[3] .. ':'
-local call, fmod, format = redis.call, math.fmod, string.format
-local hits = {}
+local digits = '%0' .. (math.floor(lists / 4) + 1) .. 'x'
+local masks, values = {}, {}
 for i = 1, #numbers do
-  local n = tonumber(numbers[i])
-  local r = fmod(n, buckets)
-  hits[i] = call('SISMEMBER', base .. format('%d', r), format('%d', (n - r) / buckets))
+  masks[i] = 0
+  values[i] = tonumber(numbers[i])
+end
+-- each list: one SISMEMBER a number, or, for a list of few buckets (several numbers asked
+-- fall in each), one SMISMEMBER a bucket
+local bit = 1
+for j = 1, lists do
+  local count, base = counts[j], bases[j]
+  if count * 4 <= #numbers then
+    local at, members = {}, {}  -- per bucket: the numbers' indexes, and their members
+    for i = 1, #values do
+      local n = values[i]
+      local r = fmod(n, count)
+      local indexes = at[r]
+      if indexes then
+        indexes[#indexes + 1] = i
+        local m = members[r]
+        m[#m + 1] = format('%d', (n - r) / count)
+      else
+        at[r] = {i}
+        members[r] = {format('%d', (n - r) / count)}
+      end
+    end
+    for r, indexes in pairs(at) do
+      local key, m = base .. format('%d', r), members[r]
+      for first = 1, #m, 4000 do  -- below Lua's unpack limit
+        local last = math.min(first + 3999, #m)
+        local held = call('SMISMEMBER', key, unpack(m, first, last))
+        for k = first, last do
+          if held[k - first + 1] == 1 then
+            local i = indexes[k]
+            masks[i] = masks[i] + bit
+          end
+        end
+      end
+    end
+  else
+    for i = 1, #values do
+      local n = values[i]
+      local r = fmod(n, count)
+      if call('SISMEMBER', base .. format('%d', r), format('%d', (n - r) / count)) == 1 then
+        masks[i] = masks[i] + bit
+      end
+    end
+  end
+  bit = bit * 2
+end
+local out = {}
+for i = 1, #numbers do
+  local text, mask = numbers[i], masks[i]
+  for k = 1, #lengths do
+    if rules[sub(text, 1, lengths[k])] then
+      mask = mask + prefix_bit
+      break
+    end
+  end
+  if packed then out[i] = format(digits, mask) else out[i] = mask end
 end
 if packed then
-  return {1, 1, table.concat(hits)}
+  return {1, 1, table.concat(out)}
 end
-local out = {1, 1}
-for i = 1, #hits do
-  out[i + 2] = hits[i]
+local reply = {1, 1}
+for i = 1, #out do
+  reply[i + 2] = out[i]
 end
-return out
+return reply

@@ -6,12 +6,13 @@
 --          key is KEYS[2] .. <gen> .. ':' .. <r>; see infra/redis/layout.py)
 -- ARGV[1]  numbers (E.164 digits) joined by ',', possibly empty
 --
--- Returns {ready, enabled, buckets, count, sum1, sum2, sum3, memberships}: ready 1/0 as
--- check.lua decides it; enabled '1'/'0' or ''; buckets, the checksum fields ('' when absent);
--- memberships the characters '1'/'0' in the numbers' order ('' when there is no live
--- generation).
+-- Returns {ready, enabled, buckets, count, sum1, sum2, sum3, memberships, prefixes}: ready
+-- 1/0 as check.lua decides it for the list; enabled '1'/'0' or ''; buckets, the checksum
+-- fields ('' when absent); memberships the characters '1'/'0' in the numbers' order ('' when
+-- there is no live generation); prefixes the prefix rules stored (an org-wide list's meta
+-- key), '-' when none are stored.
 local meta = redis.call('HMGET', KEYS[1], 'ready', 'enabled', 'gen', 'buckets', 'run_id',
-                        'count', 'sum1', 'sum2', 'sum3')
+                        'count', 'sum1', 'sum2', 'sum3', 'prefixes')
 local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
 local ready = 0
 if meta[1] == '1' and meta[3] and meta[4] and meta[5] == run_id then ready = 1 end
@@ -28,4 +29,4 @@ if meta[3] and meta[4] then
   end
 end
 return {ready, meta[2] or '', meta[4] or '', meta[6] or '', meta[7] or '', meta[8] or '',
-        meta[9] or '', table.concat(hits)}
+        meta[9] or '', table.concat(hits), meta[10] or '-'}

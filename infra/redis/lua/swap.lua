@@ -2,7 +2,9 @@
 -- server's run_id is stamped on it: a mirror restored by another process reads as not ready.
 -- The build's checksum becomes the live one.
 -- KEYS[1] meta; KEYS[2] the bucket keys' prefix (unused: every script takes the same keys,
--- see infra/redis/layout.py); ARGV: generation, buckets, enabled ('1'/'0'), rebuilt-at (ISO time), count.
+-- see infra/redis/layout.py); ARGV: generation, buckets, enabled ('1'/'0', '' for a named
+-- list: the flag is the organization's), rebuilt-at (ISO time), count, and for the org-wide
+-- list the organization's prefix rules (joined by ','), stored with it.
 -- Returns {1, old generation, old buckets}, or {0} if another rebuild has taken over.
 local current = redis.call('HMGET', KEYS[1], 'bgen', 'gen', 'buckets',
                            'bcount', 'bsum1', 'bsum2', 'bsum3')
@@ -10,8 +12,14 @@ if current[1] ~= ARGV[1] then
   return {0}
 end
 local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
-redis.call('HSET', KEYS[1], 'gen', ARGV[1], 'buckets', ARGV[2], 'enabled', ARGV[3],
-           'ready', '1', 'rebuilt_at', ARGV[4], 'rebuilt_count', ARGV[5], 'run_id', run_id)
+redis.call('HSET', KEYS[1], 'gen', ARGV[1], 'buckets', ARGV[2], 'ready', '1',
+           'rebuilt_at', ARGV[4], 'rebuilt_count', ARGV[5], 'run_id', run_id)
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], 'enabled', ARGV[3])
+end
+if ARGV[6] then
+  redis.call('HSET', KEYS[1], 'prefixes', ARGV[6])
+end
 if current[4] and current[5] and current[6] and current[7] then
   redis.call('HSET', KEYS[1], 'count', current[4], 'sum1', current[5], 'sum2', current[6],
              'sum3', current[7])
