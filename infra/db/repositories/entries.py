@@ -106,15 +106,7 @@ class SqlDncEntryRepository(MirrorQueries):
         now: datetime,
         list_id: str = DEFAULT_LIST,
     ) -> set[str]:
-        if not numbers:
-            return set()
-        rows = await self.session.scalars(
-            select(DncEntryRow.phone_number).where(
-                *blocking_at(organization_id, now, list_id),
-                DncEntryRow.phone_number == any_(texts(numbers)),
-            )
-        )
-        return set(rows)
+        return await self._among(numbers, *blocking_at(organization_id, now, list_id))
 
     async def blocking_lists(
         self, organization_id: UUID, numbers: Sequence[str], now: datetime, lists: Sequence[str]

@@ -9,6 +9,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 from domain.checksum import P1, P2, P3, Checksum
 from domain.model import (
@@ -73,12 +74,15 @@ class MirrorQueries(Repository):
     async def listed_among(
         self, organization_id: UUID, numbers: Sequence[str], list_id: str = DEFAULT_LIST
     ) -> set[str]:
+        return await self._among(numbers, *not_removed_matching(organization_id, None, list_id))
+
+    async def _among(self, numbers: Sequence[str], *where: ColumnElement[bool]) -> set[str]:
+        """Those of ``numbers`` whose entry the conditions select."""
         if not numbers:
             return set()
         rows = await self.session.scalars(
             select(DncEntryRow.phone_number).where(
-                *not_removed_matching(organization_id, None, list_id),
-                DncEntryRow.phone_number == any_(texts(numbers)),
+                *where, DncEntryRow.phone_number == any_(texts(numbers))
             )
         )
         return set(rows)
