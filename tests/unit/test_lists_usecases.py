@@ -2,14 +2,17 @@
 holds for the org-wide list holds for a named one, a prefix rule blocks on every check, and
 an unknown list is a 400. The same paths run against real Postgres and Redis in tests/api."""
 
+from datetime import timedelta
+from unittest.mock import patch
 from uuid import UUID, uuid4
 
 import pytest
 
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.model import DEFAULT_LIST, BulkItem, CheckResult, Principal
+from domain.time import utcnow
 from domain.usecases.checks import RebuildRequests, check_numbers
-from domain.usecases.entries import bulk_add, remove_number, set_dnc_enabled
+from domain.usecases.entries import bulk_add, expire_due, remove_number, set_dnc_enabled
 from domain.usecases.identity import create_organization
 from domain.usecases.lists import (
     all_lists,
@@ -230,3 +233,21 @@ async def test_with_dnc_off_neither_lists_nor_prefix_rules_block(world: World) -
 async def test_a_check_may_name_at_most_twenty_lists(world: World) -> None:
     with pytest.raises(InvalidInput, match="at most 20 lists"):
         await world.check(A, lists=tuple(f"l{i}" for i in range(21)))
+
+
+async def test_an_entry_on_a_named_list_expires_like_any_other(world: World) -> None:
+    named = await world.new_list()
+    soon = utcnow() + timedelta(seconds=30)
+    items = [BulkItem(A, expires_at=soon), BulkItem(B)]
+    await bulk_add(world.uow, world.mirror, world.principal, items, named)
+    assert await world.answers(A, B, lists=(named,)) == [
+        (True, "dnc", (named,)),
+        (True, "dnc", (named,)),
+    ]
+    later = soon + timedelta(seconds=1)
+    with patch("domain.usecases.entries.utcnow", return_value=later):
+        assert await expire_due(world.uow, world.mirror) == 1
+    [event] = [e for e in world.uow.committed.audit if e.action == "dnc.expire"]
+    assert (event.phone_number, event.list_id) == (A, named)
+    assert world.mirror.named_live[world.org, named].numbers == {B}
+    assert await world.answers(A, B, lists=(named,)) == [(False, None, ()), (True, "dnc", (named,))]
