@@ -5,20 +5,21 @@ through dependency injection: Litestar resolves several dependencies of one hand
 anyio task group per request, which cost more than the rest of a single check."""
 
 import asyncio
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Iterable, Sequence
+from typing import Annotated, cast
 from uuid import UUID
 
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.serialization import encode_json
 
 from app.auth import ALLOW_CHECK_SCOPE, authorize
 from app.deps import resources_of
 from app.errors import DataEnvelope, error_responses, ok
 from app.layers.metrics import count_check
-from app.schemas.check import BulkCheck, CheckItem, CheckRequest, SingleCheck
+from app.schemas.check import LISTS_DESCRIPTION, BulkCheck, CheckItem, CheckRequest, SingleCheck
+from domain.errors import InvalidInput
 from domain.model import CheckResult, Principal
 from domain.usecases.checks import YIELD_EVERY, check_numbers, release_in_turns
 from infra.db.uow import SqlUnitOfWork
@@ -39,6 +40,15 @@ def single_check(result: CheckResult) -> DataEnvelope[SingleCheck]:
             lists=list(verdict.lists),
         )
     )
+
+
+CHECK_PARAMETERS = frozenset({"phoneNumber", "lists"})
+
+
+def unknown_parameter(names: Iterable[str]) -> str | None:
+    """The first query parameter a check does not take (a ``listId`` or a ``lists[]`` would
+    otherwise be ignored, and a number on that list answered callable)."""
+    return next((name for name in names if name not in CHECK_PARAMETERS), None)
 
 
 def lists_param(raw: str | None) -> list[str]:
@@ -81,8 +91,15 @@ class CheckController(Controller):
         self,
         request: CheckRequestOf,
         phoneNumber: FromQuery[str],
-        lists: FromQuery[str | None] = None,
+        lists: Annotated[
+            str | None, QueryParameter(description=f"{LISTS_DESCRIPTION}, as ID,ID")
+        ] = None,
     ) -> DataEnvelope[SingleCheck]:
+        unknown = unknown_parameter(request.query_params)
+        if unknown is not None:
+            raise InvalidInput(
+                f"a check takes no query parameter {unknown!r}: name lists as lists=ID,ID"
+            )
         state, organization_id = request.app.state, request.user.organization_id
         named = lists_param(lists)
         return single_check(await run_check(state, organization_id, [phoneNumber], named))

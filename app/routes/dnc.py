@@ -64,7 +64,7 @@ class DncController(Controller):
             request_uuid=data.request_uuid.strip(),
             type=trimmed(data.type),
             expires_at=data.expires_at,
-            list_id=data.list_id or DEFAULT_LIST,
+            list_id=DEFAULT_LIST if data.list_id is None else data.list_id,
         )
         await add_number(uow, mirror, queue, principal, command)
         return done("Phone number added to DNC successfully")
@@ -131,7 +131,7 @@ class DncController(Controller):
             principal,
             data.phone_number,
             trimmed(data.reason),
-            data.list_id or DEFAULT_LIST,
+            DEFAULT_LIST if data.list_id is None else data.list_id,
         )
         return removed(entry)
 

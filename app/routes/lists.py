@@ -101,7 +101,8 @@ class ListController(Controller):
         principal: NamedDependency[Principal],
     ) -> DataEnvelope[BulkAddResult]:
         items = [BulkItem(n.phone_number, n.type, n.expires_at, n.list_id) for n in data.numbers]
-        outcomes = await bulk_add(uow, mirror, principal, items, data.list_id or DEFAULT_LIST)
+        request_list = DEFAULT_LIST if data.list_id is None else data.list_id
+        outcomes = await bulk_add(uow, mirror, principal, items, request_list)
         results = [BulkItemOut(o.phone_number, o.normalized, o.outcome, o.error) for o in outcomes]
         count = count_outcomes(outcomes)
         return ok(BulkAddResult(results, count["added"], count["duplicate"], count["invalid"]))
@@ -133,7 +134,8 @@ class ListController(Controller):
             if not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_CURSOR_DIGITS):
                 raise InvalidInput("cursor is not one this API handed out")
             after_id = int(raw)
-        query = AuditQuery(phoneNumber, action, actor, since, until, listId or DEFAULT_LIST)
+        on = DEFAULT_LIST if listId is None else listId
+        query = AuditQuery(phoneNumber, action, actor, since, until, on)
         result = await read_audit(uow, principal, query, page, limit, after_id)
         items = [AuditItem.of(record) for record in result.items]
         next_cursor = encode_cursor(items[-1].id) if items and result.has_more else None

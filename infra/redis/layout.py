@@ -13,7 +13,10 @@ prefix rules:
         every change of a rule)
     and the list fields below
 ``<prefix>:{<orgId>}:l:<listId>:meta`` (hash, :func:`list_meta_key`): a named list
-    ``ready``    "1" once a rebuild has loaded the whole list; absent means *unknown*
+    ``ready2``   "1" once a rebuild has loaded the whole list; absent means *unknown* (it was
+        ``ready`` before lists; a rebuild deletes that field, so that a dialer's copy of the
+        earlier ``check.lua``, which knows neither named lists nor prefix rules, finds no flag
+        and answers "unknown")
     ``gen``, ``buckets``    the live generation of number sets and its bucket count
     ``bgen``, ``bbuckets``  a generation being built by a rebuild, if one is running
     ``rebuilt_at``, ``rebuilt_count``  when the last rebuild finished, and what it loaded

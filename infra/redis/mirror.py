@@ -128,7 +128,7 @@ class RedisMirror:
             raise Unavailable(UNREACHABLE) from exc
 
     async def state(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> MirrorState:
-        fields = ["ready", "enabled", "gen", "buckets", "bgen", "rebuilt_at", "rebuilt_count"]
+        fields = ["ready2", "enabled", "gen", "buckets", "bgen", "rebuilt_at", "rebuilt_count"]
         meta = self.meta_key(organization_id, list_id)
         try:
             values = await cast(
@@ -262,7 +262,11 @@ class RedisMirror:
         values = {k.decode(): v.decode() for k, v in fields.items()}
         try:
             return VerifyCursor(
-                UUID(values["org"]), values["phase"], values["after"], int(values["bucket"])
+                UUID(values["org"]),
+                values["phase"],
+                values["after"],
+                int(values["bucket"]),
+                values.get("list", DEFAULT_LIST),  # a cursor saved before lists: the org-wide
             )
         except (KeyError, ValueError):
             return None
@@ -273,6 +277,7 @@ class RedisMirror:
             "phase": cursor.phase,
             "after": cursor.after,
             "bucket": str(cursor.bucket),
+            "list": cursor.list_id,
         }
         try:
             await cast(Awaitable[int], self.redis.hset(self.cursor_key, mapping=mapping))

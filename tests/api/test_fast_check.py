@@ -22,12 +22,12 @@ ORDINARY = [
     "phoneNumber=555-0100",  # not a valid number: blocked as invalid
     "phoneNumber=%2B44%2020%207946%200958",  # not NANP: phonenumbers in full
     "phoneNumber=+12125551234",  # an unencoded "+" is a plus
-    "phoneNumber=2125551234&other=1",
     "phoneNumber=" + "9" * 70,  # too long: invalid
     "phoneNumber=%E2%82%AC",
 ]
 UNUSUAL = [
     "",
+    "phoneNumber=2125551234&other=1",  # a parameter a check does not take: a 400
     "phoneNumber=",
     "phoneNumber=2125551234&phoneNumber=2125550100",
     "phonenumber=2125551234",

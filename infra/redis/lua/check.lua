@@ -21,32 +21,56 @@
 --               named list, bit K+1 a prefix rule; 0 means callable. As an integer, or packed
 --               as W = floor((K+1)/4)+1 lowercase hex digits a number (W = 1 up to 2 named
 --               lists: '0' callable, '1' the org-wide list, ...).
--- A call with a number of keys that is not even and at least 2 gets an error, which the
--- caller must read as "unknown", never as an answer.
+-- A call with a number of keys that is not even and at least 2, or numbers that are not
+-- E.164 digits (a '+', a space, a leading 0; packed: anything but digits joined by ','), gets
+-- an error, which the caller must read as "unknown", never as an answer.
 if #KEYS < 2 or #KEYS % 2 ~= 0 then
   return redis.error_reply('check.lua takes 2 keys, then 2 for each named list')
 end
+local packed = ARGV[1] == '@'
+local numbers = ARGV
+if packed then
+  local joined = ARGV[2] or ''
+  if #ARGV > 2 or (joined ~= '' and not string.match(joined, '^[1-9]%d*[%d,]*$'))
+     or string.find(joined, ',,', 1, true) or string.find(joined, ',0', 1, true)
+     or string.sub(joined, -1) == ',' then
+    return redis.error_reply('check.lua takes E.164 digits joined by ","')
+  end
+  numbers = {}
+  for n in string.gmatch(joined, '%d+') do
+    numbers[#numbers + 1] = n
+  end
+end
+for i = 1, #numbers do
+  if not string.match(numbers[i], '^[1-9]%d*$') then
+    return redis.error_reply('check.lua takes numbers as E.164 digits, without "+"')
+  end
+end
 local call, fmod, format, sub = redis.call, math.fmod, string.format, string.sub
-local meta = call('HMGET', KEYS[1], 'ready', 'enabled', 'gen', 'buckets', 'run_id', 'prefixes')
+local meta = call('HMGET', KEYS[1], 'ready2', 'enabled', 'gen', 'buckets', 'run_id', 'prefixes')
 local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
 -- A mirror loaded by another server process (a restart from a snapshot, a failover to a
 -- replica) may miss recent writes: only the process that loaded it vouches for it. Prefix
--- rules that were never written are not known either.
+-- rules that were never written are not known either. (The flag is 'ready2': the script
+-- shipped before lists read 'ready', and a dialer still running it must find none, since it
+-- knows neither named lists nor prefix rules: it answers "unknown", and the dialer asks the
+-- API.)
 if meta[1] ~= '1' or not meta[3] or not meta[4] or meta[5] ~= run_id or not meta[6] then
   return {-1, 0}
 end
-if meta[2] ~= '1' then
-  return {0, 1}
-end
--- every list asked about: its generation's bucket keys' start, and its bucket count
+-- every list asked about: its generation's bucket keys' start, and its bucket count (a list
+-- not ready, or not made, is unknown whatever the DNC flag: the API then says it is unknown)
 local bases, counts = {KEYS[2] .. meta[3] .. ':'}, {tonumber(meta[4])}
 for j = 3, #KEYS, 2 do
-  local list = call('HMGET', KEYS[j], 'ready', 'gen', 'buckets', 'run_id')
+  local list = call('HMGET', KEYS[j], 'ready2', 'gen', 'buckets', 'run_id')
   if list[1] ~= '1' or not list[2] or not list[3] or list[4] ~= run_id then
     return {-1, 0}
   end
   bases[#bases + 1] = KEYS[j + 1] .. list[2] .. ':'
   counts[#counts + 1] = tonumber(list[3])
+end
+if meta[2] ~= '1' then
+  return {0, 1}
 end
 local lists = #bases
 local prefix_bit = 2 ^ lists
@@ -57,14 +81,6 @@ for rule in string.gmatch(meta[6], '%d+') do
   if not seen[#rule] then
     seen[#rule] = true
     lengths[#lengths + 1] = #rule
-  end
-end
-local packed = ARGV[1] == '@'
-local numbers = ARGV
-if packed then
-  numbers = {}
-  for n in string.gmatch(ARGV[2] or '', '%d+') do
-    numbers[#numbers + 1] = n
   end
 end
 local digits = '%0' .. (math.floor(lists / 4) + 1) .. 'x'

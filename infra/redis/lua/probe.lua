@@ -11,7 +11,7 @@
 -- fields ('' when absent); memberships the characters '1'/'0' in the numbers' order ('' when
 -- there is no live generation); prefixes the prefix rules stored (an org-wide list's meta
 -- key), '-' when none are stored.
-local meta = redis.call('HMGET', KEYS[1], 'ready', 'enabled', 'gen', 'buckets', 'run_id',
+local meta = redis.call('HMGET', KEYS[1], 'ready2', 'enabled', 'gen', 'buckets', 'run_id',
                         'count', 'sum1', 'sum2', 'sum3', 'prefixes')
 local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
 local ready = 0
