@@ -344,7 +344,7 @@ class AddNumber:
     request_uuid: str
     type: str | None = None
     expires_at: datetime | None = None
-    list_id: str = DEFAULT_LIST
+    list_id: str | None = None  # None: the org-wide list
 
 
 @dataclass(frozen=True, slots=True)

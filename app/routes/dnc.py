@@ -17,7 +17,7 @@ from app.schemas.dnc import (
 )
 from app.schemas.fields import trimmed
 from domain.errors import InvalidInput, NotFound
-from domain.model import DEFAULT_LIST, AddNumber, DncEntry, Principal
+from domain.model import AddNumber, DncEntry, Principal
 from domain.usecases.browse import get_entry, get_settings
 from domain.usecases.entries import add_number, remove_entry, remove_number, set_dnc_enabled
 from infra.db.uow import SqlUnitOfWork
@@ -64,7 +64,7 @@ class DncController(Controller):
             request_uuid=data.request_uuid.strip(),
             type=trimmed(data.type),
             expires_at=data.expires_at,
-            list_id=DEFAULT_LIST if data.list_id is None else data.list_id,
+            list_id=data.list_id,
         )
         await add_number(uow, mirror, queue, principal, command)
         return done("Phone number added to DNC successfully")
@@ -131,7 +131,7 @@ class DncController(Controller):
             principal,
             data.phone_number,
             trimmed(data.reason),
-            DEFAULT_LIST if data.list_id is None else data.list_id,
+            data.list_id,
         )
         return removed(entry)
 

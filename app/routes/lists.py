@@ -101,8 +101,7 @@ class ListController(Controller):
         principal: NamedDependency[Principal],
     ) -> DataEnvelope[BulkAddResult]:
         items = [BulkItem(n.phone_number, n.type, n.expires_at, n.list_id) for n in data.numbers]
-        request_list = DEFAULT_LIST if data.list_id is None else data.list_id
-        outcomes = await bulk_add(uow, mirror, principal, items, request_list)
+        outcomes = await bulk_add(uow, mirror, principal, items, data.list_id)
         results = [BulkItemOut(o.phone_number, o.normalized, o.outcome, o.error) for o in outcomes]
         count = count_outcomes(outcomes)
         return ok(BulkAddResult(results, count["added"], count["duplicate"], count["invalid"]))

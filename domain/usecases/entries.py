@@ -184,8 +184,9 @@ async def remove_number(
     principal: Principal,
     phone_number: str,
     reason: str | None,
-    list_id: str = DEFAULT_LIST,
+    list_id: str | None = None,
 ) -> DncEntry:
+    """Take the number off a list (None: the org-wide list)."""
     number = normalize(phone_number)
     list_id = list_id_of(list_id)
     await _known(uow, principal.organization_id, list_id)
@@ -234,7 +235,7 @@ async def bulk_add(
     mirror: DncMirror,
     principal: Principal,
     items: Sequence[BulkItem],
-    list_id: str = DEFAULT_LIST,
+    list_id: str | None = None,
 ) -> list[BulkOutcome]:
     """Add up to 10,000 numbers in one transaction, each to its own list or the request's;
     each item's outcome, in order."""

@@ -1,12 +1,21 @@
 """Fixtures of the integration tests that more than one module uses."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from infra.bootstrap import Resources
 from infra.settings import Settings
+from tests.support.helpers import resources_for
 from tests.support.processes import Workers
+
+
+@pytest.fixture
+async def resources(settings: Settings) -> AsyncIterator[Resources]:
+    """Every resource, as a process builds them, on the test's own event loop."""
+    async with resources_for(settings) as built:
+        yield built
 
 
 @pytest.fixture

@@ -3,17 +3,15 @@ script answers the org-wide list, the named lists asked about and the prefix rul
 trip; a list that is not ready reads as unknown; rebuilds, syncs and the reconciliation cover
 every list; a deleted list leaves no key behind."""
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from typing import Any, cast
-from uuid import uuid4
 
-import pytest
 from redis.asyncio import Redis
 
-from domain.model import DEFAULT_LIST, BulkItem, Principal
+from domain.model import DEFAULT_LIST, BulkItem
 from domain.usecases.checks import RebuildRequests, check_numbers
 from domain.usecases.entries import bulk_add
-from domain.usecases.lists import create_list, create_prefix, delete_list
+from domain.usecases.lists import create_prefix, delete_list
 from domain.usecases.mirror_repair import (
     check_summary,
     mirror_status,
@@ -24,28 +22,10 @@ from domain.usecases.mirror_repair import (
 from infra.bootstrap import Resources
 from infra.dnc_client import CHECK_SCRIPT
 from infra.redis import layout
-from infra.settings import Settings
-from tests.support.helpers import Org, resources_for
+from tests.support.helpers import Org
+from tests.support.lists import campaign, principal
 
 A, B, C, D = "12125550100", "12125550101", "442079460958", "13105550199"
-
-
-@pytest.fixture
-async def resources(settings: Settings) -> AsyncIterator[Resources]:
-    async with resources_for(settings) as built:
-        yield built
-
-
-def principal(org: Org) -> Principal:
-    return Principal(org.admin_id, org.id, "admin", "full", uuid4())
-
-
-async def campaign(resources: Resources, org: Org, name: str, *numbers: str) -> str:
-    created = await create_list(resources.uow(), resources.mirror, org.id, org.admin_id, name, None)
-    if numbers:
-        items = [BulkItem(n) for n in numbers]
-        await bulk_add(resources.uow(), resources.mirror, principal(org), items, created.id)
-    return created.id
 
 
 async def script(resources: Resources, org: Org, named: list[str], numbers: list[str]) -> Any:

@@ -4,47 +4,28 @@ dialers may call it, and races between deleting a list, writing to it, prefix ru
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
-from uuid import uuid4
 
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.errors import InvalidInput
-from domain.model import DEFAULT_LIST, BulkItem, Principal
+from domain.model import DEFAULT_LIST, BulkItem
 from domain.usecases.checks import RebuildRequests, check_numbers
 from domain.usecases.entries import bulk_add
-from domain.usecases.lists import create_list, create_prefix, delete_list, delete_prefix
+from domain.usecases.lists import create_prefix, delete_list, delete_prefix
 from domain.usecases.mirror_repair import rebuild_mirror, reconcile
 from infra.bootstrap import Resources
 from infra.dnc_client import CHECK_SCRIPT
 from infra.redis import layout
 from infra.settings import Settings
-from tests.support.helpers import Org, resources_for, sql
+from tests.support.helpers import Org, sql
+from tests.support.lists import campaign, principal
 
 A, B, C, D = "12125550100", "12125550101", "442079460958", "13105550199"
 BEFORE_LISTS = (Path(__file__).parent / "data" / "check_before_lists.lua").read_text()
-
-
-@pytest.fixture
-async def resources(settings: Settings) -> AsyncIterator[Resources]:
-    async with resources_for(settings) as built:
-        yield built
-
-
-def principal(org: Org) -> Principal:
-    return Principal(org.admin_id, org.id, "admin", "full", uuid4())
-
-
-async def campaign(resources: Resources, org: Org, name: str, *numbers: str) -> str:
-    created = await create_list(resources.uow(), resources.mirror, org.id, org.admin_id, name, None)
-    if numbers:
-        items = [BulkItem(n) for n in numbers]
-        await bulk_add(resources.uow(), resources.mirror, principal(org), items, created.id)
-    return created.id
 
 
 def redis_of(resources: Resources) -> Redis:
