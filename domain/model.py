@@ -1,7 +1,7 @@
 """Plain records the use cases work with; the persistence layer maps rows to and from these."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
@@ -111,6 +111,62 @@ class DncList:
     count: int = 0
 
 
+SharedListKind = Literal["registry", "state", "litigator"]
+SHARED_LIST_KINDS: tuple[SharedListKind, ...] = ("registry", "state", "litigator")
+DEFAULT_MAX_AGE_DAYS = 31  # the national registry's: data no older than 31 days before a call
+
+
+@dataclass(frozen=True, slots=True)
+class SharedList:
+    """A list no organization writes (the national registry's area codes, a state list, a
+    litigator list): operators load it, organizations subscribe to it. ``downloaded_at`` is
+    when its data was fetched from its source (None: never loaded); past ``max_age_days``
+    from then it is stale. ``generation``: the load whose numbers are live (None: none)."""
+
+    id: str
+    name: str
+    kind: SharedListKind
+    max_age_days: int
+    created_at: datetime
+    downloaded_at: datetime | None = None
+    loaded_at: datetime | None = None
+    count: int = 0
+    generation: int | None = None
+
+    @property
+    def fresh_until(self) -> datetime | None:
+        """When its data stops vouching for numbers (None: it never did)."""
+        if self.downloaded_at is None:
+            return None
+        return self.downloaded_at + timedelta(days=self.max_age_days)
+
+    def stale(self, now: datetime) -> bool:
+        fresh_until = self.fresh_until
+        return fresh_until is None or now >= fresh_until
+
+
+ExemptionBasis = Literal["ebr_purchase", "ebr_inquiry", "written_consent"]
+EXEMPTION_BASES: tuple[ExemptionBasis, ...] = ("ebr_purchase", "ebr_inquiry", "written_consent")
+
+
+@dataclass(frozen=True, slots=True)
+class Exemption:
+    """The organization may call ``phone_number`` whatever its shared lists say (never its
+    own lists or prefix rules), from ``since`` until ``lapses_at`` (None: until deleted)."""
+
+    id: UUID
+    organization_id: UUID
+    phone_number: str
+    basis: ExemptionBasis
+    since: datetime
+    lapses_at: datetime | None
+    created_by: UUID | None
+    created_at: datetime
+
+    def lifts(self, now: datetime) -> bool:
+        return self.lapses_at is None or now < self.lapses_at
+
+
 @dataclass(frozen=True, slots=True)
 class PrefixRule:
     """Every number whose E.164 digits start with ``prefix`` is blocked."""
@@ -170,15 +226,30 @@ class MirrorAnswer:
 
 
 class Blocking(NamedTuple):
-    """What blocks one number: the lists that hold it (of those asked about), and whether a
-    prefix rule matches it."""
+    """What blocks one number: the organization's lists that hold it (of those asked about),
+    whether a prefix rule matches it, the subscribed shared lists that hold it, and the
+    subscribed shared lists too stale to vouch for it (an exemption lifts both of those)."""
 
     lists: tuple[str, ...]
     prefix: bool
+    shared: tuple[str, ...] = ()
+    stale: tuple[str, ...] = ()
 
     @property
     def reason(self) -> str:
-        return "dnc" if self.lists else "prefix"
+        """The strongest: the organization's own word ("dnc", "prefix"), then a registry's."""
+        if self.lists:
+            return "dnc"
+        if self.prefix:
+            return "prefix"
+        return "registry" if self.shared else "registry_stale"
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every list that blocks the number: the organization's, then the shared ones."""
+        if not self.shared and not self.stale:
+            return self.lists
+        return tuple(dict.fromkeys((*self.lists, *self.shared, *self.stale)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +309,45 @@ class VerifyCursor:
     after: str = ""
     bucket: int = 0
     list_id: str = DEFAULT_LIST
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line of a shared list's file that is not a number (or, in a change file, not a
+    number and ``A`` or ``D``): where it is, and what it says (cut short)."""
+
+    file: str
+    line: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class NumberChunk:
+    """Part of a shared list's files, read: its numbers as ``COPY`` text (E.164 digits, one
+    a line), how many, and the lines that were not numbers."""
+
+    text: bytes
+    count: int
+    bad: tuple[BadLine, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeChunk:
+    """Part of a change file, read: the numbers added and deleted (E.164 digits), and the
+    lines that were not changes."""
+
+    added: tuple[str, ...]
+    deleted: tuple[str, ...]
+    bad: tuple[BadLine, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StagedNumbers:
+    """A shared list's load, written to Postgres but not live yet: its generation and the
+    checksum of its (distinct) numbers."""
+
+    generation: int
+    checksum: Checksum
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,12 @@
 """What the use cases need from the outside world; ``infra`` provides the implementations."""
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 from uuid import UUID
 
+from domain.checksum import Checksum
 from domain.model import (
     DEFAULT_LIST,
     ApiToken,
@@ -17,6 +18,7 @@ from domain.model import (
     DncEntry,
     DncList,
     Email,
+    Exemption,
     ImportReport,
     LostImports,
     MirrorAnswer,
@@ -28,7 +30,9 @@ from domain.model import (
     OutboxMessage,
     PrefixRule,
     Principal,
+    SharedList,
     StagedImport,
+    StagedNumbers,
     User,
     VerifyCursor,
 )
@@ -139,6 +143,116 @@ class PrefixRepository(Protocol):
         self, organization_id: UUID, rule_id: UUID, user_id: UUID | None
     ) -> PrefixRule | None:
         """End a rule (kept as a record); None if no such rule is in force."""
+        ...
+
+
+class SharedListRepository(Protocol):
+    """The shared lists (no organization's), and which organizations subscribe to which."""
+
+    async def add(self, shared: SharedList) -> None:
+        """Raises :class:`domain.errors.Conflict` when a list has the name (any case)."""
+        ...
+
+    async def get(self, list_id: str, lock: bool = False) -> SharedList | None:
+        """``lock``: its row locked until the transaction ends (loads and changes of one
+        list take turns)."""
+        ...
+
+    async def all(self) -> list[SharedList]:
+        """Every shared list, by creation."""
+        ...
+
+    async def subscribed(self, organization_id: UUID) -> list[SharedList]:
+        """The lists the organization subscribes to, by creation."""
+        ...
+
+    async def subscribe(self, organization_id: UUID, list_id: str) -> bool:
+        """False if it was subscribed already."""
+        ...
+
+    async def unsubscribe(self, organization_id: UUID, list_id: str) -> bool:
+        """False if it was not subscribed."""
+        ...
+
+    async def subscribers(self, list_id: str) -> list[UUID]: ...
+    async def subscriber_counts(self) -> dict[str, int]:
+        """How many organizations subscribe to each list (lists none subscribe to: absent)."""
+        ...
+
+    async def listed_among(self, shared: SharedList, numbers: Sequence[str]) -> set[str]:
+        """Which of these numbers the list's live generation holds."""
+        ...
+
+    def stream_buckets(
+        self, shared: SharedList, buckets: int
+    ) -> AsyncIterator[list[tuple[int, list[int]]]]:
+        """The live generation's numbers, grouped as the mirror stores them:
+        (n mod buckets, members)."""
+        ...
+
+    async def swap(
+        self, list_id: str, staged: StagedNumbers, downloaded_at: datetime, loaded_at: datetime
+    ) -> None:
+        """Make a staged load the list's live generation (its checksum, count and freshness
+        with it) and drop the generation it replaces, in the caller's transaction."""
+        ...
+
+    async def change(
+        self,
+        shared: SharedList,
+        add: Sequence[str],
+        remove: Sequence[str],
+        downloaded_at: datetime,
+    ) -> tuple[int, int]:
+        """Add and delete numbers of the live generation (creating an empty one if the list
+        was never loaded), keeping its checksum; the freshness becomes ``downloaded_at``. How
+        many numbers were actually added and deleted."""
+        ...
+
+
+class SharedNumbers(Protocol):
+    """A shared list's numbers in bulk, outside any unit of work: millions of rows are
+    streamed into a generation of their own with ``COPY``, never written a row at a time."""
+
+    async def stage(self, chunks: AsyncIterator[bytes]) -> StagedNumbers:
+        """A new generation filled with these ``COPY`` text chunks (E.164 digits, one a
+        line); duplicates are kept once. Not live until :meth:`SharedListRepository.swap`."""
+        ...
+
+    async def discard(self, generation: int) -> None:
+        """Drop a staged generation that will not be swapped in."""
+        ...
+
+    async def checksum(self, shared: SharedList) -> Checksum:
+        """The checksum of the live generation, computed from its rows (what the list's row
+        should say)."""
+        ...
+
+
+class ExemptionRepository(Protocol):
+    async def add(self, exemption: Exemption) -> None: ...
+    async def get(self, organization_id: UUID, exemption_id: UUID) -> Exemption | None:
+        """A live (not deleted) exemption."""
+        ...
+
+    async def page(
+        self, organization_id: UUID, phone_number: str | None, offset: int, limit: int
+    ) -> list[Exemption]:
+        """Live exemptions, newest first (of one number, when given)."""
+        ...
+
+    async def count(self, organization_id: UUID, phone_number: str | None = None) -> int: ...
+    async def delete(
+        self, organization_id: UUID, exemption_id: UUID, user_id: UUID | None
+    ) -> Exemption | None:
+        """Delete a live exemption (its row is kept); None if there is none by that id."""
+        ...
+
+    async def lapses(
+        self, organization_id: UUID, numbers: Sequence[str] | None = None
+    ) -> dict[str, datetime | None]:
+        """For each number with live exemptions (of ``numbers``; None: every number), when
+        the last of them lapses (None: never), lapsed ones included."""
         ...
 
 
@@ -331,6 +445,10 @@ class UnitOfWork(Protocol):
     @property
     def prefixes(self) -> PrefixRepository: ...
     @property
+    def shared_lists(self) -> SharedListRepository: ...
+    @property
+    def exemptions(self) -> ExemptionRepository: ...
+    @property
     def audit(self) -> AuditLog: ...
     @property
     def outbox(self) -> Outbox: ...
@@ -424,6 +542,68 @@ class DncMirror(Protocol):
     async def drop_list(self, organization_id: UUID, list_id: str) -> None:
         """Forget a deleted named list: checks naming it read as unknown."""
         ...
+
+    async def set_subscriptions(self, organization_id: UUID, list_ids: Sequence[str]) -> None:
+        """Store the shared lists the organization's checks consult (all of them)."""
+        ...
+
+    async def set_exemptions(
+        self,
+        organization_id: UUID,
+        lapses: Mapping[str, datetime | None],
+        clear: Sequence[str] = (),
+        replace: bool = False,
+    ) -> None:
+        """Store when each number's exemption lapses (None: never), and forget those of
+        ``clear``; ``replace``: these are all of them (every other one is forgotten)."""
+        ...
+
+    async def exemption_count(self, organization_id: UUID) -> int | None:
+        """How many numbers have an exemption stored (None: the mirror is not ready)."""
+        ...
+
+
+class SharedMirror(Protocol):
+    """The Redis copy of each shared list, in the bucketed layout under a hash tag of its own,
+    which checks of its subscribers read beside theirs. Every call raises
+    :class:`domain.errors.Unavailable` when Redis cannot answer or take the write."""
+
+    async def state(self, list_id: str) -> MirrorState: ...
+    async def begin_rebuild(self, list_id: str, expected: int) -> MirrorBuild: ...
+    async def load_buckets(
+        self, list_id: str, build: MirrorBuild, groups: Sequence[tuple[int, list[int]]]
+    ) -> bool:
+        """Load into the build; False (nothing written) if another rebuild took over."""
+        ...
+
+    async def swap(
+        self,
+        list_id: str,
+        build: MirrorBuild,
+        fresh_until: datetime | None,
+        rebuilt_at: str,
+        count: int,
+    ) -> bool:
+        """Make the build live and ready, vouching for numbers until ``fresh_until`` (None:
+        not at all); False if another rebuild took over meanwhile."""
+        ...
+
+    async def apply(
+        self,
+        list_id: str,
+        add: Sequence[str],
+        remove: Sequence[str],
+        fresh_until: datetime | None,
+    ) -> bool:
+        """Add and remove numbers in the live and the building generation, and set the
+        freshness, atomically; True if one is live."""
+        ...
+
+    async def probe(self, list_id: str) -> MirrorProbe:
+        """The live generation's checksum."""
+        ...
+
+    async def count(self, list_id: str) -> int | None: ...
 
 
 class JobQueue(Protocol):

@@ -120,7 +120,7 @@ def verdicts_for(
         if number is None:
             verdicts.append(Verdict(raw, None, True, "invalid"))
         elif enabled and (found := blocking.get(number)) is not None:
-            verdicts.append(Verdict(raw, number, True, found.reason, found.lists))
+            verdicts.append(Verdict(raw, number, True, found.reason, found.ids))
         else:
             verdicts.append(Verdict(raw, number, False, None))
     return verdicts

@@ -45,6 +45,38 @@ async def record_prefixes_changed(uow: UnitOfWork, organization_id: UUID) -> Non
     await uow.outbox.add(organization_id, MIRROR_SYNC, {"numbers": [], "prefixes": True})
 
 
+async def record_exemptions_changed(
+    uow: UnitOfWork, organization_id: UUID, numbers: Iterable[str]
+) -> None:
+    """Note, inside the caller's transaction, that these numbers' exemptions changed."""
+    await uow.outbox.add(
+        organization_id, MIRROR_SYNC, {"numbers": [], "exemptions": sorted(set(numbers))}
+    )
+
+
+async def record_subscriptions_changed(uow: UnitOfWork, organization_id: UUID) -> None:
+    """Note, inside the caller's transaction, that the organization's subscriptions changed."""
+    await uow.outbox.add(organization_id, MIRROR_SYNC, {"numbers": [], "subscriptions": True})
+
+
+async def write_exemptions(
+    uow: UnitOfWork, mirror: DncMirror, organization_id: UUID, numbers: Iterable[str]
+) -> None:
+    """These numbers' exemptions as Postgres has them now: when each lapses, or none."""
+    wanted = sorted(set(numbers))
+    for start in range(0, len(wanted), APPLY_CHUNK):
+        part = wanted[start : start + APPLY_CHUNK]
+        lapses = await uow.exemptions.lapses(organization_id, part)
+        await mirror.set_exemptions(
+            organization_id, lapses, clear=[n for n in part if n not in lapses]
+        )
+
+
+async def write_subscriptions(uow: UnitOfWork, mirror: DncMirror, organization_id: UUID) -> None:
+    subscribed = await uow.shared_lists.subscribed(organization_id)
+    await mirror.set_subscriptions(organization_id, [shared.id for shared in subscribed])
+
+
 async def apply_in_chunks(
     mirror: DncMirror,
     organization_id: UUID,
@@ -107,18 +139,25 @@ async def apply_changes(
     (and the DNC flag with the org-wide list's), the prefix rules, the lists deleted."""
     touched: dict[str, set[str]] = {DEFAULT_LIST: set()}  # the flag is written with it
     dropped: set[str] = set()
-    prefixes = False
+    exempted: set[str] = set()
+    prefixes = subscriptions = False
     for payload in payloads:
         touched.setdefault(list_of(payload), set()).update(numbers_of(payload))
         if isinstance(payload.get("dropped"), str):
             dropped.add(str(payload["dropped"]))
         prefixes = prefixes or payload.get("prefixes") is True
+        subscriptions = subscriptions or payload.get("subscriptions") is True
+        exempted.update(numbers_of(payload, "exemptions"))
     for list_id, numbers in touched.items():
         if list_id not in dropped:
             await write_truth(uow, mirror, organization_id, numbers, list_id)
     if prefixes:
         rules = await uow.prefixes.all(organization_id)
         await mirror.set_prefixes(organization_id, [rule.prefix for rule in rules])
+    if exempted:
+        await write_exemptions(uow, mirror, organization_id, exempted)
+    if subscriptions:
+        await write_subscriptions(uow, mirror, organization_id)
     for list_id in sorted(dropped):
         await mirror.drop_list(organization_id, list_id)
 
@@ -146,8 +185,8 @@ async def write_truth(
     )
 
 
-def numbers_of(payload: dict[str, object]) -> list[str]:
-    numbers = payload.get("numbers", [])
+def numbers_of(payload: dict[str, object], field: str = "numbers") -> list[str]:
+    numbers = payload.get(field, [])
     return [str(n) for n in numbers] if isinstance(numbers, list) else []
 
 

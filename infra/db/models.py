@@ -310,3 +310,79 @@ class ImportRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))  # relay re-enqueues
     relayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SharedListRow(Base):
+    """A shared list (registry, state or litigator list): no organization's. Its numbers are
+    in ``shared_numbers.g<generation>`` (null: never loaded); ``count`` and the sums are
+    their checksum (see domain/checksum.py)."""
+
+    __tablename__ = "shared_lists"
+    __table_args__ = (
+        CheckConstraint("kind IN ('registry', 'state', 'litigator')", name="kind"),
+        CheckConstraint("max_age_days > 0", name="max_age_days"),
+        Index("uq_shared_lists_name", text("lower(name)"), unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    max_age_days: Mapped[int] = mapped_column(Integer)
+    downloaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    loaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    generation: Mapped[int | None] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    sum1: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    sum2: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    sum3: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    created_at: Mapped[datetime] = _created_at()
+
+
+class SubscriptionRow(Base):
+    """An organization's checks consult this shared list."""
+
+    __tablename__ = "shared_list_subscriptions"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    list_id: Mapped[str] = mapped_column(
+        ForeignKey("shared_lists.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = _created_at()
+
+
+class ExemptionRow(Base):
+    """A number the organization may call whatever its shared lists say, until ``lapses_at``
+    (null: until deleted). A deleted exemption keeps its row."""
+
+    __tablename__ = "exemptions"
+    __table_args__ = (
+        CheckConstraint(
+            "basis IN ('ebr_purchase', 'ebr_inquiry', 'written_consent')", name="basis"
+        ),
+        Index(
+            "ix_exemptions_live",
+            "organization_id",
+            "phone_number",
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        Index("ix_exemptions_org_created", "organization_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    phone_number: Mapped[str] = mapped_column(String(15))
+    basis: Mapped[str] = mapped_column(String(32))
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lapses_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = _created_at()
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
