@@ -34,6 +34,7 @@ from app.routes.dnc import DncController
 from app.routes.lists import ListController
 from app.routes.named_lists import NamedListController, PrefixController
 from app.routes.ops import health, metrics, ready
+from app.routes.subscriptions import SubscriptionController
 from app.routes.transfer import TransferController
 from domain.phone import nanp_table
 from infra import bootstrap
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CheckController,
             CacheController,
             BatchController,
+            SubscriptionController,
         ],
         lifespan=[lifespan],
         middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS), StrictQuery],

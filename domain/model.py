@@ -285,6 +285,8 @@ class MirrorProbe:
     checksum: Checksum | None  # None: no live generation, or one kept without a checksum
     members: tuple[bool, ...] = ()
     prefixes: tuple[str, ...] | None = None  # the org-wide list's: the prefix rules held
+    subscriptions: tuple[str, ...] | None = None  # the org-wide list's: the shared lists held
+    fresh_until: int | None = None  # a shared list's: its freshness, in seconds since 1970
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,6 +174,10 @@ class SharedListRepository(Protocol):
         """False if it was not subscribed."""
         ...
 
+    async def checksum(self, list_id: str) -> Checksum:
+        """The checksum the list's row keeps of its live generation (empty: never loaded)."""
+        ...
+
     async def subscribers(self, list_id: str) -> list[UUID]: ...
     async def subscriber_counts(self) -> dict[str, int]:
         """How many organizations subscribe to each list (lists none subscribe to: absent)."""
@@ -221,11 +225,6 @@ class SharedNumbers(Protocol):
 
     async def discard(self, generation: int) -> None:
         """Drop a staged generation that will not be swapped in."""
-        ...
-
-    async def checksum(self, shared: SharedList) -> Checksum:
-        """The checksum of the live generation, computed from its rows (what the list's row
-        should say)."""
         ...
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 from domain.errors import InvalidInput
-from domain.model import DEFAULT_LIST, Batch, CallRecord, DncEntry
+from domain.model import DEFAULT_LIST, Batch, Blocking, CallRecord, DncEntry
 from domain.time import as_utc
 
 EXPIRED = "expired"  # the removal reason of an entry retired because its expiresAt passed
@@ -75,3 +75,24 @@ class PrefixRules:
 
     def match(self, number: str) -> bool:
         return any(number[:length] in self.prefixes for length in self.lengths)
+
+
+def blocking(
+    lists: tuple[str, ...],
+    prefix: bool,
+    shared: tuple[str, ...],
+    stale: tuple[str, ...],
+    exempt: bool,
+) -> Blocking | None:
+    """What blocks a number (None: nothing), given the organization's lists that hold it,
+    whether a prefix rule matches it, the subscribed shared lists that hold it, those too
+    stale to vouch for it, and whether an exemption lifts the shared lists for it. An
+    exemption never lifts the organization's own lists or rules: a do-not-call request beats a
+    business relationship."""
+    if exempt:
+        shared = stale = ()
+    else:
+        stale = tuple(list_id for list_id in stale if list_id not in shared)
+    if not (lists or prefix or shared or stale):
+        return None
+    return Blocking(lists, prefix, shared, stale)

@@ -19,11 +19,13 @@ from domain.errors import Unavailable
 from domain.ports import Mailer
 from domain.usecases.checks import RebuildRequests
 from infra.db.imports import SqlListTransfers
+from infra.db.shared_numbers import SqlSharedNumbers
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.mailer import create_mailer
 from infra.rate_limit import RateLimiter
 from infra.redis.mirror import RedisMirror, close_mirror_redis, create_mirror_redis
 from infra.redis.queue import ArqJobQueue, create_arq, create_redis_pool
+from infra.redis.shared import RedisSharedMirror
 from infra.settings import Settings
 from infra.token_cache import TokenCache
 from infra.token_revocations import RedisTokenRevocations
@@ -76,6 +78,15 @@ class Resources:
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions)
+
+    @property
+    def shared_mirror(self) -> RedisSharedMirror:
+        """The shared lists' mirror, on the same Redis as the organizations'."""
+        return RedisSharedMirror(self.mirror)
+
+    def shared_numbers(self) -> SqlSharedNumbers:
+        """Shared lists' loads, on the main engine (only the CLI loads them)."""
+        return SqlSharedNumbers(self.engine)
 
     def transfers(self) -> SqlListTransfers:
         """Imports and exports on the main engine (status reads, exports, the worker's runs)."""

@@ -12,15 +12,16 @@
             ...  # dial verdict.normalized
 
 One Redis round trip answers the whole list of numbers, against the org-wide list, the named
-lists asked about and the prefix rules (``infra/redis/lua/check.lua``). When the mirror is
+lists asked about, the prefix rules and the shared lists the organization subscribes to, with
+its exemptions (``infra/redis/lua/check.lua``, asked through ``infra/redis/checking.py``: on a
+Redis Cluster, one call per slot, in parallel). When the mirror is
 not ready ("unknown"), or Redis cannot be reached, the same numbers go to
 ``POST /api/dnc/check``, which answers from Postgres. If that fails too, :meth:`check`
 raises :class:`DncUnavailable`: the caller must not dial.
 """
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, Self, cast
+from typing import Any, Self
 from uuid import UUID
 
 import httpx
@@ -29,8 +30,7 @@ from redis.asyncio import Redis, RedisCluster
 from domain.model import DEFAULT_LIST, CheckResult, Verdict
 from domain.usecases.checks import normalize_all, verdicts_for
 from infra.redis import REDIS_FAILURES, layout
-
-CHECK_SCRIPT = (Path(__file__).parent / "redis" / "lua" / "check.lua").read_text()
+from infra.redis.checking import ScriptCheck
 
 
 class DncUnavailable(Exception):
@@ -52,8 +52,7 @@ class DncClient:
         self.http = http
         self.prefix = prefix
         self.organization_id = organization_id
-        scripts = cast(Redis, redis)  # redis-py types register_script for Redis only
-        self._script = scripts.register_script(CHECK_SCRIPT)
+        self._checking = ScriptCheck(redis, prefix)
 
     @classmethod
     def connect(
@@ -88,11 +87,8 @@ class DncClient:
         the prefix rules. Raises :class:`DncUnavailable` rather than guess."""
         named = tuple(dict.fromkeys(list_id for list_id in lists if list_id != DEFAULT_LIST))
         normalized, unique = normalize_all(phone_numbers)
-        keys = layout.check_keys(self.prefix, self.organization_id, named)
         try:
-            reply = await self._script(keys=keys, args=["@", ",".join(unique)])
-            ready, enabled, masks = layout.read_check_reply(reply, len(unique), len(named))
-            answers = layout.blocking_of(masks, (DEFAULT_LIST, *named))
+            ready, enabled, answers = await self._checking.ask(self.organization_id, named, unique)
         except (*REDIS_FAILURES, layout.UnexpectedReply):
             ready = False  # unreachable, or not an answer for these numbers: ask the API
         if ready:

@@ -12,11 +12,17 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 from arq import Retry
-from prometheus_client import Counter, start_http_server
+from prometheus_client import Counter, Gauge, start_http_server
 
 JOBS = Counter("dnc_jobs", "Background jobs that ended, by outcome", ["job", "outcome"])
 DRIFT_FOUND = Counter("dnc_mirror_drift_found", "Mirrors reconciliation found drifted")
 REPAIRS = Counter("dnc_mirror_repairs", "Mirror repairs done, by kind", ["kind"])
+SHARED_STALE = Gauge(
+    "dnc_shared_list_stale",
+    "1 when a shared list is past its max age: its subscribers' checks block every number it "
+    "cannot vouch for (reason registry_stale)",
+    ["list"],
+)
 P = ParamSpec("P")
 R = TypeVar("R")
 

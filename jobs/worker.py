@@ -21,6 +21,7 @@ from domain.usecases.entries import expire_due
 from domain.usecases.mirror_repair import rebuild_mirror, reconcile
 from domain.usecases.mirror_sync import sync_all
 from domain.usecases.notify import deliver_outbox_message, pending_outbox
+from domain.usecases.shared_lists import reconcile_shared, stale_shared_lists
 from domain.usecases.transfer import process_queued, relay_lost_imports
 from infra import bootstrap
 from infra.bootstrap import Resources
@@ -32,7 +33,7 @@ from infra.redis.queue import (
     create_redis_pool,
 )
 from infra.settings import Settings
-from jobs.metrics import DRIFT_FOUND, REPAIRS, counted, serve_metrics
+from jobs.metrics import DRIFT_FOUND, REPAIRS, SHARED_STALE, counted, serve_metrics
 from jobs.outages import OutageRidingWorker
 
 log = logging.getLogger(__name__)
@@ -191,8 +192,21 @@ async def reconcile_mirrors(ctx: Ctx) -> int:
     ready or drifted. Its cost does not grow with the lists."""
     resources = resources_of(ctx)
     drifted = len(await reconcile(resources.uow(), resources.mirror, resources.queue))
-    DRIFT_FOUND.inc(drifted)
-    return drifted
+    rebuilt = await reconcile_shared(resources.uow(), resources.shared_mirror)
+    DRIFT_FOUND.inc(drifted + len(rebuilt))
+    REPAIRS.labels("shared_rebuild").inc(len(rebuilt))
+    for shared, subscribers, stale in await stale_shared_lists(resources.uow()):
+        SHARED_STALE.labels(shared.id).set(1 if stale else 0)
+        if stale and subscribers:
+            log.warning(
+                "shared list %s (%s) is stale since %s: %d subscribing organizations' checks "
+                "block every number it does not hold (registry_stale); load a fresh copy",
+                shared.id,
+                shared.name,
+                shared.fresh_until.isoformat() if shared.fresh_until else "it was never loaded",
+                subscribers,
+            )
+    return drifted + len(rebuilt)
 
 
 @skipped_while_unavailable("expired entries retired, but the mirror sync waits for Redis")

@@ -1,8 +1,8 @@
 """The ``dnc`` command: provisioning, migrations, the mirror, and the two processes.
 
 One module per command group, each adding its commands to the parser: ``db``, ``org``,
-``user``, ``lists`` (the ``list`` group), ``tokens`` (the ``token`` group; a module named
-``token`` would shadow the standard library's), ``cache``, ``transfer`` (``import`` and
+``user``, ``lists`` (the ``list`` group), ``shared_lists`` (``shared-list``), ``tokens`` (the
+``token`` group; a module named ``token`` would shadow the standard library's), ``cache``, ``transfer`` (``import`` and
 ``export``) and ``processes`` (``serve``, ``worker`` and ``run``, whose supervisor is
 ``supervisor``). What the commands on the data share (their resources, one JSON object on
 stdout) is in ``tools``.
@@ -13,11 +13,11 @@ import json
 import logging.config
 import sys
 
-from app.cli import cache, db, lists, org, processes, tokens, transfer, user
+from app.cli import cache, db, lists, org, processes, shared_lists, tokens, transfer, user
 from infra.logs import logging_config
 from infra.settings import Settings, SettingsError
 
-GROUPS = (db, org, user, tokens, lists, cache, transfer, processes)
+GROUPS = (db, org, user, tokens, lists, shared_lists, cache, transfer, processes)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.errors import DomainError
 from infra.bootstrap import open_resources
+from infra.db.shared_numbers import SqlSharedNumbers
 from infra.db.uow import SqlUnitOfWork
 from infra.redis.mirror import RedisMirror
+from infra.redis.shared import RedisSharedMirror
 from infra.settings import Settings
 from infra.token_revocations import RedisTokenRevocations
 
@@ -34,6 +36,8 @@ class Tools:
     mirror: RedisMirror
     engine: AsyncEngine
     revocations: RedisTokenRevocations
+    shared_mirror: RedisSharedMirror
+    shared_numbers: SqlSharedNumbers
 
 
 Action = Callable[[Tools, argparse.Namespace], Awaitable[Report]]
@@ -78,4 +82,11 @@ def with_tools(action: Action) -> Command:
 @asynccontextmanager
 async def _tools(settings: Settings) -> AsyncIterator[Tools]:
     async with open_resources(settings, CLI_NAME) as resources:
-        yield Tools(resources.uow(), resources.mirror, resources.engine, resources.revocations)
+        yield Tools(
+            resources.uow(),
+            resources.mirror,
+            resources.engine,
+            resources.revocations,
+            resources.shared_mirror,
+            resources.shared_numbers(),
+        )

@@ -5,7 +5,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain.errors import InvalidInput, Unavailable
@@ -13,6 +14,7 @@ from domain.model import DEFAULT_LIST, Blocking, CheckResult, Verdict
 from domain.phone import normalize_or_none
 from domain.ports import DncMirror, JobQueue, UnitOfWork
 from domain.rules import PrefixRules
+from domain.rules import blocking as rules_blocking
 from domain.time import utcnow
 from domain.usecases.lists import named_lists_of
 
@@ -175,15 +177,17 @@ async def _from_postgres(
     not_ready: bool,
 ) -> tuple[bool, dict[str, Blocking], str]:
     """The answer from Postgres; a rebuild is asked for when the mirror was not ready."""
+    now = utcnow()
     try:
         async with uow:
             unknown = await uow.lists.missing(organization_id, named)
             if not unknown:
                 organization = await uow.organizations.get(organization_id)
                 lists = await uow.entries.blocking_lists(
-                    organization_id, numbers, utcnow(), [DEFAULT_LIST, *named]
+                    organization_id, numbers, now, [DEFAULT_LIST, *named]
                 )
                 rules = PrefixRules(rule.prefix for rule in await uow.prefixes.all(organization_id))
+                shared = await _shared_lists_say(uow, organization_id, numbers, now)
     except Exception as exc:  # any failure here means we do not know: refuse, never guess
         if not_ready:
             await rebuilds.request(organization_id)
@@ -196,8 +200,32 @@ async def _from_postgres(
     blocking = {}
     for number in numbers:
         on = lists.get(number)
-        prefix = rules.match(number)
-        if on or prefix:
-            held = tuple(list_id for list_id in order if on and list_id in on)
-            blocking[number] = Blocking(held, prefix)
+        held = tuple(list_id for list_id in order if on and list_id in on)
+        theirs, exempt = shared.holding.get(number, ()), number in shared.exempt
+        found = rules_blocking(held, rules.match(number), theirs, shared.stale, exempt)
+        if found is not None:
+            blocking[number] = found
     return (organization.dnc_enabled if organization else True), blocking, "postgres"
+
+
+class SharedAnswer(NamedTuple):
+    holding: dict[str, tuple[str, ...]]  # number: the subscribed lists that hold it
+    stale: tuple[str, ...]  # the subscribed lists past their freshness
+    exempt: set[str]  # the numbers an exemption lifts the shared lists for
+
+
+async def _shared_lists_say(
+    uow: UnitOfWork, organization_id: UUID, numbers: list[str], now: datetime
+) -> SharedAnswer:
+    """What the organization's subscribed shared lists say of these numbers, in Postgres."""
+    subscribed = await uow.shared_lists.subscribed(organization_id)
+    if not subscribed:
+        return SharedAnswer({}, (), set())
+    lapses = await uow.exemptions.lapses(organization_id, numbers)
+    exempt = {n for n, lapse in lapses.items() if lapse is None or now < lapse}
+    holding: dict[str, tuple[str, ...]] = {}
+    for shared in subscribed:
+        for number in await uow.shared_lists.listed_among(shared, numbers):
+            holding[number] = (*holding.get(number, ()), shared.id)
+    stale = tuple(shared.id for shared in subscribed if shared.stale(now))
+    return SharedAnswer(holding, stale, exempt)

@@ -26,6 +26,7 @@ from domain.usecases.mirror_sync import (
     apply_changes,
     sync_all,
     sync_mirror,
+    write_subscriptions,
     write_truth,
 )
 
@@ -102,6 +103,11 @@ async def _rebuild_list(
             organization = await uow.organizations.get(organization_id)
             enabled = organization.dnc_enabled if organization else True
             prefixes = [rule.prefix for rule in await uow.prefixes.all(organization_id)]
+            # what goes live with the list: its subscriptions and exemptions, whole (the
+            # lock keeps their syncs out meanwhile)
+            await write_subscriptions(uow, mirror, organization_id)
+            lapses = await uow.exemptions.lapses(organization_id)
+            await mirror.set_exemptions(organization_id, lapses, replace=True)
         swapped = await mirror.swap(
             organization_id, build, enabled, utcnow().isoformat(), loaded, prefixes
         )
@@ -204,10 +210,13 @@ async def check_summary(
             truth = await uow.entries.mirror_truth(
                 organization_id, utcnow() + EXPIRY_SLACK, EXPIRING_PROBED, list_id
             )
+            subscribed: tuple[str, ...] = ()
+            if list_id == DEFAULT_LIST:
+                subscribed = tuple(s.id for s in await uow.shared_lists.subscribed(organization_id))
             if not truth.pending and truth.expired is not None:
                 probe = await mirror.probe(organization_id, truth.expired, list_id)
         if probe is not None:
-            return _compare(organization_id, list_id, truth, probe)
+            return _compare(organization_id, list_id, truth, probe, subscribed)
         if truth.expired is None:
             log.info("%s: many entries wait for the expiry job; compared later", organization_id)
             return None
@@ -215,10 +224,17 @@ async def check_summary(
     return None
 
 
-def _compare(organization_id: UUID, list_id: str, truth: MirrorTruth, probe: MirrorProbe) -> Drift:
+def _compare(
+    organization_id: UUID,
+    list_id: str,
+    truth: MirrorTruth,
+    probe: MirrorProbe,
+    subscribed: tuple[str, ...] = (),
+) -> Drift:
     """Redis should hold the listed entries, less those expired ones a sync already took out
     (Redis may hold an entry that expired since its last write until the expiry job retires
-    it; the probe says which it holds); the org-wide list's meta key the flag and the rules."""
+    it; the probe says which it holds); the org-wide list's meta key the flag, the rules and
+    the subscriptions."""
     if not probe.ready:
         return Drift(organization_id, False, truth.listed.count, None, list_id=list_id)
     expired = truth.expired or []
@@ -232,6 +248,7 @@ def _compare(organization_id: UUID, list_id: str, truth: MirrorTruth, probe: Mir
     if list_id == DEFAULT_LIST:
         rules = None if probe.prefixes is None else sorted(probe.prefixes)
         differs = differs or probe.enabled != truth.enabled or rules != sorted(truth.prefixes)
+        differs = differs or probe.subscriptions != subscribed
     return Drift(
         organization_id,
         True,

@@ -18,6 +18,8 @@ from domain.model import (
     OutboxMessage,
     PrefixRule,
     Role,
+    SharedList,
+    SharedListKind,
     User,
 )
 from infra.db.models import (
@@ -29,6 +31,7 @@ from infra.db.models import (
     OrganizationRow,
     OutboxRow,
     PrefixRuleRow,
+    SharedListRow,
     UserRow,
 )
 
@@ -103,4 +106,18 @@ def list_from_row(row: DncListRow, count: int) -> DncList:
 def rule_from_row(row: PrefixRuleRow) -> PrefixRule:
     return PrefixRule(
         row.id, row.organization_id, row.prefix, row.reason, row.created_by_user_id, row.created_at
+    )
+
+
+def shared_from_row(row: SharedListRow) -> SharedList:
+    return SharedList(
+        id=row.id,
+        name=row.name,
+        kind=cast(SharedListKind, row.kind),  # the check constraint keeps it one of them
+        max_age_days=row.max_age_days,
+        created_at=row.created_at,
+        downloaded_at=row.downloaded_at,
+        loaded_at=row.loaded_at,
+        count=row.count,
+        generation=row.generation,
     )

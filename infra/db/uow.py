@@ -19,6 +19,7 @@ from infra.db.repositories import (
     SqlOrganizationRepository,
     SqlOutbox,
     SqlPrefixRepository,
+    SqlSharedListRepository,
     SqlTokenRepository,
     SqlUserRepository,
 )
@@ -54,6 +55,7 @@ class SqlUnitOfWork:
         self.entries = SqlDncEntryRepository(self.session)
         self.lists = SqlListRepository(self.session)
         self.prefixes = SqlPrefixRepository(self.session)
+        self.shared_lists = SqlSharedListRepository(self.session)
         self.audit = SqlAuditLog(self.session)
         self.outbox = SqlOutbox(self.session)
         return self

@@ -2,18 +2,17 @@
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 from uuid import UUID
 
 from domain.errors import Unavailable
-from domain.model import DEFAULT_LIST, Blocking, MirrorAnswer
-from infra.redis.layout import blocking_of, read_check_reply
+from domain.model import Blocking, MirrorAnswer
+from infra.redis.checking import Answer
 
 _Waiter = tuple[Sequence[str], "asyncio.Future[MirrorAnswer]"]
 # who is asked about: an organization and the named lists (beside its org-wide one)
 _Asking = tuple[UUID, tuple[str, ...]]
-# one packed check.lua call: the organization, the named lists and the numbers; the reply
-AskCheck = Callable[[UUID, tuple[str, ...], list[str]], Awaitable[Sequence[Any]]]
+# one check (infra/redis/checking.py): the organization, the named lists and the numbers
+AskCheck = Callable[[UUID, tuple[str, ...], list[str]], Awaitable[Answer]]
 MAX_NUMBERS_PER_CALL = 10_000
 # a check of more numbers than this is asked in parts of this size, one after the other: a
 # script blocks Redis while it runs (about 2 ms a 1,000 numbers), and other checks' scripts
@@ -93,9 +92,7 @@ class CheckCoalescer:
         organization_id, lists = asking
         try:  # every waiter must hear back, whatever happens
             numbers = [n for batch, _ in waiters for n in batch]
-            reply = await self.ask(organization_id, lists, numbers)
-            ready, enabled, masks = read_check_reply(reply, len(numbers), len(lists))
-            blocking = blocking_of(masks, (DEFAULT_LIST, *lists))
+            ready, enabled, blocking = await self.ask(organization_id, lists, numbers)
         except Exception as exc:  # Redis, the cluster client, or a reply we cannot read
             error = Unavailable("The DNC cache (Redis) could not be reached")
             error.__cause__ = exc
@@ -122,7 +119,7 @@ def _groups(waiters: list[_Waiter]) -> list[list[_Waiter]]:
 def _deliver(
     waiters: list[_Waiter], ready: bool, enabled: bool, blocking: tuple[Blocking | None, ...]
 ) -> None:
-    """Hand each waiter its slice of one packed ``check.lua`` reply."""
+    """Hand each waiter its slice of one answer."""
     start = 0
     for numbers, future in waiters:
         end = start + len(numbers)

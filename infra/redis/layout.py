@@ -51,10 +51,11 @@ buckets``). ``tests/unit/test_redis_layout.py`` checks the SQL against :func:`lo
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain.model import DEFAULT_LIST, Blocking
+from domain.rules import blocking
 
 DEFAULT_PREFIX = "dnc"
 TARGET_PER_BUCKET = 256
@@ -103,12 +104,28 @@ def script_keys(prefix: str, organization_id: UUID | str, list_id: str = DEFAULT
     ]
 
 
+def exemptions_key(prefix: str, organization_id: UUID | str) -> str:
+    return f"{prefix}:{{{organization_id}}}:x"
+
+
+def shared_owner(list_id: str) -> str:
+    """What a shared list's keys have in their hash tag where an organization's have its id:
+    ``<prefix>:{shared:<listId>}:meta`` and so on."""
+    return f"shared:{list_id}"
+
+
 def check_keys(prefix: str, organization_id: UUID | str, named: Sequence[str] = ()) -> list[str]:
-    """The ``KEYS`` of ``check.lua``: the org-wide list's two, then two for each named list."""
-    keys = script_keys(prefix, organization_id)
+    """The ``KEYS`` of an organization's ``check.lua`` call: the org-wide list's two, its
+    exemptions, then two for each named list."""
+    keys = [*script_keys(prefix, organization_id), exemptions_key(prefix, organization_id)]
     for list_id in named:
         keys += script_keys(prefix, organization_id, list_id)
     return keys
+
+
+def shared_check_keys(prefix: str, shared: Sequence[str]) -> list[str]:
+    """The ``KEYS`` of a shared lists' ``check.lua`` call: two for each list."""
+    return [key for list_id in shared for key in script_keys(prefix, shared_owner(list_id))]
 
 
 def cursor_key(prefix: str) -> str:
@@ -141,50 +158,116 @@ class UnexpectedReply(Exception):
 
 
 def digits_per_number(named_lists: int) -> int:
-    """How many hex digits a packed ``check.lua`` reply gives each number when asked about
-    ``named_lists`` named lists: ``named_lists + 2`` bits, one for each list (the org-wide
-    one first) and one for the prefix rules."""
-    return (named_lists + 1) // 4 + 1
+    """How many hex digits an organization's ``check.lua`` reply gives each number when asked
+    about ``named_lists`` named lists: ``named_lists + 3`` bits, one for each list (the
+    org-wide one first), one for the prefix rules, one for an exemption."""
+    return (named_lists + 2) // 4 + 1
 
 
-def read_check_reply(
-    reply: Sequence[Any], asked: int, named_lists: int = 0
-) -> tuple[bool, bool, bytes]:
-    """``(ready, enabled, masks)`` from a packed ``check.lua`` reply to ``asked`` numbers and
-    ``named_lists`` named lists: masks are :func:`digits_per_number` hex digits a number, in
-    the numbers' order (empty unless ready and enabled). Raises :class:`UnexpectedReply` when
-    the reply is for a different count of numbers, or holds anything but lowercase hex digits
-    (a reply read as ``str`` is taken as its ASCII bytes, never as "nothing listed")."""
-    enabled, ready = int(reply[0]), int(reply[1])
-    masks = reply[2] if len(reply) > 2 else b""
-    if isinstance(masks, str):  # a client made with decode_responses=True
-        masks = masks.encode("ascii", "replace")
-    if not isinstance(masks, bytes):
-        raise UnexpectedReply(f"masks of type {type(masks).__name__}")
-    if ready and enabled == 1 and len(masks) != asked * digits_per_number(named_lists):
+def shared_digits_per_number(shared_lists: int) -> int:
+    """How many hex digits a shared lists' ``check.lua`` reply gives each number: a bit a
+    list."""
+    return (shared_lists - 1) // 4 + 1
+
+
+class OrganizationReply(NamedTuple):
+    """An organization's ``check.lua`` reply, read: ``masks`` (hex digits, empty unless ready
+    and enabled) and ``subscribed``, the shared lists to ask about beside it."""
+
+    ready: bool
+    enabled: bool
+    subscribed: tuple[str, ...] = ()
+    masks: bytes = b""
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, str):  # a client made with decode_responses=True
+        return value.encode("ascii", "replace")
+    if not isinstance(value, bytes):
+        raise UnexpectedReply(f"a reply of type {type(value).__name__}")
+    return value
+
+
+def _hex_digits(masks: bytes, asked: int, width: int) -> bytes:
+    if len(masks) != asked * width:
         raise UnexpectedReply(f"{len(masks)} digits for {asked} numbers")
     if masks.translate(None, b"0123456789abcdef"):  # not an answer to read
         raise UnexpectedReply("masks other than hex digits")
-    return ready == 1, ready == 1 and enabled == 1, masks if ready and enabled == 1 else b""
+    return masks
 
 
-def blocking_of(masks: bytes, list_ids: Sequence[str]) -> tuple[Blocking | None, ...]:
-    """What blocks each number of a packed reply (read by :func:`read_check_reply`) to a check
-    of the lists ``list_ids`` (the org-wide list first, then the named ones asked about):
-    None where nothing does. Raises :class:`UnexpectedReply` for a bit no list stands for."""
+def read_check_reply(reply: Sequence[Any], asked: int, named_lists: int = 0) -> OrganizationReply:
+    """An organization's ``check.lua`` reply to ``asked`` numbers and ``named_lists`` named
+    lists. Raises :class:`UnexpectedReply` when the reply is for a different count of numbers,
+    or holds anything but lowercase hex digits (a reply read as ``str`` is taken as its ASCII
+    bytes, never as "nothing listed")."""
+    enabled, ready = int(reply[0]), int(reply[1])
+    if ready != 1:
+        return OrganizationReply(False, False)
+    if enabled != 1:
+        return OrganizationReply(True, False)
+    if len(reply) != 4:
+        raise UnexpectedReply(f"{len(reply)} parts")
+    subscribed = tuple(s for s in _as_bytes(reply[2]).decode("ascii").split(",") if s)
+    masks = _hex_digits(_as_bytes(reply[3]), asked, digits_per_number(named_lists))
+    return OrganizationReply(True, True, subscribed, masks)
+
+
+def read_shared_reply(
+    reply: Sequence[Any], asked: int, shared_lists: int
+) -> tuple[bool, int, bytes]:
+    """``(ready, stale, masks)`` from a shared lists' ``check.lua`` reply: ``stale`` a bit a
+    list, ``masks`` :func:`shared_digits_per_number` hex digits a number."""
+    if int(reply[0]) != 1:
+        return False, 0, b""
+    if len(reply) != 3:
+        raise UnexpectedReply(f"{len(reply)} parts")
+    stale = int(reply[1])
+    if not 0 <= stale < 1 << shared_lists:
+        raise UnexpectedReply(f"stale mask {stale} for {shared_lists} lists")
+    masks = _hex_digits(_as_bytes(reply[2]), asked, shared_digits_per_number(shared_lists))
+    return True, stale, masks
+
+
+def blocking_of(
+    masks: bytes,
+    list_ids: Sequence[str],
+    shared: Sequence[str] = (),
+    shared_masks: bytes = b"",
+    stale: int = 0,
+) -> tuple[Blocking | None, ...]:
+    """What blocks each number, from the replies read by :func:`read_check_reply` (for the
+    lists ``list_ids``, the org-wide list first, then the named ones asked about) and, when
+    the organization subscribes to the ``shared`` lists, :func:`read_shared_reply`: None where
+    nothing does (``domain.rules.blocking``). Raises :class:`UnexpectedReply` for a bit no
+    list stands for."""
     width = digits_per_number(len(list_ids) - 1)
-    prefix_bit = 1 << len(list_ids)
-    seen: dict[bytes, Blocking | None] = {b"0" * width: None}
+    prefix_bit, exempt_bit = 1 << len(list_ids), 2 << len(list_ids)
+    shared_width = shared_digits_per_number(len(shared)) if shared else 0
+    if len(shared_masks) != len(masks) // width * shared_width:
+        raise UnexpectedReply("the shared lists' answer is for other numbers")
+    stale_ids = tuple(list_id for j, list_id in enumerate(shared) if stale >> j & 1)
+    seen: dict[tuple[bytes, bytes], Blocking | None] = {}
     answers: list[Blocking | None] = []
-    for start in range(0, len(masks), width):
+    for n, start in enumerate(range(0, len(masks), width)):
         digits = masks[start : start + width]
-        if digits in seen:
-            answers.append(seen[digits])
+        theirs = shared_masks[n * shared_width : (n + 1) * shared_width]
+        key = (digits, theirs)
+        if key in seen:
+            answers.append(seen[key])
             continue
         mask = int(digits, 16)
-        if mask >= prefix_bit << 1:
+        if mask >= exempt_bit << 1:
             raise UnexpectedReply(f"mask {mask} for {len(list_ids)} lists")
-        lists = tuple(list_id for i, list_id in enumerate(list_ids) if mask >> i & 1)
-        blocking = seen[digits] = Blocking(lists, bool(mask & prefix_bit))
-        answers.append(blocking)
+        held = int(theirs, 16) if theirs else 0
+        if held >= 1 << len(shared):
+            raise UnexpectedReply(f"mask {held} for {len(shared)} shared lists")
+        found = seen[key] = blocking(
+            tuple(list_id for i, list_id in enumerate(list_ids) if mask >> i & 1),
+            bool(mask & prefix_bit),
+            tuple(list_id for j, list_id in enumerate(shared) if held >> j & 1),
+            stale_ids,
+            bool(mask & exempt_bit),
+        )
+        answers.append(found)
     return tuple(answers)

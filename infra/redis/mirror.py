@@ -7,9 +7,10 @@ reconciliation reads. Concurrent checks share round trips (``coalescer.py``).
 """
 
 import secrets
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 from uuid import UUID
 
 from redis.asyncio import Redis, RedisCluster
@@ -26,6 +27,7 @@ from domain.model import (
     VerifyCursor,
 )
 from infra.redis import REDIS_FAILURES, layout
+from infra.redis.checking import Answer, ScriptCheck
 from infra.redis.coalescer import CheckCoalescer
 from infra.settings import Settings
 
@@ -36,6 +38,10 @@ UNAVAILABLE = "The DNC cache (Redis) could not be reached"
 
 
 MirrorRedis = Redis | RedisCluster
+# whose keys: an organization's (its id in the hash tag), or a shared list's (``shared:<id>``,
+# see ``layout.shared_owner``; infra/redis/shared.py)
+Owner = UUID | str
+EXEMPTIONS_PER_CALL = 10_000
 
 
 def create_mirror_redis(settings: Settings, default: Redis) -> MirrorRedis:
@@ -65,7 +71,7 @@ class RedisMirror:
         self.redis = redis
         self.prefix = prefix
         scripts = cast(Redis, redis)  # redis-py types register_script for Redis only
-        self._check = scripts.register_script((LUA / "check.lua").read_text())
+        self._checking = ScriptCheck(redis, prefix)
         self._apply = scripts.register_script((LUA / "apply.lua").read_text())
         self._begin = scripts.register_script((LUA / "begin_rebuild.lua").read_text())
         self._swap = scripts.register_script((LUA / "swap.lua").read_text())
@@ -73,15 +79,15 @@ class RedisMirror:
         self._probe = scripts.register_script((LUA / "probe.lua").read_text())
         self._checks = CheckCoalescer(self._ask_check, checks_in_flight)
 
-    def meta_key(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> str:
+    def meta_key(self, organization_id: Owner, list_id: str = DEFAULT_LIST) -> str:
         return layout.list_meta_key(self.prefix, organization_id, list_id)
 
     def bucket_key(
-        self, organization_id: UUID, generation: str, bucket: int, list_id: str = DEFAULT_LIST
+        self, organization_id: Owner, generation: str, bucket: int, list_id: str = DEFAULT_LIST
     ) -> str:
         return layout.list_bucket_key(self.prefix, organization_id, list_id, generation, bucket)
 
-    def _keys(self, organization_id: UUID, list_id: str) -> list[str]:
+    def _keys(self, organization_id: Owner, list_id: str) -> list[str]:
         return layout.script_keys(self.prefix, organization_id, list_id)
 
     async def check(
@@ -92,16 +98,12 @@ class RedisMirror:
 
     async def _ask_check(
         self, organization_id: UUID, lists: tuple[str, ...], numbers: list[str]
-    ) -> Sequence[Any]:
-        reply: Sequence[Any] = await self._check(
-            keys=layout.check_keys(self.prefix, organization_id, lists),
-            args=["@", ",".join(numbers)],
-        )
-        return reply
+    ) -> Answer:
+        return await self._checking.ask(organization_id, lists, numbers)
 
     async def apply(
         self,
-        organization_id: UUID,
+        organization_id: Owner,
         add: Sequence[str] = (),
         remove: Sequence[str] = (),
         enabled: bool | None = None,
@@ -127,8 +129,56 @@ class RedisMirror:
         except REDIS_FAILURES as exc:
             raise Unavailable(UNREACHABLE) from exc
 
-    async def state(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> MirrorState:
-        fields = ["ready2", "enabled", "gen", "buckets", "bgen", "rebuilt_at", "rebuilt_count"]
+    async def set_subscriptions(self, organization_id: UUID, list_ids: Sequence[str]) -> None:
+        try:
+            await cast(
+                Awaitable[int],
+                self.redis.hset(self.meta_key(organization_id), "shared", ",".join(list_ids)),
+            )
+        except REDIS_FAILURES as exc:
+            raise Unavailable(UNREACHABLE) from exc
+
+    async def set_exemptions(
+        self,
+        organization_id: UUID,
+        lapses: Mapping[str, datetime | None],
+        clear: Sequence[str] = (),
+        replace: bool = False,
+    ) -> None:
+        """A hash of number to when its exemption lapses, in seconds since the epoch ("0":
+        never); a replacement is written beside it and renamed over it (one slot, atomic)."""
+        key = layout.exemptions_key(self.prefix, organization_id)
+        target = f"{key}:new" if replace else key
+        values = {
+            number: "0" if lapse is None else str(int(lapse.timestamp()))
+            for number, lapse in lapses.items()
+        }
+        items = list(values.items())
+        try:
+            if replace:
+                await cast(Awaitable[int], self.redis.delete(target))
+            for start in range(0, len(items), EXEMPTIONS_PER_CALL):
+                part = dict(items[start : start + EXEMPTIONS_PER_CALL])
+                await cast(Awaitable[int], self.redis.hset(target, mapping=part))
+            if replace and items:
+                await cast(Awaitable[bool], self.redis.rename(target, key))
+            elif replace:
+                await cast(Awaitable[int], self.redis.delete(key))
+            for start in range(0, len(clear), EXEMPTIONS_PER_CALL):
+                part_cleared = clear[start : start + EXEMPTIONS_PER_CALL]
+                await cast(Awaitable[int], self.redis.hdel(key, *part_cleared))
+        except REDIS_FAILURES as exc:
+            raise Unavailable(UNREACHABLE) from exc
+
+    async def exemption_count(self, organization_id: UUID) -> int | None:
+        key = layout.exemptions_key(self.prefix, organization_id)
+        try:
+            return await cast(Awaitable[int], self.redis.hlen(key))
+        except REDIS_FAILURES as exc:
+            raise Unavailable(UNAVAILABLE) from exc
+
+    async def state(self, organization_id: Owner, list_id: str = DEFAULT_LIST) -> MirrorState:
+        fields = ["ready3", "enabled", "gen", "buckets", "bgen", "rebuilt_at", "rebuilt_count"]
         meta = self.meta_key(organization_id, list_id)
         try:
             values = await cast(
@@ -159,7 +209,7 @@ class RedisMirror:
             reply = await self.redis.info("server")
         return cast(dict[str, object], reply)
 
-    async def count(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> int | None:
+    async def count(self, organization_id: Owner, list_id: str = DEFAULT_LIST) -> int | None:
         """SCARD of every bucket, pipelined a thousand at a time."""
         state = await self.state(organization_id, list_id)
         if state.generation is None or state.buckets is None:
@@ -177,7 +227,7 @@ class RedisMirror:
             raise Unavailable(UNAVAILABLE) from exc
         return total
 
-    async def members(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> set[int] | None:
+    async def members(self, organization_id: Owner, list_id: str = DEFAULT_LIST) -> set[int] | None:
         """Read 500 buckets a pipeline (for ``dnc cache verify``)."""
         state = await self.state(organization_id, list_id)
         if state.generation is None or state.buckets is None:
@@ -192,7 +242,7 @@ class RedisMirror:
     # The reconciliation -----------------------------------------------------------------
 
     async def probe(
-        self, organization_id: UUID, numbers: Sequence[str] = (), list_id: str = DEFAULT_LIST
+        self, organization_id: Owner, numbers: Sequence[str] = (), list_id: str = DEFAULT_LIST
     ) -> MirrorProbe:
         try:
             reply = await self._probe(
@@ -201,7 +251,7 @@ class RedisMirror:
         except REDIS_FAILURES as exc:
             raise Unavailable(UNAVAILABLE) from exc
         ready = int(reply[0]) == 1
-        enabled, buckets, *sums, members, rules = (
+        enabled, buckets, *sums, members, rules, shared, fresh_until = (
             x.decode() if isinstance(x, bytes) else str(x) for x in reply[1:]
         )
         checksum = Checksum(*(int(value) for value in sums)) if all(v != "" for v in sums) else None
@@ -212,10 +262,12 @@ class RedisMirror:
             checksum=checksum if buckets else None,
             members=tuple(c == "1" for c in members),
             prefixes=None if rules == "-" else tuple(r for r in rules.split(",") if r),
+            subscriptions=None if shared == "-" else tuple(s for s in shared.split(",") if s),
+            fresh_until=int(fresh_until) if fresh_until else None,
         )
 
     async def bucket_members(
-        self, organization_id: UUID, start: int, stop: int, list_id: str = DEFAULT_LIST
+        self, organization_id: Owner, start: int, stop: int, list_id: str = DEFAULT_LIST
     ) -> tuple[int, set[int]] | None:
         state = await self.state(organization_id, list_id)
         if state.generation is None or state.buckets is None:
@@ -227,7 +279,7 @@ class RedisMirror:
 
     async def _read_buckets(
         self,
-        organization_id: UUID,
+        organization_id: Owner,
         list_id: str,
         generation: str,
         count: int,
@@ -287,7 +339,7 @@ class RedisMirror:
     # The rebuild -------------------------------------------------------------------------
 
     async def begin_rebuild(
-        self, organization_id: UUID, expected: int, list_id: str = DEFAULT_LIST
+        self, organization_id: Owner, expected: int, list_id: str = DEFAULT_LIST
     ) -> MirrorBuild:
         """A random generation id; the buckets of a rebuild that died half-way are deleted."""
         build = MirrorBuild(secrets.token_hex(4), layout.bucket_count_for(expected), list_id)
@@ -304,7 +356,7 @@ class RedisMirror:
         return build
 
     async def load_buckets(
-        self, organization_id: UUID, build: MirrorBuild, groups: Sequence[tuple[int, list[int]]]
+        self, organization_id: Owner, build: MirrorBuild, groups: Sequence[tuple[int, list[int]]]
     ) -> bool:
         """The members already computed (see ``layout.locate``) by whoever grouped them, in
         ``load.lua`` calls of a few thousand members, one after the other."""
@@ -332,7 +384,7 @@ class RedisMirror:
 
     async def swap(
         self,
-        organization_id: UUID,
+        organization_id: Owner,
         build: MirrorBuild,
         enabled: bool | None,
         rebuilt_at: str,
@@ -355,7 +407,7 @@ class RedisMirror:
             await self.delete_generation(organization_id, old_gen, int(old_buckets), build.list_id)
         return True
 
-    async def drop_list(self, organization_id: UUID, list_id: str) -> None:
+    async def drop_list(self, organization_id: Owner, list_id: str) -> None:
         """A deleted named list's keys: its meta key first (checks naming the list read it as
         unknown from then on), then its generations' buckets."""
         meta = self.meta_key(organization_id, list_id)
@@ -373,7 +425,7 @@ class RedisMirror:
                 await self.delete_generation(organization_id, generation, int(count), list_id)
 
     async def delete_generation(
-        self, organization_id: UUID, generation: str, buckets: int, list_id: str = DEFAULT_LIST
+        self, organization_id: Owner, generation: str, buckets: int, list_id: str = DEFAULT_LIST
     ) -> None:
         for start in range(0, buckets, 1000):
             keys = [

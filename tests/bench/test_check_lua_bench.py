@@ -34,7 +34,7 @@ def test_check_lua_cost(private_redis: PrivateRedis, report: list[Row]) -> None:
     keys = script_keys("bench", org)
     meta = keys[0]
     run_id = cast(dict[str, Any], client.info("server"))["run_id"]
-    client.hset(meta, mapping={"ready2": "1", "enabled": "1", "gen": "g", "buckets": buckets,
+    client.hset(meta, mapping={"ready3": "1", "enabled": "1", "gen": "g", "buckets": buckets,
                                "run_id": run_id, "prefixes": ""})  # fmt: skip
     numbers = [12_000_000_000 + n * 7_919 for n in range(1000)]
     for number in numbers[::2]:  # half of them listed
@@ -48,7 +48,7 @@ def test_check_lua_cost(private_redis: PrivateRedis, report: list[Row]) -> None:
             bucket, member = locate(number, named_buckets)
             client.sadd(list_bucket_key("bench", org, list_id, "g", bucket), member)
         client.hset(check_keys("bench", org, [list_id])[2], mapping={
-            "ready2": "1", "gen": "g", "buckets": named_buckets, "run_id": run_id})  # fmt: skip
+            "ready3": "1", "gen": "g", "buckets": named_buckets, "run_id": run_id})  # fmt: skip
 
     rows = []
     for batch in (1, 1000):

@@ -74,7 +74,7 @@ async def test_a_list_not_ready_and_prefix_rules_unknown_read_as_unknown(
     redis = cast(Redis, resources.mirror.redis)
     assert await script(resources, org, ["never-made"], [A]) == [-1, 0]
     meta = layout.list_meta_key(resources.mirror.prefix, org.id, named)
-    await cast(Awaitable[int], redis.hdel(meta, "ready2"))
+    await cast(Awaitable[int], redis.hdel(meta, "ready3"))
     assert await script(resources, org, [named], [A]) == [-1, 0]
     assert (await script(resources, org, [], [A]))[:2] == [1, 1]  # the others still answer
     await cast(Awaitable[int], redis.hdel(resources.mirror.meta_key(org.id), "prefixes"))

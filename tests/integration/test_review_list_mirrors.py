@@ -324,7 +324,7 @@ async def test_lists_come_in_the_order_named_from_redis_and_from_postgres(
     await bulk_add(resources.uow(), resources.mirror, principal(org), [BulkItem(A)])
     result = await check(resources, org, [A], [second, first, second])
     assert (result.source, result.verdicts[0].lists) == ("redis", (DEFAULT_LIST, second, first))
-    await redis_of(resources).hdel(resources.mirror.meta_key(org.id), "ready2")  # type: ignore[misc]
+    await redis_of(resources).hdel(resources.mirror.meta_key(org.id), "ready3")  # type: ignore[misc]
     result = await check(resources, org, [A], [second, first])
     assert (result.source, result.verdicts[0].lists) == ("postgres", (DEFAULT_LIST, second, first))
 
@@ -357,7 +357,7 @@ async def test_the_python_client_falls_back_for_a_list_not_ready_and_refuses_an_
             (True, "dnc", (named,)),
         ]
         meta = layout.list_meta_key(resources.mirror.prefix, org.id, named)
-        await redis_of(resources).hdel(meta, "ready2")  # type: ignore[misc]
+        await redis_of(resources).hdel(meta, "ready3")  # type: ignore[misc]
         result = await dialer.check([A, C], lists=[named])
         assert (result.source, [v.lists for v in result.verdicts]) == ("api", [(named,), ()])
         assert result.verdicts[1].reason == "prefix"

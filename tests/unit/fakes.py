@@ -4,7 +4,7 @@ repositories (``infra/db/repositories/``) and of the mirror's scripts (``infra/r
 same paths run against real Postgres and Redis in tests/api and tests/integration."""
 
 import copy
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -36,14 +36,17 @@ from domain.model import (
     OutboxMessage,
     PrefixRule,
     Principal,
+    SharedList,
     StagedImport,
+    StagedNumbers,
     User,
     VerifyCursor,
 )
 from domain.ports import DncMirror, JobQueue, Progress
 from domain.rules import EXPIRED, LIST_DELETED, PrefixRules, blocks
+from domain.rules import blocking as rules_blocking
 from domain.time import utcnow
-from infra.redis.layout import bucket_count_for, number_at
+from infra.redis.layout import bucket_count_for, locate, number_at
 
 REAL_SUITES = "covered against real Postgres and Redis in tests/integration"
 
@@ -77,6 +80,10 @@ class Tables:
     deleted_lists: set[tuple[UUID, str]] = field(default_factory=set)
     prefixes: dict[UUID, PrefixRule] = field(default_factory=dict)
     removed_prefixes: set[UUID] = field(default_factory=set)
+    shared_lists: dict[str, SharedList] = field(default_factory=dict)
+    shared_checksums: dict[str, Checksum] = field(default_factory=dict)  # each list row's
+    generations: dict[int, set[str]] = field(default_factory=dict)  # shared_numbers.g<n>
+    subscriptions: list[tuple[UUID, str]] = field(default_factory=list)  # in creation order
 
     def audit_record(self, index: int) -> AuditRecord:
         event = self.audit[index]
@@ -661,6 +668,129 @@ class _Prefixes:
         return rule
 
 
+class _SharedLists:
+    def __init__(self, t: Tables) -> None:
+        self.t = t
+
+    async def add(self, shared: SharedList) -> None:
+        if any(s.name.lower() == shared.name.lower() for s in self.t.shared_lists.values()):
+            raise Conflict(f"A shared list named {shared.name!r} exists already")
+        self.t.shared_lists[shared.id] = shared
+
+    async def get(self, list_id: str, lock: bool = False) -> SharedList | None:
+        return self.t.shared_lists.get(list_id)
+
+    async def all(self) -> list[SharedList]:
+        return sorted(self.t.shared_lists.values(), key=lambda s: (s.created_at, s.id))
+
+    async def subscribed(self, organization_id: UUID) -> list[SharedList]:
+        ids = {list_id for org, list_id in self.t.subscriptions if org == organization_id}
+        return [shared for shared in await self.all() if shared.id in ids]
+
+    async def subscribe(self, organization_id: UUID, list_id: str) -> bool:
+        if (organization_id, list_id) in self.t.subscriptions:
+            return False
+        self.t.subscriptions.append((organization_id, list_id))
+        return True
+
+    async def unsubscribe(self, organization_id: UUID, list_id: str) -> bool:
+        if (organization_id, list_id) not in self.t.subscriptions:
+            return False
+        self.t.subscriptions.remove((organization_id, list_id))
+        return True
+
+    async def checksum(self, list_id: str) -> Checksum:
+        return self.t.shared_checksums.get(list_id, Checksum())
+
+    async def subscribers(self, list_id: str) -> list[UUID]:
+        return sorted(org for org, each in self.t.subscriptions if each == list_id)
+
+    async def subscriber_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _, list_id in self.t.subscriptions:
+            counts[list_id] = counts.get(list_id, 0) + 1
+        return counts
+
+    def _numbers(self, shared: SharedList) -> set[str]:
+        return self.t.generations.get(shared.generation, set()) if shared.generation else set()
+
+    async def listed_among(self, shared: SharedList, numbers: Sequence[str]) -> set[str]:
+        return set(numbers) & self._numbers(shared)
+
+    async def stream_buckets(
+        self, shared: SharedList, buckets: int
+    ) -> AsyncIterator[list[tuple[int, list[int]]]]:
+        grouped: dict[int, list[int]] = {}
+        for number in sorted(self._numbers(shared)):
+            bucket, member = locate(int(number), buckets)
+            grouped.setdefault(bucket, []).append(member)
+        if grouped:
+            yield sorted(grouped.items())
+
+    async def swap(
+        self, list_id: str, staged: StagedNumbers, downloaded_at: datetime, loaded_at: datetime
+    ) -> None:
+        old = self.t.shared_lists[list_id]
+        self.t.shared_lists[list_id] = replace(
+            old,
+            generation=staged.generation,
+            downloaded_at=downloaded_at,
+            loaded_at=loaded_at,
+            count=staged.checksum.count,
+        )
+        self.t.shared_checksums[list_id] = staged.checksum
+        if old.generation is not None and old.generation != staged.generation:
+            self.t.generations.pop(old.generation, None)
+
+    async def change(
+        self,
+        shared: SharedList,
+        add: Sequence[str],
+        remove: Sequence[str],
+        downloaded_at: datetime,
+    ) -> tuple[int, int]:
+        generation = shared.generation
+        if generation is None:
+            generation = max(self.t.generations, default=0) + 1
+        numbers = self.t.generations.setdefault(generation, set())
+        added = [n for n in dict.fromkeys(add) if n not in numbers]
+        numbers.update(added)
+        removed = [n for n in dict.fromkeys(remove) if n in numbers]
+        numbers.difference_update(removed)
+        checksum = (
+            self.t.shared_checksums.get(shared.id, Checksum())
+            + Checksum.of(added)
+            - Checksum.of(removed)
+        )
+        self.t.shared_checksums[shared.id] = checksum
+        self.t.shared_lists[shared.id] = replace(
+            self.t.shared_lists[shared.id],
+            generation=generation,
+            downloaded_at=downloaded_at,
+            count=checksum.count,
+        )
+        return len(added), len(removed)
+
+
+class FakeSharedNumbers:
+    """Stages straight into the committed tables, as COPY does outside any unit of work."""
+
+    def __init__(self, uow: "FakeUnitOfWork") -> None:
+        self.uow = uow
+
+    async def stage(self, chunks: AsyncIterator[bytes]) -> StagedNumbers:
+        numbers: set[str] = set()
+        async for text in chunks:
+            numbers.update(line for line in text.decode().split("\n") if line)
+        tables = self.uow.committed
+        generation = max(tables.generations, default=0) + 1
+        tables.generations[generation] = numbers
+        return StagedNumbers(generation, Checksum.of(numbers))
+
+    async def discard(self, generation: int) -> None:
+        self.uow.committed.generations.pop(generation, None)
+
+
 class FakeUnitOfWork:
     """A transaction over :class:`Tables`: changes are kept on ``commit`` and dropped when
     the block ends without one, as in Postgres. ``fail_next`` makes the next block raise on
@@ -693,6 +823,7 @@ class FakeUnitOfWork:
         self.entries = _Entries(t)
         self.lists = _Lists(t)
         self.prefixes = _Prefixes(t)
+        self.shared_lists = _SharedLists(t)
         self.audit = _Audit(t)
         self.outbox = _Outbox(t)
 
@@ -763,6 +894,14 @@ class FakeMirror:
         self.named_rebuilt: dict[tuple[UUID, str], tuple[str, int]] = {}
         self.enabled: dict[UUID, bool] = {}
         self.prefixes: dict[UUID, list[str]] = {}
+        self.subscriptions: dict[UUID, list[str]] = {}  # absent: unknown, as for the rules
+        self.exemptions: dict[UUID, dict[str, datetime | None]] = {}  # number: its lapse
+        # the shared lists' mirrors, by list id: a live generation, one being built, whether
+        # it is vouched for, and until when its data vouches for numbers (absent: unknown)
+        self.shared_live: dict[str, Generation] = {}
+        self.shared_building: dict[str, Generation] = {}
+        self.shared_ready: dict[str, bool] = {}
+        self.shared_fresh: dict[str, datetime | None] = {}
         self.cursor: VerifyCursor | None = None
         self.down = False
         self.away: set[UUID] = set()
@@ -809,6 +948,7 @@ class FakeMirror:
         if list_id == DEFAULT_LIST:
             self.enabled[organization_id] = enabled
             self.prefixes.setdefault(organization_id, [])
+            self.subscriptions.setdefault(organization_id, [])
 
     def restart(self) -> None:
         """Redis restarted empty: every organization's mirror is gone."""
@@ -817,6 +957,11 @@ class FakeMirror:
         for named in (self.named_live, self.named_building, self.named_ready, self.named_rebuilt):
             named.clear()
         self.prefixes.clear()
+        self.subscriptions.clear()
+        self.exemptions.clear()
+        for shared in (self.shared_live, self.shared_building, self.shared_ready):
+            shared.clear()
+        self.shared_fresh.clear()
         self.cursor = None
 
     def _vouched(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> Generation | None:
@@ -832,11 +977,26 @@ class FakeMirror:
         self._up(organization_id)
         asked = (DEFAULT_LIST, *lists)
         generations = [self._vouched(organization_id, list_id) for list_id in asked]
-        if organization_id not in self.prefixes or any(g is None for g in generations):
+        subscribed = self.subscriptions.get(organization_id)
+        if (
+            organization_id not in self.prefixes
+            or subscribed is None
+            or any(g is None for g in generations)
+        ):
             return MirrorAnswer(ready=False, enabled=False)
         if self.enabled.get(organization_id) is not True:
             return MirrorAnswer(ready=True, enabled=False)
+        theirs = [self._shared_vouched(list_id) for list_id in subscribed]
+        if any(generation is None for generation, _ in theirs):
+            return MirrorAnswer(ready=False, enabled=False)
+        now = utcnow()
+        stale = tuple(
+            list_id
+            for list_id, (_, fresh_until) in zip(subscribed, theirs, strict=True)
+            if fresh_until is None or now >= fresh_until
+        )
         rules = PrefixRules(self.prefixes[organization_id])
+        lapses = self.exemptions.get(organization_id, {})
         answers: list[Blocking | None] = []
         for number in numbers:
             held = tuple(
@@ -844,9 +1004,42 @@ class FakeMirror:
                 for list_id, generation in zip(asked, generations, strict=True)
                 if generation is not None and number in generation.numbers
             )
-            prefix = rules.match(number)
-            answers.append(Blocking(held, prefix) if held or prefix else None)
+            shared = tuple(
+                list_id
+                for list_id, (generation, _) in zip(subscribed, theirs, strict=True)
+                if generation is not None and number in generation.numbers
+            )
+            exempt = number in lapses and ((lapse := lapses[number]) is None or now < lapse)
+            answers.append(rules_blocking(held, rules.match(number), shared, stale, exempt))
         return MirrorAnswer(True, True, tuple(answers))
+
+    def _shared_vouched(self, list_id: str) -> tuple[Generation | None, datetime | None]:
+        """A shared list's live generation if vouched for, and its freshness."""
+        if not self.shared_ready.get(list_id) or list_id not in self.shared_fresh:
+            return None, None
+        return self.shared_live.get(list_id), self.shared_fresh[list_id]
+
+    async def set_subscriptions(self, organization_id: UUID, list_ids: Sequence[str]) -> None:
+        self._up(organization_id)
+        self.subscriptions[organization_id] = list(list_ids)
+
+    async def set_exemptions(
+        self,
+        organization_id: UUID,
+        lapses: Mapping[str, datetime | None],
+        clear: Sequence[str] = (),
+        replace: bool = False,
+    ) -> None:
+        self._up(organization_id)
+        held = {} if replace else self.exemptions.get(organization_id, {})
+        held.update(lapses)
+        for number in clear:
+            held.pop(number, None)
+        self.exemptions[organization_id] = held
+
+    async def exemption_count(self, organization_id: UUID) -> int | None:
+        self._up(organization_id)
+        return len(self.exemptions.get(organization_id, {}))
 
     async def apply(
         self,
@@ -930,6 +1123,7 @@ class FakeMirror:
         self._up(organization_id)
         live = self._get("live", organization_id, list_id)
         rules = self.prefixes.get(organization_id) if list_id == DEFAULT_LIST else None
+        subscribed = self.subscriptions.get(organization_id) if list_id == DEFAULT_LIST else None
         return MirrorProbe(
             ready=self._vouched(organization_id, list_id) is not None,
             enabled=self.enabled.get(organization_id) if list_id == DEFAULT_LIST else None,
@@ -937,6 +1131,7 @@ class FakeMirror:
             checksum=live.checksum if live else None,
             members=tuple(n in live.numbers for n in numbers) if live else (),
             prefixes=tuple(rules) if rules is not None else None,
+            subscriptions=tuple(subscribed) if subscribed is not None else None,
         )
 
     async def bucket_members(
@@ -985,6 +1180,94 @@ class FakeMirror:
         if prefixes is not None:
             self.prefixes[organization_id] = list(prefixes)
         return True
+
+
+class FakeSharedMirror:
+    """The shared lists' side of :class:`FakeMirror` (the same Redis)."""
+
+    def __init__(self, mirror: FakeMirror) -> None:
+        self.mirror = mirror
+
+    async def state(self, list_id: str) -> MirrorState:
+        self.mirror._up()
+        live = self.mirror.shared_live.get(list_id)
+        return MirrorState(
+            ready=self.mirror._shared_vouched(list_id)[0] is not None,
+            enabled=None,
+            generation=live.name if live else None,
+            buckets=live.buckets if live else None,
+            building=list_id in self.mirror.shared_building,
+            rebuilt_at=None,
+            rebuilt_count=None,
+        )
+
+    async def begin_rebuild(self, list_id: str, expected: int) -> MirrorBuild:
+        self.mirror._up()
+        build = MirrorBuild(self.mirror._name(), bucket_count_for(expected))
+        self.mirror.shared_building[list_id] = Generation(build.generation, build.buckets)
+        return build
+
+    async def load_buckets(
+        self, list_id: str, build: MirrorBuild, groups: Sequence[tuple[int, list[int]]]
+    ) -> bool:
+        self.mirror._up()
+        building = self.mirror.shared_building.get(list_id)
+        if building is None or building.name != build.generation:
+            return False
+        building.write(
+            [str(number_at(b, m, build.buckets)) for b, members in groups for m in members], ()
+        )
+        return True
+
+    async def swap(
+        self,
+        list_id: str,
+        build: MirrorBuild,
+        fresh_until: datetime | None,
+        rebuilt_at: str,
+        count: int,
+    ) -> bool:
+        self.mirror._up()
+        building = self.mirror.shared_building.get(list_id)
+        if building is None or building.name != build.generation:
+            return False
+        self.mirror.shared_live[list_id] = self.mirror.shared_building.pop(list_id)
+        self.mirror.shared_ready[list_id] = True
+        self.mirror.shared_fresh[list_id] = fresh_until
+        return True
+
+    async def apply(
+        self,
+        list_id: str,
+        add: Sequence[str],
+        remove: Sequence[str],
+        fresh_until: datetime | None,
+    ) -> bool:
+        self.mirror._up()
+        for generations in (self.mirror.shared_live, self.mirror.shared_building):
+            if list_id in generations:
+                generations[list_id].write(add, remove)
+        self.mirror.shared_fresh[list_id] = fresh_until
+        return list_id in self.mirror.shared_live
+
+    async def probe(self, list_id: str) -> MirrorProbe:
+        self.mirror._up()
+        live = self.mirror.shared_live.get(list_id)
+        fresh_until = self.mirror.shared_fresh.get(list_id)
+        return MirrorProbe(
+            ready=self.mirror._shared_vouched(list_id)[0] is not None,
+            enabled=None,
+            buckets=live.buckets if live else None,
+            checksum=live.checksum if live else None,
+            fresh_until=(int(fresh_until.timestamp()) if fresh_until else 0)
+            if list_id in self.mirror.shared_fresh
+            else None,
+        )
+
+    async def count(self, list_id: str) -> int | None:
+        self.mirror._up()
+        live = self.mirror.shared_live.get(list_id)
+        return len(live.numbers) if live else None
 
 
 class FakeQueue:

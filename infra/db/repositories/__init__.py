@@ -8,6 +8,7 @@ from infra.db.repositories.identity import SqlTokenRepository, SqlUserRepository
 from infra.db.repositories.lists import SqlListRepository, SqlPrefixRepository
 from infra.db.repositories.organizations import SqlOrganizationRepository
 from infra.db.repositories.outbox import SqlOutbox
+from infra.db.repositories.shared_lists import SqlSharedListRepository
 
 __all__ = [
     "SqlAuditLog",
@@ -18,6 +19,7 @@ __all__ = [
     "SqlOrganizationRepository",
     "SqlOutbox",
     "SqlPrefixRepository",
+    "SqlSharedListRepository",
     "SqlTokenRepository",
     "SqlUserRepository",
 ]

@@ -10,9 +10,10 @@
 -- 1/0 as check.lua decides it for the list; enabled '1'/'0' or ''; buckets, the checksum
 -- fields ('' when absent); memberships the characters '1'/'0' in the numbers' order ('' when
 -- there is no live generation); prefixes the prefix rules stored (an org-wide list's meta
--- key), '-' when none are stored.
-local meta = redis.call('HMGET', KEYS[1], 'ready2', 'enabled', 'gen', 'buckets', 'run_id',
-                        'count', 'sum1', 'sum2', 'sum3', 'prefixes')
+-- key), '-' when none are stored; subscriptions the shared lists stored (the same), '-'
+-- when none are; fresh_until a shared list's freshness ('' when absent).
+local meta = redis.call('HMGET', KEYS[1], 'ready3', 'enabled', 'gen', 'buckets', 'run_id',
+                        'count', 'sum1', 'sum2', 'sum3', 'prefixes', 'shared', 'fresh_until')
 local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
 local ready = 0
 if meta[1] == '1' and meta[3] and meta[4] and meta[5] == run_id then ready = 1 end
@@ -29,4 +30,4 @@ if meta[3] and meta[4] then
   end
 end
 return {ready, meta[2] or '', meta[4] or '', meta[6] or '', meta[7] or '', meta[8] or '',
-        meta[9] or '', table.concat(hits), meta[10] or '-'}
+        meta[9] or '', table.concat(hits), meta[10] or '-', meta[11] or '-', meta[12] or ''}

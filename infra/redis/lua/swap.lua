@@ -12,11 +12,11 @@ if current[1] ~= ARGV[1] then
   return {0}
 end
 local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
-redis.call('HSET', KEYS[1], 'gen', ARGV[1], 'buckets', ARGV[2], 'ready2', '1',
+redis.call('HSET', KEYS[1], 'gen', ARGV[1], 'buckets', ARGV[2], 'ready3', '1',
            'rebuilt_at', ARGV[4], 'rebuilt_count', ARGV[5], 'run_id', run_id)
--- 'ready' was the flag before lists: a copy of the script of then must not find it (see
--- check.lua)
-redis.call('HDEL', KEYS[1], 'ready')
+-- 'ready' was the flag before lists, 'ready2' before shared lists: a copy of a script of
+-- then must not find it (see check.lua)
+redis.call('HDEL', KEYS[1], 'ready', 'ready2')
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'enabled', ARGV[3])
 end
