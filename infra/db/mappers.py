@@ -13,6 +13,8 @@ from domain.model import (
     CallRecord,
     DncEntry,
     DncList,
+    Exemption,
+    ExemptionBasis,
     ListKind,
     Organization,
     OutboxMessage,
@@ -26,6 +28,7 @@ from infra.db.models import (
     CallRecordRow,
     DncEntryRow,
     DncListRow,
+    ExemptionRow,
     OrganizationRow,
     OutboxRow,
     PrefixRuleRow,
@@ -103,4 +106,17 @@ def list_from_row(row: DncListRow, count: int) -> DncList:
 def rule_from_row(row: PrefixRuleRow) -> PrefixRule:
     return PrefixRule(
         row.id, row.organization_id, row.prefix, row.reason, row.created_by_user_id, row.created_at
+    )
+
+
+def exemption_from_row(row: ExemptionRow) -> Exemption:
+    return Exemption(
+        row.id,
+        row.organization_id,
+        row.phone_number,
+        cast(ExemptionBasis, row.basis),
+        row.since,
+        row.lapses_at,
+        row.created_by_user_id,
+        row.created_at,
     )

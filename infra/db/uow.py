@@ -15,6 +15,7 @@ from infra.db.repositories import (
     SqlBatchRepository,
     SqlCallRepository,
     SqlDncEntryRepository,
+    SqlExemptionRepository,
     SqlListRepository,
     SqlOrganizationRepository,
     SqlOutbox,
@@ -54,6 +55,7 @@ class SqlUnitOfWork:
         self.entries = SqlDncEntryRepository(self.session)
         self.lists = SqlListRepository(self.session)
         self.prefixes = SqlPrefixRepository(self.session)
+        self.exemptions = SqlExemptionRepository(self.session)
         self.audit = SqlAuditLog(self.session)
         self.outbox = SqlOutbox(self.session)
         return self
