@@ -168,6 +168,12 @@ class Exemption:
 
 
 @dataclass(frozen=True, slots=True)
+class ExemptionPage:
+    items: list[Exemption]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
 class PrefixRule:
     """Every number whose E.164 digits start with ``prefix`` is blocked."""
 

@@ -2,12 +2,13 @@
 import) takes them from here. The import's set-based SQL states the same rules in SQL and takes
 its constants from here."""
 
+import calendar
 from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID, uuid4
 
 from domain.errors import InvalidInput
-from domain.model import DEFAULT_LIST, Batch, Blocking, CallRecord, DncEntry
+from domain.model import DEFAULT_LIST, Batch, Blocking, CallRecord, DncEntry, ExemptionBasis
 from domain.time import as_utc
 
 EXPIRED = "expired"  # the removal reason of an entry retired because its expiresAt passed
@@ -15,6 +16,13 @@ LIST_DELETED = "list deleted"  # the removal reason of the entries of a deleted 
 SOURCE_CALL = "call"
 SOURCE_BULK = "bulk"
 SOURCE_IMPORT = "import"
+# how long an established business relationship lifts the shared lists: 18 months after the
+# last purchase, 3 months after an inquiry; written consent holds until it is deleted
+EXEMPTION_MONTHS: dict[ExemptionBasis, int | None] = {
+    "ebr_purchase": 18,
+    "ebr_inquiry": 3,
+    "written_consent": None,
+}
 
 
 def expiry(expires_at: datetime | None, now: datetime) -> datetime | None:
@@ -96,3 +104,24 @@ def blocking(
     if not (lists or prefix or shared or stale):
         return None
     return Blocking(lists, prefix, shared, stale)
+
+
+def exemption_lapse(basis: ExemptionBasis, since: datetime) -> datetime | None:
+    """When an exemption on ``basis`` from ``since`` stops lifting the shared lists (None:
+    never), in UTC: calendar months after ``since`` in UTC, its day of the month kept, or the
+    month's last day when the month is shorter (Aug 31 + 18 months: the last of February)."""
+    months = EXEMPTION_MONTHS[basis]
+    if months is None:
+        return None
+    try:
+        return add_months(as_utc(since, "since"), months)
+    except ValueError:  # past the year 9999
+        raise InvalidInput("since is out of range: it would lapse after the year 9999") from None
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """``moment`` that many calendar months later, the day clamped to the month's end."""
+    index = moment.year * 12 + moment.month - 1 + months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)

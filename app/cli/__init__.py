@@ -2,10 +2,10 @@
 
 One module per command group, each adding its commands to the parser: ``db``, ``org``,
 ``user``, ``lists`` (the ``list`` group), ``shared_lists`` (``shared-list``), ``tokens`` (the
-``token`` group; a module named ``token`` would shadow the standard library's), ``cache``, ``transfer`` (``import`` and
-``export``) and ``processes`` (``serve``, ``worker`` and ``run``, whose supervisor is
-``supervisor``). What the commands on the data share (their resources, one JSON object on
-stdout) is in ``tools``.
+``token`` group; a module named ``token`` would shadow the standard library's), ``cache``,
+``transfer`` (``import`` and ``export``) and ``processes`` (``serve``, ``worker`` and ``run``,
+whose supervisor is ``supervisor``). What the commands on the data share (their resources, one
+JSON object on stdout) is in ``tools``.
 """
 
 import argparse

@@ -13,6 +13,8 @@ from domain.model import (
     CallRecord,
     DncEntry,
     DncList,
+    Exemption,
+    ExemptionBasis,
     ListKind,
     Organization,
     OutboxMessage,
@@ -28,6 +30,7 @@ from infra.db.models import (
     CallRecordRow,
     DncEntryRow,
     DncListRow,
+    ExemptionRow,
     OrganizationRow,
     OutboxRow,
     PrefixRuleRow,
@@ -120,4 +123,17 @@ def shared_from_row(row: SharedListRow) -> SharedList:
         loaded_at=row.loaded_at,
         count=row.count,
         generation=row.generation,
+    )
+
+
+def exemption_from_row(row: ExemptionRow) -> Exemption:
+    return Exemption(
+        row.id,
+        row.organization_id,
+        row.phone_number,
+        cast(ExemptionBasis, row.basis),
+        row.since,
+        row.lapses_at,
+        row.created_by_user_id,
+        row.created_at,
     )

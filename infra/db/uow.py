@@ -15,6 +15,7 @@ from infra.db.repositories import (
     SqlBatchRepository,
     SqlCallRepository,
     SqlDncEntryRepository,
+    SqlExemptionRepository,
     SqlListRepository,
     SqlOrganizationRepository,
     SqlOutbox,
@@ -56,6 +57,7 @@ class SqlUnitOfWork:
         self.lists = SqlListRepository(self.session)
         self.prefixes = SqlPrefixRepository(self.session)
         self.shared_lists = SqlSharedListRepository(self.session)
+        self.exemptions = SqlExemptionRepository(self.session)
         self.audit = SqlAuditLog(self.session)
         self.outbox = SqlOutbox(self.session)
         return self

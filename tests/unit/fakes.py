@@ -25,6 +25,7 @@ from domain.model import (
     DncEntry,
     DncList,
     Email,
+    Exemption,
     ImportReport,
     LostImports,
     MirrorAnswer,
@@ -84,6 +85,8 @@ class Tables:
     shared_checksums: dict[str, Checksum] = field(default_factory=dict)  # each list row's
     generations: dict[int, set[str]] = field(default_factory=dict)  # shared_numbers.g<n>
     subscriptions: list[tuple[UUID, str]] = field(default_factory=list)  # in creation order
+    exemptions: dict[UUID, Exemption] = field(default_factory=dict)
+    deleted_exemptions: dict[UUID, UUID | None] = field(default_factory=dict)  # by whom
 
     def audit_record(self, index: int) -> AuditRecord:
         event = self.audit[index]
@@ -791,6 +794,61 @@ class FakeSharedNumbers:
         self.uow.committed.generations.pop(generation, None)
 
 
+class FakeExemptionRepository:
+    def __init__(self, t: Tables) -> None:
+        self.t = t
+
+    def _live(self, organization_id: UUID, phone_number: str | None = None) -> list[Exemption]:
+        return [
+            x
+            for x in self.t.exemptions.values()
+            if x.organization_id == organization_id
+            and x.id not in self.t.deleted_exemptions
+            and phone_number in (None, x.phone_number)
+        ]
+
+    async def add(self, exemption: Exemption) -> None:
+        self.t.exemptions[exemption.id] = exemption
+
+    async def get(self, organization_id: UUID, exemption_id: UUID) -> Exemption | None:
+        return next((x for x in self._live(organization_id) if x.id == exemption_id), None)
+
+    async def page(
+        self, organization_id: UUID, phone_number: str | None, offset: int, limit: int
+    ) -> list[Exemption]:
+        rows = sorted(
+            self._live(organization_id, phone_number),
+            key=lambda x: (x.created_at, x.id),
+            reverse=True,
+        )
+        return rows[offset : offset + limit]
+
+    async def count(self, organization_id: UUID, phone_number: str | None = None) -> int:
+        return len(self._live(organization_id, phone_number))
+
+    async def delete(
+        self, organization_id: UUID, exemption_id: UUID, user_id: UUID | None
+    ) -> Exemption | None:
+        found = await self.get(organization_id, exemption_id)
+        if found is not None:
+            self.t.deleted_exemptions[found.id] = user_id
+        return found
+
+    async def lapses(
+        self, organization_id: UUID, numbers: Sequence[str] | None = None
+    ) -> dict[str, datetime | None]:
+        """The latest lapse of each number's live exemptions; None if one never lapses."""
+        wanted = None if numbers is None else set(numbers)
+        found: dict[str, list[datetime | None]] = {}
+        for x in self._live(organization_id):
+            if wanted is None or x.phone_number in wanted:
+                found.setdefault(x.phone_number, []).append(x.lapses_at)
+        return {
+            number: None if None in lapses else max(at for at in lapses if at is not None)
+            for number, lapses in found.items()
+        }
+
+
 class FakeUnitOfWork:
     """A transaction over :class:`Tables`: changes are kept on ``commit`` and dropped when
     the block ends without one, as in Postgres. ``fail_next`` makes the next block raise on
@@ -824,6 +882,7 @@ class FakeUnitOfWork:
         self.lists = _Lists(t)
         self.prefixes = _Prefixes(t)
         self.shared_lists = _SharedLists(t)
+        self.exemptions = FakeExemptionRepository(t)
         self.audit = _Audit(t)
         self.outbox = _Outbox(t)
 
@@ -876,12 +935,13 @@ class FakeMirror:
     """Redis as the scripts keep it: per list of an organization a live generation, maybe one
     being built, and whether the live one is vouched for (``ready``: loaded by this Redis
     process); per organization the DNC flag and the prefix rules (absent: unknown, as
-    ``check.lua`` reads a meta key without them). The org-wide list's are keyed by the
-    organization (``live``, ``building``, ``ready``, ``rebuilt``), a named list's by the
-    organization and the list (``named_live`` ...). ``down`` makes every call raise
-    :class:`Unavailable`, as the port says; ``away`` does for the organizations in it (their
-    Redis Cluster node is unreachable). ``writes`` keeps each ``apply`` call: the
-    organization, how many adds and removes."""
+    ``check.lua`` reads a meta key without them), when each exempted number's exemption
+    lapses (``exemptions``) and the shared lists it subscribes to (``subscriptions``). The
+    org-wide list's are keyed by the organization (``live``, ``building``, ``ready``,
+    ``rebuilt``), a named list's by the organization and the list (``named_live`` ...).
+    ``down`` makes every call raise :class:`Unavailable`, as the port says; ``away`` does for
+    the organizations in it (their Redis Cluster node is unreachable). ``writes`` keeps each
+    ``apply`` call: the organization, how many adds and removes."""
 
     def __init__(self) -> None:
         self.live: dict[UUID, Generation] = {}
@@ -1019,28 +1079,6 @@ class FakeMirror:
             return None, None
         return self.shared_live.get(list_id), self.shared_fresh[list_id]
 
-    async def set_subscriptions(self, organization_id: UUID, list_ids: Sequence[str]) -> None:
-        self._up(organization_id)
-        self.subscriptions[organization_id] = list(list_ids)
-
-    async def set_exemptions(
-        self,
-        organization_id: UUID,
-        lapses: Mapping[str, datetime | None],
-        clear: Sequence[str] = (),
-        replace: bool = False,
-    ) -> None:
-        self._up(organization_id)
-        held = {} if replace else self.exemptions.get(organization_id, {})
-        held.update(lapses)
-        for number in clear:
-            held.pop(number, None)
-        self.exemptions[organization_id] = held
-
-    async def exemption_count(self, organization_id: UUID) -> int | None:
-        self._up(organization_id)
-        return len(self.exemptions.get(organization_id, {}))
-
     async def apply(
         self,
         organization_id: UUID,
@@ -1062,6 +1100,31 @@ class FakeMirror:
     async def set_prefixes(self, organization_id: UUID, prefixes: Sequence[str]) -> None:
         self._up(organization_id)
         self.prefixes[organization_id] = list(prefixes)
+
+    async def set_subscriptions(self, organization_id: UUID, list_ids: Sequence[str]) -> None:
+        self._up(organization_id)
+        self.subscriptions[organization_id] = list(list_ids)
+
+    async def set_exemptions(
+        self,
+        organization_id: UUID,
+        lapses: Mapping[str, datetime | None],
+        clear: Sequence[str] = (),
+        replace: bool = False,
+    ) -> None:
+        """One atomic write; a number both stored and cleared ends up cleared (blocked)."""
+        self._up(organization_id)
+        stored = {} if replace else dict(self.exemptions.get(organization_id, {}))
+        stored.update(lapses)
+        for number in clear:
+            stored.pop(number, None)
+        self.exemptions[organization_id] = stored
+
+    async def exemption_count(self, organization_id: UUID) -> int | None:
+        self._up(organization_id)
+        if self._vouched(organization_id) is None:
+            return None
+        return len(self.exemptions.get(organization_id, {}))
 
     async def drop_list(self, organization_id: UUID, list_id: str) -> None:
         self._up(organization_id)

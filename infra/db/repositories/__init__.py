@@ -4,6 +4,7 @@ explicitly; none commits. Rows become domain records in ``infra.db.mappers``."""
 from infra.db.repositories.audit import SqlAuditLog
 from infra.db.repositories.calls import SqlBatchRepository, SqlCallRepository
 from infra.db.repositories.entries import SqlDncEntryRepository
+from infra.db.repositories.exemptions import SqlExemptionRepository
 from infra.db.repositories.identity import SqlTokenRepository, SqlUserRepository
 from infra.db.repositories.lists import SqlListRepository, SqlPrefixRepository
 from infra.db.repositories.organizations import SqlOrganizationRepository
@@ -15,6 +16,7 @@ __all__ = [
     "SqlBatchRepository",
     "SqlCallRepository",
     "SqlDncEntryRepository",
+    "SqlExemptionRepository",
     "SqlListRepository",
     "SqlOrganizationRepository",
     "SqlOutbox",
