@@ -60,7 +60,9 @@ async def test_a_subscribed_registry_blocks_its_numbers_with_its_id(
 ) -> None:
     registry = await shared_list(resources, "National registry 212")
     report = await load(resources, registry, [A, B, B])
-    assert report.shared.count == 2 and report.read == 3 and report.mirrored
+    assert report.shared.count == 2
+    assert report.read == 3
+    assert report.mirrored
     assert (await answers(resources, org))[A] == (None, ())  # not subscribed yet
     await subscribe(resources.uow(), resources.mirror, org.id, registry)
     seen = await answers(resources, org)
@@ -149,7 +151,8 @@ async def test_a_stale_registry_blocks_every_number_it_cannot_vouch_for(
     # a change file brings it up to date: fresh again, and B is now on it
     await change(resources, registry, added=[B], deleted=[A])
     seen = await answers(resources, org)
-    assert seen[A] == (None, ()) and seen[B] == ("registry", (registry,))
+    assert seen[A] == (None, ())
+    assert seen[B] == ("registry", (registry,))
     assert seen[E] == (None, ())
     assert await from_postgres(resources, org) == seen
 
@@ -203,9 +206,12 @@ async def test_the_organizations_rebuild_brings_back_its_subscriptions_and_exemp
     await cast(Awaitable[int], redis.unlink(layout.exemptions_key(resources.mirror.prefix, org.id)))
     await rebuild_mirror(resources.uow(), resources.mirror, org.id)
     after = await answers(resources, org)
-    assert after == before and after[A] == ("registry", (registry,)) and after[B] == (None, ())
+    assert after == before
+    assert after[A] == ("registry", (registry,))
+    assert after[B] == (None, ())
     drift = await check_summary(resources.uow(), resources.mirror, org.id)
-    assert drift is not None and not drift.drifted
+    assert drift is not None
+    assert not drift.drifted
 
 
 async def test_subscriptions_written_behind_the_scripts_back_are_found_by_the_reconciliation(
@@ -216,7 +222,8 @@ async def test_subscriptions_written_behind_the_scripts_back_are_found_by_the_re
     await subscribe(resources.uow(), resources.mirror, org.id, registry)
     await resources.mirror.set_subscriptions(org.id, [])  # Redis forgot it
     drift = await check_summary(resources.uow(), resources.mirror, org.id)
-    assert drift is not None and drift.drifted
+    assert drift is not None
+    assert drift.drifted
 
 
 async def test_the_reconciliation_rebuilds_a_shared_list_whose_mirror_drifted(
@@ -227,7 +234,8 @@ async def test_the_reconciliation_rebuilds_a_shared_list_whose_mirror_drifted(
     await subscribe(resources.uow(), resources.mirror, org.id, registry)
     assert await reconcile_shared(resources.uow(), resources.shared_mirror) == []
     state = await resources.shared_mirror.state(registry)
-    assert state.generation and state.buckets
+    assert state.generation
+    assert state.buckets
     redis = cast(Redis, resources.mirror.redis)
     bucket, member = layout.locate(int(A), state.buckets)
     key = resources.mirror.bucket_key(layout.shared_owner(registry), state.generation, bucket)
