@@ -17,10 +17,19 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from domain.rules import add_months
 from infra.settings import Settings
-from tests.support.helpers import Client, Org, assert_error, bearer, body, free_port, sql
+from tests.support.helpers import (
+    Client,
+    Org,
+    assert_error,
+    bearer,
+    body,
+    free_port,
+    sql,
+    uow_for,
+)
 from tests.support.processes import served_in_thread
 
-A, B = "12125550100", "12125550101"
+A, B, C = "12125550100", "12125550101", "12125550102"
 NEW_YORK = timezone(timedelta(hours=-5))
 CONSENT = b'"basis": "written_consent"'
 DEEP = b"[" * 5000 + b"]" * 5000
@@ -378,3 +387,27 @@ async def test_the_envelope_is_kept_on_wrong_methods(client: Client, org: Org) -
     assert_error(response, 405)
     response = await client.patch(f"{PATH}/{uuid4()}", json={}, headers=org.headers)
     assert_error(response, 405)
+
+
+async def test_postgres_gives_each_numbers_last_lapse_for_the_mirror(
+    client: Client, org: Org, other_org: Org
+) -> None:
+    """What the mirror is written from (``ExemptionRepository.lapses``): per number the last
+    lapse of its live exemptions, lapsed ones included; None when one never lapses."""
+    since = days_ago(20)
+    await exempt(client, org, A, "ebr_inquiry", since=iso(since))
+    await exempt(client, org, A, "ebr_purchase", since=iso(since))
+    await exempt(client, org, B, "ebr_purchase", since=iso(since))
+    await exempt(client, org, B, "written_consent")
+    gone = await exempt(client, org, C, "written_consent")
+    await exempt(client, other_org, C, "written_consent")
+    async with uow_for(org.settings) as uow, uow:
+        # delete behind the mirror's back: only the rows matter here
+        assert await uow.exemptions.delete(org.id, UUID(gone["id"]), None) is not None
+        expected = {A: add_months(since, 18), B: None}
+        assert await uow.exemptions.lapses(org.id, [A, B, C, "447700900123"]) == expected
+        assert await uow.exemptions.lapses(org.id) == expected
+        assert await uow.exemptions.lapses(org.id, []) == {}
+        assert await uow.exemptions.lapses(other_org.id, [A, B, C]) == {C: None}
+        assert await uow.exemptions.count(org.id) == 4
+        assert await uow.exemptions.count(org.id, A) == 2
