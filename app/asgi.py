@@ -31,6 +31,7 @@ from app.routes.batches import BatchController
 from app.routes.cache import CacheController
 from app.routes.check import CheckController
 from app.routes.dnc import DncController
+from app.routes.exemptions import ExemptionController
 from app.routes.lists import ListController
 from app.routes.named_lists import NamedListController, PrefixController
 from app.routes.ops import health, metrics, ready
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ListController,
             NamedListController,
             PrefixController,
+            ExemptionController,
             TransferController,
             CheckController,
             CacheController,

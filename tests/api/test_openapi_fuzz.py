@@ -107,6 +107,7 @@ schema = schemathesis.openapi.from_dict(
                 "body.expiresAt": known("times"),
                 "body.numbers[*].expiresAt": known("times"),
                 "body.startedAt": known("times"),
+                "body.since": known("times"),
                 "body.calls[*].startedAt": known("times"),
                 "query.since": known("times"),
                 "query.until": known("times"),
