@@ -535,6 +535,26 @@ def test_small_chunks_read_every_line_whole_with_its_number(
         assert all(len(chunk.text) <= 2 * chunk_bytes for chunk in chunks)
 
 
+def test_line_numbers_hold_across_many_default_sized_chunks(tmp_path: Path) -> None:
+    lines = numbered(2_000_000, 700_000, bad_every=99_999)  # 9 MiB: several 1 MiB chunks
+    plain = tmp_path / "big.txt"
+    plain.write_bytes(lines)
+    packed = tmp_path / "big.gz"
+    packed.write_bytes(gzip.compress(lines, compresslevel=1))
+    chunks = list(iter_number_chunks([plain, packed]))
+    assert len(chunks) > 16
+    numbers, bad = numbers_in(iter(chunks))
+    assert len(numbers) == 2 * (700_000 - 7)
+    assert numbers[:2] == ["12122000000", "12122000001"]
+    assert numbers[-1] == "12122699999"
+    every = [
+        BadLine(name, n, f"bad {n - 1}")
+        for name in (str(plain), str(packed))
+        for n in range(99_999, 700_001, 99_999)
+    ]
+    assert bad == every
+
+
 def test_a_line_longer_than_the_limit_is_a_bad_line_and_never_held_whole(tmp_path: Path) -> None:
     plain = tmp_path / "huge.txt"
     with plain.open("wb") as out:
