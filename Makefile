@@ -20,7 +20,8 @@ CLUSTER_TESTS := tests/integration/test_lookup.py tests/integration/test_mirror_
 	tests/api/test_enable_disable.py tests/api/test_list_management.py \
 	tests/integration/test_reconcile.py tests/integration/test_import_write_path.py \
 	tests/integration/test_import_concurrency.py tests/integration/test_model_based.py \
-	tests/api/test_lists_and_prefixes.py tests/integration/test_list_mirrors.py
+	tests/api/test_lists_and_prefixes.py tests/integration/test_list_mirrors.py \
+	tests/integration/test_shared_lists.py tests/api/test_shared_lists_api.py
 
 ## test: install, start local Postgres/Redis if needed, lint, type-check, run every test
 ## (then the Redis-facing ones on a Redis Cluster)

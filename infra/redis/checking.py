@@ -9,6 +9,7 @@ asks about them in a second round trip. The answer always rests on the subscript
 reply names: a guess never decides which lists are consulted.
 """
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -41,40 +42,56 @@ class ScriptCheck:
         joined = ",".join(numbers)
         own: Call = (layout.check_keys(self.prefix, organization_id, named), ["o", joined])
         guess = self._subscribed.get(str(organization_id), ())
-        calls = [own, self._shared_call(guess, joined)] if guess else [own]
-        replies = await self._run(calls)
+        replies = await self._run([own, *self._shared_calls(guess, joined)])
         reply = layout.read_check_reply(replies[0], len(numbers), len(named))
         if not reply.ready or not reply.enabled:
             return reply.ready, reply.enabled, ()
         subscribed = reply.subscribed
-        if subscribed != guess:
+        theirs = replies[1:]
+        if subscribed != guess:  # a subscription changed: ask about the lists the reply names
             self._subscribed[str(organization_id)] = subscribed
+            theirs = await self._run(self._shared_calls(subscribed, joined)) if subscribed else []
         stale, shared_masks = 0, b""
         if subscribed:
-            if subscribed == guess:
-                theirs = replies[1]
-            else:  # a subscription changed since the last check: ask about the lists it names
-                (theirs,) = await self._run([self._shared_call(subscribed, joined)])
-            ready, stale, shared_masks = layout.read_shared_reply(
-                theirs, len(numbers), len(subscribed)
-            )
-            if not ready:
-                return False, False, ()
+            groups = self._groups(subscribed)
+            parts = []
+            for group, answer in zip(groups, theirs, strict=True):
+                ready, group_stale, masks = layout.read_shared_reply(
+                    answer, len(numbers), len(group)
+                )
+                if not ready:
+                    return False, False, ()
+                parts.append((len(group), group_stale, masks))
+            stale, shared_masks = layout.merge_shared_replies(parts, len(numbers))
         answers = layout.blocking_of(
             reply.masks, (DEFAULT_LIST, *named), subscribed, shared_masks, stale
         )
         return True, True, answers
 
-    def _shared_call(self, shared: Sequence[str], joined: str) -> Call:
-        return layout.shared_check_keys(self.prefix, shared), ["s", joined]
+    def _groups(self, shared: Sequence[str]) -> list[tuple[str, ...]]:
+        """The shared lists one call each: all of them on a single server, one a call on a
+        cluster (each list's keys have a hash tag, so a slot, of their own)."""
+        if not shared:
+            return []
+        if isinstance(self.redis, RedisCluster):
+            return [(list_id,) for list_id in shared]
+        return [tuple(shared)]
+
+    def _shared_calls(self, shared: Sequence[str], joined: str) -> list[Call]:
+        return [
+            (layout.shared_check_keys(self.prefix, group), ["s", joined])
+            for group in self._groups(shared)
+        ]
 
     async def _run(self, calls: list[Call]) -> list[Any]:
         """The calls' replies. One call alone is one EVALSHA; on a single server several go
         in one pipeline (one round trip); on a cluster each goes to its own slot's node, in
-        parallel (redis-py's cluster pipeline sends the commands of each node together)."""
-        if len(calls) == 1:
-            keys, args = calls[0]
-            return [await self._script(keys=keys, args=args)]
+        parallel (redis-py's cluster pipeline refuses EVALSHA)."""
+        if len(calls) == 1 or isinstance(self.redis, RedisCluster):
+            answered = await asyncio.gather(
+                *(self._script(keys=keys, args=args) for keys, args in calls)
+            )
+            return list(answered)
         for attempt in (1, 2):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for keys, args in calls:

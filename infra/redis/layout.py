@@ -229,6 +229,25 @@ def read_shared_reply(
     return True, stale, masks
 
 
+def merge_shared_replies(parts: Sequence[tuple[int, int, bytes]], asked: int) -> tuple[int, bytes]:
+    """One ``(stale, masks)`` for every shared list, from the replies of calls that each
+    asked about some of them, in order (``(lists, stale, masks)`` each, read by
+    :func:`read_shared_reply`): on a Redis Cluster each list is asked in its own slot."""
+    if len(parts) == 1:
+        return parts[0][1], parts[0][2]
+    total = sum(lists for lists, _, _ in parts)
+    width = shared_digits_per_number(total)
+    stale, held, shift = 0, [0] * asked, 0
+    for lists, part_stale, masks in parts:
+        stale |= part_stale << shift
+        part_width = shared_digits_per_number(lists)
+        for i in range(asked):
+            held[i] |= int(masks[i * part_width : (i + 1) * part_width], 16) << shift
+        shift += lists
+    digits = f"%0{width}x"
+    return stale, "".join(digits % mask for mask in held).encode("ascii")
+
+
 def blocking_of(
     masks: bytes,
     list_ids: Sequence[str],

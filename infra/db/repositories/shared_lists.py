@@ -12,6 +12,7 @@ from uuid import UUID
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import ProgrammingError
 
 from domain.checksum import P1, P2, P3, Checksum
 from domain.errors import Conflict
@@ -19,6 +20,8 @@ from domain.model import SharedList, StagedNumbers
 from infra.db.mappers import shared_from_row
 from infra.db.models import SharedListRow, SubscriptionRow
 from infra.db.repositories.base import Repository
+
+LOAD_RACES = 3  # loads swapped in during one check before it gives up (and answers 503)
 
 
 def numbers_table(generation: int) -> str:
@@ -113,16 +116,29 @@ class SqlSharedListRepository(Repository):
         return {list_id: int(count) for list_id, count in rows.tuples()}
 
     async def listed_among(self, shared: SharedList, numbers: Sequence[str]) -> set[str]:
-        if shared.generation is None or not numbers:
-            return set()
-        rows = await self.session.scalars(
-            text(
-                f"SELECT number::text FROM {numbers_table(shared.generation)} "  # noqa: S608
-                "WHERE number = ANY(CAST(CAST(:numbers AS text[]) AS bigint[]))"
-            ),
-            {"numbers": list(numbers)},
-        )
-        return set(rows)
+        """A load that swaps in meanwhile drops the generation read: the query then runs
+        again on the one that replaced it (in a savepoint, so the transaction goes on)."""
+        generation = shared.generation
+        for _ in range(LOAD_RACES):
+            if generation is None or not numbers:
+                return set()
+            try:
+                async with self.session.begin_nested():
+                    rows = await self.session.scalars(
+                        text(
+                            f"SELECT number::text FROM {numbers_table(generation)} "  # noqa: S608
+                            "WHERE number = ANY(CAST(CAST(:numbers AS text[]) AS bigint[]))"
+                        ),
+                        {"numbers": list(numbers)},
+                    )
+                    return set(rows)
+            except ProgrammingError as exc:
+                if not isinstance(exc.orig, Exception) or "does not exist" not in str(exc.orig):
+                    raise
+            generation = await self.session.scalar(
+                select(SharedListRow.generation).where(SharedListRow.id == shared.id)
+            )
+        raise RuntimeError(f"shared list {shared.id} kept changing under a check")
 
     async def stream_buckets(
         self, shared: SharedList, buckets: int
