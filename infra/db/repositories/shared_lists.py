@@ -113,7 +113,7 @@ class SqlSharedListRepository(Repository):
         rows = await self.session.execute(
             select(SubscriptionRow.list_id, func.count()).group_by(SubscriptionRow.list_id)
         )
-        return {list_id: int(count) for list_id, count in rows.tuples()}
+        return {list_id: int(count) for list_id, count in rows}
 
     async def listed_among(self, shared: SharedList, numbers: Sequence[str]) -> set[str]:
         """A load that swaps in meanwhile drops the generation read: the query then runs
