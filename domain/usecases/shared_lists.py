@@ -279,6 +279,7 @@ async def subscribe(
             await uow.organizations.lock_mirror(org_id)
             await write_subscriptions(uow, mirror, org_id)
         await uow.commit()
+    await settle(uow, mirror, org_id)
     return shared
 
 

@@ -24,6 +24,10 @@ async def truncate_tables(settings: Settings) -> None:
     connection = await asyncpg.connect(settings.database_url)
     try:
         await connection.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+        # the shared lists' numbers: a table per load (migration 0008)
+        await connection.execute(
+            "DROP SCHEMA IF EXISTS shared_numbers CASCADE; CREATE SCHEMA shared_numbers"
+        )
     finally:
         await connection.close()
 

@@ -18,7 +18,7 @@ from domain.errors import Conflict
 from domain.model import SharedList, StagedNumbers
 from infra.db.mappers import shared_from_row
 from infra.db.models import SharedListRow, SubscriptionRow
-from infra.db.repositories.base import Repository, texts
+from infra.db.repositories.base import Repository
 
 
 def numbers_table(generation: int) -> str:
@@ -118,9 +118,9 @@ class SqlSharedListRepository(Repository):
         rows = await self.session.scalars(
             text(
                 f"SELECT number::text FROM {numbers_table(shared.generation)} "  # noqa: S608
-                "WHERE number = ANY(CAST(:numbers AS bigint[]))"
+                "WHERE number = ANY(CAST(CAST(:numbers AS text[]) AS bigint[]))"
             ),
-            {"numbers": texts(numbers)},
+            {"numbers": list(numbers)},
         )
         return set(rows)
 
@@ -169,10 +169,10 @@ class SqlSharedListRepository(Repository):
                 await self.session.scalars(
                     text(
                         f"INSERT INTO {table} (number) "
-                        "SELECT DISTINCT unnest(CAST(:numbers AS bigint[])) "
+                        "SELECT DISTINCT unnest(CAST(CAST(:numbers AS text[]) AS bigint[])) "
                         "ON CONFLICT DO NOTHING RETURNING number"
                     ),
-                    {"numbers": texts(add)},
+                    {"numbers": list(add)},
                 )
             )
             if add
@@ -182,10 +182,11 @@ class SqlSharedListRepository(Repository):
             list(
                 await self.session.scalars(
                     text(
-                        f"DELETE FROM {table} WHERE number = ANY(CAST(:numbers AS bigint[])) "  # noqa: S608
+                        f"DELETE FROM {table} "  # noqa: S608
+                        "WHERE number = ANY(CAST(CAST(:numbers AS text[]) AS bigint[])) "
                         "RETURNING number"
                     ),
-                    {"numbers": texts(remove)},
+                    {"numbers": list(remove)},
                 )
             )
             if remove
