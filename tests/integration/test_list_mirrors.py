@@ -20,8 +20,8 @@ from domain.usecases.mirror_repair import (
     verify,
 )
 from infra.bootstrap import Resources
-from infra.dnc_client import CHECK_SCRIPT
 from infra.redis import layout
+from infra.redis.checking import CHECK_SCRIPT
 from tests.support.helpers import Org
 from tests.support.lists import campaign, principal
 
@@ -31,7 +31,7 @@ A, B, C, D = "12125550100", "12125550101", "442079460958", "13105550199"
 async def script(resources: Resources, org: Org, named: list[str], numbers: list[str]) -> Any:
     redis = cast(Redis, resources.mirror.redis)
     keys = layout.check_keys(resources.mirror.prefix, org.id, named)
-    return await redis.register_script(CHECK_SCRIPT)(keys=keys, args=["@", ",".join(numbers)])
+    return await redis.register_script(CHECK_SCRIPT)(keys=keys, args=["o", ",".join(numbers)])
 
 
 async def test_one_round_trip_answers_every_list_asked_and_the_prefix_rules(
@@ -42,13 +42,14 @@ async def test_one_round_trip_answers_every_list_asked_and_the_prefix_rules(
     await bulk_add(resources.uow(), resources.mirror, principal(org), [BulkItem(A)])
     await create_prefix(resources.uow(), resources.mirror, principal(org), "+44 20", None)
     reply = await script(resources, org, [first, second], [A, B, C, D])
-    # bits: 1 the org-wide list, 2 the first named list, 4 the second, 8 a prefix rule
-    assert reply == [1, 1, b"3680"]
-    redis = cast(Redis, resources.mirror.redis)
-    keys = layout.check_keys(resources.mirror.prefix, org.id, [first, second])
-    unpacked = await redis.register_script(CHECK_SCRIPT)(keys=keys, args=[A, B, C, D])
-    assert unpacked == [1, 1, 3, 6, 8, 0]
-    assert await script(resources, org, [], [A, B, C, D]) == [1, 1, b"1020"]
+    # bits: 1 the org-wide list, 2 the first named list, 4 the second, 8 a prefix rule (16
+    # an exemption), two hex digits a number; no subscriptions
+    assert reply == [1, 1, b"", b"03060800"]
+    for n, number in enumerate([A, B, C, D]):  # each number alone gets its own digits
+        alone = await script(resources, org, [first, second], [number])
+        assert alone == [1, 1, b"", reply[3][2 * n : 2 * n + 2]]
+    # without named lists: 1 the org-wide list, 2 a prefix rule, one digit a number
+    assert await script(resources, org, [], [A, B, C, D]) == [1, 1, b"", b"1020"]
     # the API reads the same reply
     result = await check_numbers(
         resources.uow(),
@@ -77,14 +78,19 @@ async def test_a_list_not_ready_and_prefix_rules_unknown_read_as_unknown(
     await cast(Awaitable[int], redis.hdel(meta, "ready3"))
     assert await script(resources, org, [named], [A]) == [-1, 0]
     assert (await script(resources, org, [], [A]))[:2] == [1, 1]  # the others still answer
-    await cast(Awaitable[int], redis.hdel(resources.mirror.meta_key(org.id), "prefixes"))
+    meta = resources.mirror.meta_key(org.id)
+    await cast(Awaitable[int], redis.hdel(meta, "prefixes"))
+    assert await script(resources, org, [], [A]) == [-1, 0]
+    await cast(Awaitable[int], redis.hset(meta, "prefixes", ""))
+    assert (await script(resources, org, [], [A]))[:2] == [1, 1]
+    await cast(Awaitable[int], redis.hdel(meta, "shared"))  # subscriptions unknown
     assert await script(resources, org, [], [A]) == [-1, 0]
     # the API then answers from Postgres, and a rebuild makes every list ready again
     rebuilds = RebuildRequests(resources.queue)
     result = await check_numbers(resources.uow(), resources.mirror, rebuilds, org.id, [A], [named])
     assert (result.source, result.verdicts[0].lists) == ("postgres", (named,))
     await rebuild_mirror(resources.uow(), resources.mirror, org.id)
-    assert await script(resources, org, [named], [A]) == [1, 1, b"2"]
+    assert await script(resources, org, [named], [A]) == [1, 1, b"", b"2"]
 
 
 async def test_a_rebuild_after_redis_lost_everything_restores_every_list_and_rule(
@@ -99,7 +105,7 @@ async def test_a_rebuild_after_redis_lost_everything_restores_every_list_and_rul
     await redis.delete(*keys)
     report = await rebuild_mirror(resources.uow(), resources.mirror, org.id)
     assert (report.loaded, report.swapped) == (3, True)
-    assert await script(resources, org, [first, second], [A, B, C, D]) == [1, 1, b"2248"]
+    assert await script(resources, org, [first, second], [A, B, C, D]) == [1, 1, b"", b"02020408"]
     for list_id in (DEFAULT_LIST, first, second):
         drift = await verify(resources.uow(), resources.mirror, org.id, list_id)
         assert not drift.drifted, drift

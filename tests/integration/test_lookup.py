@@ -271,21 +271,25 @@ async def test_only_admins_may_rebuild(client: Client, listed: Org) -> None:
     assert_error(await client.post("/api/dnc/cache/rebuild", headers=bearer(check_token)), 403)
 
 
-async def test_check_lua_answers_alike_per_argument_and_packed(
+async def test_check_lua_answers_each_number_in_order_and_refuses_the_calls_of_old(
     settings: Settings, listed: Org
 ) -> None:
+    """One 'o' call answers every number asked, repeats too, in order; the calls dialers made
+    before (one argument a number, '@' and the numbers, two keys without the exemptions, one
+    key) are errors, never answers."""
     numbers = [LISTED, "12125550100", "442079460958", LISTED, "12125550101"]
     async with mirror_for(settings) as mirror:
         scripts = cast(Redis, mirror.redis)  # redis-py types register_script for Redis only
         script = scripts.register_script((LUA / "check.lua").read_text())
-        keys = layout.script_keys(mirror.prefix, listed.id)
-        one_each = await script(keys=keys, args=numbers)
-        packed = await script(keys=keys, args=["@", ",".join(numbers)])
-        assert one_each == [1, 1, 1, 0, 0, 1, 0]
-        assert packed == [1, 1, b"10010"]
-        assert await script(keys=keys, args=["@", ""]) == [1, 1, b""]
-        with pytest.raises(ResponseError, match="takes 2 keys"):  # the one-key call of old
-            await script(keys=keys[:1], args=numbers)
+        keys = layout.check_keys(mirror.prefix, listed.id)
+        assert await script(keys=keys, args=["o", ",".join(numbers)]) == [1, 1, b"", b"10010"]
+        assert await script(keys=keys, args=["o", ""]) == [1, 1, b"", b""]
+        for args in (numbers, ["@", ",".join(numbers)], ["o", *numbers[:2]], ["s", LISTED]):
+            with pytest.raises(ResponseError, match=r"check\.lua"):
+                await script(keys=keys, args=args)
+        for old_keys in (keys[:2], keys[:1]):  # the calls before exemptions, before lists
+            with pytest.raises(ResponseError, match="takes 3 keys"):
+                await script(keys=old_keys, args=["o", LISTED])
 
 
 async def test_the_direct_client_with_dnc_disabled_calls_every_valid_number_callable(

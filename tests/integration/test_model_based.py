@@ -14,7 +14,8 @@ naming every named list alive:
 - ``POST /api/dnc/check`` on both apps, all numbers at once;
 - ``infra.dnc_client.DncClient`` (the direct script; it must answer from Redis when the
   script says ready, and fall back to the API when it says "unknown");
-- ``check.lua`` itself, in both argument forms (one argument a number, and packed).
+- ``check.lua`` itself (``'o'`` and the numbers packed), its masks read two ways: bit by bit
+  here, and by ``infra.redis.layout`` as the API and the client read them.
 
 What is asserted, for a number the model says is
 
@@ -71,8 +72,9 @@ from domain.usecases.identity import create_organization, create_token
 from domain.usecases.mirror_repair import rebuild_mirror
 from domain.usecases.mirror_sync import sync_all
 from infra.db.uow import SqlUnitOfWork
-from infra.dnc_client import CHECK_SCRIPT, DncClient
+from infra.dnc_client import DncClient
 from infra.redis import layout
+from infra.redis.checking import CHECK_SCRIPT
 from infra.redis.mirror import RedisMirror
 from infra.settings import Settings
 from tests.support.helpers import bearer, body, mirror_for, new_org, run_worker, uow_for
@@ -597,9 +599,9 @@ class DncMachine(RuleBasedStateMachine):
         answers[f"GET /check ({via})"] = await self._get_checks(self.app(via))
         for via in ("server", "plain"):
             answers[f"POST /check ({via})"] = await self._post_check(self.app(via))
-        answers["check.lua"] = await self._script_check(packed=False)
+        answers["check.lua"] = await self._script_check(by_layout=False)
         answers["DncClient"] = await self._dialer_check(ready=bool(answers["check.lua"]))
-        answers["check.lua packed"] = await self._script_check(packed=True)
+        answers["check.lua by layout"] = await self._script_check(by_layout=True)
         answers["Postgres"] = await self._postgres_check()
         await self._settings_agree()
         return answers
@@ -685,11 +687,10 @@ class DncMachine(RuleBasedStateMachine):
                 self._why(verdict.normalized, *why)
         return self._verdicts(sent, [(v.normalized, v.blocked) for v in result.verdicts])
 
-    async def _script_check(self, packed: bool) -> dict[str, bool | None]:
+    async def _script_check(self, by_layout: bool) -> dict[str, bool | None]:
         named = list(self.model.named)
         keys = layout.check_keys(self.h.mirror.prefix, self.org_id, named)
-        args = ["@", ",".join(UNIVERSE)] if packed else UNIVERSE
-        reply = await self.script(keys=keys, args=args)
+        reply = await self.script(keys=keys, args=["o", ",".join(UNIVERSE)])
         enabled, ready = int(reply[0]), int(reply[1])
         if not ready:
             assert not self.ready_expected, f"the mirror is not ready after a rebuild: {reply}"
@@ -699,12 +700,19 @@ class DncMachine(RuleBasedStateMachine):
         if not enabled:
             assert len(reply) == 2, reply
             return dict.fromkeys(UNIVERSE, False)
-        if packed:
-            _, _, masks = layout.read_check_reply(reply, len(UNIVERSE), len(named))
-            answers = layout.blocking_of(masks, ["default", *named])
+        if by_layout:
+            read = layout.read_check_reply(reply, len(UNIVERSE), len(named))
+            assert read.subscribed == (), read  # the organization subscribes to nothing
+            answers = layout.blocking_of(read.masks, ["default", *named])
             return {n: b is not None for n, b in zip(UNIVERSE, answers, strict=True)}
-        assert len(reply) == 2 + len(UNIVERSE), reply
-        return {n: int(mask) != 0 for n, mask in zip(UNIVERSE, reply[2:], strict=True)}
+        # bit by bit: the lists, then the rules; the exemption bit (an exemption is only looked
+        # up for an organization that subscribes) must be clear
+        assert reply[2] == b"", reply
+        width = layout.digits_per_number(len(named))
+        assert len(reply[3]) == width * len(UNIVERSE), reply
+        masks = [int(reply[3][i * width : (i + 1) * width], 16) for i in range(len(UNIVERSE))]
+        assert all(mask < 2 << (len(named) + 1) for mask in masks), reply
+        return {n: mask != 0 for n, mask in zip(UNIVERSE, masks, strict=True)}
 
     async def _postgres_check(self) -> dict[str, bool | None]:
         """The fallback every path takes when Redis cannot answer, asked directly (the mirror

@@ -12,20 +12,23 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.errors import InvalidInput
-from domain.model import DEFAULT_LIST, BulkItem
+from domain.model import DEFAULT_LIST, BulkItem, ChangeChunk
 from domain.usecases.checks import RebuildRequests, check_numbers
 from domain.usecases.entries import bulk_add
 from domain.usecases.lists import create_prefix, delete_list, delete_prefix
 from domain.usecases.mirror_repair import rebuild_mirror, reconcile
+from domain.usecases.shared_lists import apply_shared_changes, create_shared_list, subscribe
 from infra.bootstrap import Resources
-from infra.dnc_client import CHECK_SCRIPT
 from infra.redis import layout
+from infra.redis.checking import CHECK_SCRIPT
 from infra.settings import Settings
 from tests.support.helpers import Org, sql
 from tests.support.lists import campaign, principal
 
 A, B, C, D = "12125550100", "12125550101", "442079460958", "13105550199"
-BEFORE_LISTS = (Path(__file__).parent / "data" / "check_before_lists.lua").read_text()
+DATA = Path(__file__).parent / "data"
+BEFORE_LISTS = (DATA / "check_before_lists.lua").read_text()
+BEFORE_SHARED = (DATA / "check_before_shared.lua").read_text()
 
 
 def redis_of(resources: Resources) -> Redis:
@@ -35,7 +38,18 @@ def redis_of(resources: Resources) -> Redis:
 async def run(
     resources: Resources, org: Org, script: str, named: list[str], args: list[str]
 ) -> Any:
+    """An organization's check.lua call: ``args`` the numbers, 'o' put before them."""
     keys = layout.check_keys(resources.mirror.prefix, org.id, named)
+    return await redis_of(resources).register_script(script)(keys=keys, args=["o", *args])
+
+
+async def run_old(
+    resources: Resources, org: Org, script: str, named: list[str], args: list[str]
+) -> Any:
+    """A call of a script shipped before exemptions, with the keys it took: two for the
+    org-wide list (its meta key and its bucket keys' prefix), then two for each named list."""
+    keys = layout.check_keys(resources.mirror.prefix, org.id, named)
+    del keys[2]  # the exemptions key
     return await redis_of(resources).register_script(script)(keys=keys, args=args)
 
 
@@ -58,12 +72,45 @@ async def test_the_script_shipped_before_lists_does_not_read_a_prefix_rule_as_ca
     unknown); this change needs the same: an old script must read the mirror as not ready."""
     await create_prefix(resources.uow(), resources.mirror, principal(org), "1212555", None)
     assert (await check(resources, org, [A])).verdicts[0].blocked  # the API blocks it
-    reply = await run(resources, org, BEFORE_LISTS, [], ["@", A])
+    reply = await run_old(resources, org, BEFORE_LISTS, [], ["@", A])
     assert reply[:2] != [1, 1] or reply[2] != b"0", reply  # not "enabled, ready, callable"
 
 
+async def test_the_script_shipped_before_shared_lists_reads_the_mirror_as_unknown(
+    resources: Resources, org: Org
+) -> None:
+    """The check.lua dialers loaded before shared lists (two keys, then two a named list;
+    '@' and the numbers) knows neither shared lists nor exemptions: a number a subscribed
+    registry holds would read as callable. It must find no flag (ready2) and answer
+    "unknown", for the org-wide list and for a named list alike."""
+    named = await campaign(resources, org, "First")
+    registry = await create_shared_list(resources.uow(), "National registry", "registry")
+    await apply_shared_changes(
+        resources.uow(), resources.shared_mirror, registry.id, [ChangeChunk((A,), ())]
+    )
+    await subscribe(resources.uow(), resources.mirror, org.id, registry.id)
+    result = await check(resources, org, [A, B])
+    assert result.source == "redis"  # the API blocks it, from Redis
+    assert [(v.blocked, v.reason, v.lists) for v in result.verdicts] == [
+        (True, "registry", (registry.id,)),
+        (False, None, ()),
+    ]
+    # as the release before shared lists left the mirror: its flag on every list
+    metas = [
+        layout.list_meta_key(resources.mirror.prefix, org.id, i) for i in (DEFAULT_LIST, named)
+    ]
+    for meta in metas:
+        await redis_of(resources).hset(meta, "ready2", "1")  # type: ignore[misc]
+    reply = await run_old(resources, org, BEFORE_SHARED, [named], ["@", f"{A},{B}"])
+    assert reply == [1, 1, b"00"]  # what a dialer would hear: A callable
+    await rebuild_mirror(resources.uow(), resources.mirror, org.id)  # the flags of this release
+    for lists in ([], [named]):
+        assert await run_old(resources, org, BEFORE_SHARED, lists, ["@", f"{A},{B}"]) == [-1, 0]
+        assert await run_old(resources, org, BEFORE_SHARED, lists, [A, B]) == [-1, 0]
+
+
 @pytest.mark.parametrize("number", ["+12125550100", " 12125550100", "012125550100", "12125550100 "])
-async def test_an_unpacked_number_that_is_not_bare_digits_is_refused_not_half_answered(
+async def test_a_number_that_is_not_bare_digits_is_refused_not_half_answered(
     resources: Resources, org: Org, number: str
 ) -> None:
     """check.lua looks a number up by its value (tonumber reads '+1212…', ' 1212…' and
@@ -78,7 +125,7 @@ async def test_an_unpacked_number_that_is_not_bare_digits_is_refused_not_half_an
     except ResponseError:
         return  # refused: the caller reads that as unknown
     # the named list (2) and the rule (4) both block 12125550100
-    assert reply == [1, 1, 6], reply
+    assert reply == [1, 1, b"", b"6"], reply
 
 
 @pytest.mark.parametrize("packed", ["12125550100,1 212 555 0101", "12125550100;13105550199"])
@@ -90,30 +137,39 @@ async def test_a_packed_call_with_separators_is_refused_not_misaligned(
     another number's answer. Anything but digits and commas should be an error."""
     await bulk_add(resources.uow(), resources.mirror, principal(org), [BulkItem(B)])
     try:
-        reply = await run(resources, org, CHECK_SCRIPT, [], ["@", packed])
+        reply = await run(resources, org, CHECK_SCRIPT, [], [packed])
     except ResponseError:
         return
-    assert len(reply[2]) == packed.count(",") + 1, reply
+    assert len(reply[3]) == packed.count(",") + 1, reply
 
 
-@pytest.mark.parametrize("count", [0, 1, 3, 5])
-async def test_an_odd_count_of_keys_is_an_error(resources: Resources, org: Org, count: int) -> None:
+@pytest.mark.parametrize("count", [0, 1, 2, 4, 6])
+async def test_an_organizations_call_with_an_even_count_of_keys_is_an_error(
+    resources: Resources, org: Org, count: int
+) -> None:
+    """'o' takes three keys, then two a named list; 's' two a shared list: any other count is
+    an error, whatever keys they are."""
     keys = layout.check_keys(resources.mirror.prefix, org.id, ["a", "b"])[:count]
-    with pytest.raises(ResponseError):
-        await redis_of(resources).register_script(CHECK_SCRIPT)(keys=keys, args=["@", A])
+    with pytest.raises(ResponseError, match="takes 3 keys"):
+        await redis_of(resources).register_script(CHECK_SCRIPT)(keys=keys, args=["o", A])
+    shared = layout.shared_check_keys(resources.mirror.prefix, ["r1", "r2"])
+    for keys in (shared[:1], shared[:3], [], layout.check_keys(resources.mirror.prefix, org.id)):
+        with pytest.raises(ResponseError, match="2 keys for each shared list"):
+            await redis_of(resources).register_script(CHECK_SCRIPT)(keys=keys, args=["s", A])
 
 
 async def test_twenty_named_lists_and_the_rules_answer_every_bit(
     resources: Resources, org: Org
 ) -> None:
-    """22 bits in 6 hex digits a number: the org-wide list, 20 named lists, the rules."""
+    """23 bits in 6 hex digits a number: the org-wide list, 20 named lists, the rules, an
+    exemption."""
     named = [await campaign(resources, org, f"l{i}") for i in range(20)]
     items = [BulkItem(A, list_id=list_id) for list_id in named[::3]]
     await bulk_add(resources.uow(), resources.mirror, principal(org), items)
     await create_prefix(resources.uow(), resources.mirror, principal(org), "1212555", None)
-    reply = await run(resources, org, CHECK_SCRIPT, named, ["@", f"{A},{D}"])
+    reply = await run(resources, org, CHECK_SCRIPT, named, [f"{A},{D}"])
     expected = sum(1 << (i + 1) for i in range(0, 20, 3)) | 1 << 21
-    assert reply == [1, 1, f"{expected:06x}{0:06x}".encode()]
+    assert reply == [1, 1, b"", f"{expected:06x}{0:06x}".encode()]
     result = await check(resources, org, [A, D], named)
     assert result.source == "redis"
     assert result.verdicts[0].lists == tuple(named[::3])
@@ -134,8 +190,8 @@ async def test_prefix_rules_created_together_all_reach_redis(
         )
     )
     numbers = [f"{p}00" for p in prefixes]
-    reply = await run(resources, org, CHECK_SCRIPT, [], numbers)
-    assert reply == [1, 1, *([2] * len(prefixes))]
+    reply = await run(resources, org, CHECK_SCRIPT, [], [",".join(numbers)])
+    assert reply == [1, 1, b"", b"2" * len(prefixes)]
 
 
 async def test_a_rule_blocks_from_its_return_on_while_checks_and_removals_run(
@@ -200,7 +256,7 @@ async def test_many_prefix_rules_do_not_hold_redis_up_for_every_organization(
         return  # capped
     started = time.perf_counter()
     for _ in range(10):
-        await run(resources, org, CHECK_SCRIPT, [], ["@", D])
+        await run(resources, org, CHECK_SCRIPT, [], [D])
     per_call = (time.perf_counter() - started) / 10
     assert per_call < 0.005, f"{per_call * 1000:.1f} ms of Redis a one-number check"
 

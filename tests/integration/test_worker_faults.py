@@ -19,8 +19,9 @@ from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from domain.usecases.mirror_repair import verify
-from infra.dnc_client import CHECK_SCRIPT, DncClient, DncUnavailable
+from infra.dnc_client import DncClient, DncUnavailable
 from infra.redis import layout
+from infra.redis.checking import CHECK_SCRIPT
 from infra.redis.queue import ArqJobQueue, create_arq, create_redis_pool, outbox_job_id
 from infra.settings import Settings
 from jobs import worker as worker_module
@@ -107,16 +108,17 @@ async def watch_checks(
     ):
         api.headers.update(org.headers)
         script = redis.register_script(CHECK_SCRIPT)
-        keys = layout.script_keys(settings.redis_prefix, org.id)
+        keys = layout.check_keys(settings.redis_prefix, org.id)
+        numbers = ",".join([*SAMPLE, NOT_LISTED])
         dialer = DncClient(
             redis=redis, organization_id=org.id, http=api, prefix=settings.redis_prefix
         )
         while not stop.is_set():
-            enabled, ready, *listed = await script(keys=keys, args=[*SAMPLE, NOT_LISTED])
-            if ready == 0:
+            reply = await script(keys=keys, args=["o", numbers])
+            if reply[1] == 0:  # not ready
                 seen["unknown"] += 1
             else:
-                assert (enabled, listed) == (1, [1] * len(SAMPLE) + [0]), listed
+                assert reply == [1, 1, b"", b"1" * len(SAMPLE) + b"0"], reply
                 seen["listed"] += 1
             try:
                 result = await dialer.check(SAMPLE)
