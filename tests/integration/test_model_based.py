@@ -5,24 +5,30 @@ the real app (two app instances, as two API processes: ``dnc serve``'s stack wit
 ``GET /check`` path, and the plain Litestar app), real Postgres, real Redis and a real arq
 worker. A small universe of numbers keeps collisions frequent. The model is which numbers are
 on the org-wide list (with their ``expiresAt``), which are on each named list (up to two alive
-at once, created and deleted as the run goes), which prefix rules are in force, and whether DNC
-is enabled; after every step every check path is asked about every number of the universe,
-naming every named list alive:
+at once, created and deleted as the run goes), which prefix rules are in force, whether DNC
+is enabled, and, for the two shared lists of the example (a registry the organization
+subscribes to from the start, and a litigator list), which numbers each holds, whether its data
+is stale, which the organization subscribes to, and which numbers have an exemption (some of
+them numbers the organization blocks itself, to prove an exemption lifts the shared lists
+only); after every step every check path is asked about every number of the universe, naming
+every named list alive:
 
 - ``GET /api/dnc/check``, one number at a time, on the two apps in turn (the fast path and
   the Litestar route: the dearest path, so each step asks one app);
 - ``POST /api/dnc/check`` on both apps, all numbers at once;
 - ``infra.dnc_client.DncClient`` (the direct script; it must answer from Redis when the
   script says ready, and fall back to the API when it says "unknown");
-- ``check.lua`` itself (``'o'`` and the numbers packed), its masks read two ways: bit by bit
-  here, and by ``infra.redis.layout`` as the API and the client read them.
+- ``check.lua`` itself, asked two ways: by hand here (the organization's call, then one call
+  per subscribed shared list, the bits combined as the README says), and through
+  ``infra.redis.checking.ScriptCheck`` as the API and the client ask it.
 
 What is asserted, for a number the model says is
 
 - **on a named list asked about, or under a prefix rule, or listed on the org-wide list and not
-  expired, DNC enabled**: every path answers blocked (safety), and says why: ``lists`` is the
-  named lists that hold it (and the org-wide list), ``reason`` "dnc", or "prefix" when only a
-  rule blocks it. ``check.lua`` may answer ``ready = 0`` ("unknown"); every other path must
+  expired, or (without an exemption) on a subscribed shared list or a subscribed list is stale,
+  DNC enabled**: every path answers blocked (safety), and says why: ``lists`` is the lists that
+  block it (the org-wide list, the named ones, then the shared ones that hold it and the stale
+  ones), ``reason`` "dnc", else "prefix", else "registry", else "registry_stale". ``check.lua`` may answer ``ready = 0`` ("unknown"); every other path must
   answer.
 - **on no list asked about and under no rule, or DNC disabled**: every path answers
   callable. Every write settles the
@@ -52,32 +58,50 @@ import time
 from collections.abc import Awaitable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar, cast
 from uuid import UUID, uuid4
 
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from app.asgi import create_app, create_server_app
 from domain.errors import Unavailable
 from domain.model import MirrorAnswer
+from domain.time import utcnow
 from domain.usecases.checks import RebuildRequests, check_numbers
 from domain.usecases.entries import expire_due
 from domain.usecases.identity import create_organization, create_token
 from domain.usecases.mirror_repair import rebuild_mirror
 from domain.usecases.mirror_sync import sync_all
+from domain.usecases.shared_lists import subscribe, unsubscribe
+from infra.bootstrap import Resources
 from infra.db.uow import SqlUnitOfWork
 from infra.dnc_client import DncClient
 from infra.redis import layout
-from infra.redis.checking import CHECK_SCRIPT
+from infra.redis.checking import CHECK_SCRIPT, ScriptCheck
 from infra.redis.mirror import RedisMirror
 from infra.settings import Settings
-from tests.support.helpers import bearer, body, mirror_for, new_org, run_worker, uow_for
+from tests.support.helpers import (
+    bearer,
+    body,
+    mirror_for,
+    new_org,
+    resources_for,
+    run_worker,
+    uow_for,
+)
+from tests.support.shared import change, load, shared_list
 
 T = TypeVar("T")
 
@@ -141,6 +165,12 @@ class Model:
     listed: dict[str, float | None] = field(default_factory=dict)  # number -> expiresAt
     named: dict[str, set[str]] = field(default_factory=dict)  # named list id -> its numbers
     prefixes: dict[str, str] = field(default_factory=dict)  # prefix -> the rule's id
+    # the shared lists of the run (in creation order, as checks name them): their numbers,
+    # whether their data is stale, and which the organization subscribes to
+    shared: dict[str, set[str]] = field(default_factory=dict)
+    stale: set[str] = field(default_factory=set)
+    subscribed: set[str] = field(default_factory=set)
+    exempt: dict[str, str] = field(default_factory=dict)  # number -> its exemption's id
 
     def held_by(self, number: str) -> list[str]:
         """The named lists that hold the number, in the order checks name them."""
@@ -148,6 +178,16 @@ class Model:
 
     def by_prefix(self, number: str) -> bool:
         return any(number.startswith(prefix) for prefix in self.prefixes)
+
+    def shared_say(self, number: str) -> tuple[list[str], list[str]]:
+        """The subscribed shared lists that block the number, as checks name them: those that
+        hold it, then the stale ones that do not; none when an exemption lifts them."""
+        if number in self.exempt:
+            return [], []
+        mine = [list_id for list_id in self.shared if list_id in self.subscribed]
+        holding = [list_id for list_id in mine if number in self.shared[list_id]]
+        stale = [list_id for list_id in mine if list_id in self.stale and list_id not in holding]
+        return holding, stale
 
     def state(self, number: str, started: float, ended: float) -> str:
         """What the number is for a request that ran between ``started`` and ``ended``."""
@@ -169,6 +209,7 @@ class Harness:
     plain: AsyncTestClient[Any]  # the Litestar app alone
     mirror: RedisMirror
     uow: SqlUnitOfWork
+    resources: Resources  # the shared lists' loads and changes
 
     @classmethod
     async def open(cls, settings: Settings) -> "Harness":
@@ -181,8 +222,9 @@ class Harness:
         )
         mirror = await stack.enter_async_context(mirror_for(settings))
         uow = await stack.enter_async_context(uow_for(settings))
+        resources = await stack.enter_async_context(resources_for(settings))
         await _neighbours(settings, server)
-        return cls(settings, stack, server, plain, mirror, uow)
+        return cls(settings, stack, server, plain, mirror, uow, resources)
 
 
 async def _neighbours(settings: Settings, client: AsyncTestClient[Any]) -> None:
@@ -265,6 +307,18 @@ class DncMachine(RuleBasedStateMachine):
         )
         self.check_headers = bearer(check_token)
         self.script = cast(Redis, self.h.mirror.redis).register_script(CHECK_SCRIPT)
+        # two shared lists of this example's own (shared lists belong to no organization)
+        tag = uuid4().hex[:8]
+        for name, kind, held in (
+            (f"Model registry {tag}", "registry", NANP[:4]),
+            (f"Model litigators {tag}", "litigator", [NANP[3], *list(INTERNATIONAL)[:1]]),
+        ):
+            list_id = await shared_list(self.h.resources, name, kind, max_age_days=31)
+            await load(self.h.resources, list_id, held)
+            self.model.shared[list_id] = set(held)
+        registry = next(iter(self.model.shared))  # subscribed from the start, as most are
+        await subscribe(self.h.resources.uow(), self.h.resources.mirror, self.org_id, registry)
+        self.model.subscribed.add(registry)
 
     # the writes ----------------------------------------------------------------------------
 
@@ -514,6 +568,97 @@ class DncMachine(RuleBasedStateMachine):
             assert response.status_code == 201, body(response)
             self.model.prefixes[prefix] = body(response)["data"]["id"]
 
+    # shared lists and exemptions -----------------------------------------------------------
+
+    def _shared(self, which: int) -> str:
+        return list(self.model.shared)[which]
+
+    @rule(which=st.integers(0, 1))
+    def toggle_subscription(self, which: int) -> None:
+        """``dnc shared-list subscribe`` or ``unsubscribe``, as an operator runs it."""
+        list_id, resources = self._shared(which), self.h.resources
+        if list_id in self.model.subscribed:
+            self.run(unsubscribe(resources.uow(), resources.mirror, self.org_id, list_id))
+            self.model.subscribed.discard(list_id)
+        else:
+            self.run(subscribe(resources.uow(), resources.mirror, self.org_id, list_id))
+            self.model.subscribed.add(list_id)
+
+    @rule(
+        which=st.integers(0, 1),
+        held=st.sets(st.sampled_from(UNIVERSE), max_size=5),
+        stale=st.sampled_from([False, False, True]),
+    )
+    def load_a_shared_list(self, which: int, held: set[str], stale: bool) -> None:
+        """A full load, swapped in whole: data fetched now, or 40 days ago (past its age)."""
+        list_id = self._shared(which)
+        fetched = utcnow() - timedelta(days=40 if stale else 0)
+        report = self.run(load(self.h.resources, list_id, sorted(held), fetched))
+        assert report.mirrored, report
+        assert report.shared.count == len(held), report
+        self.model.shared[list_id] = set(held)
+        if stale:
+            self.model.stale.add(list_id)
+        else:
+            self.model.stale.discard(list_id)
+
+    @rule(
+        which=st.integers(0, 1),
+        added=st.sets(st.sampled_from(UNIVERSE), max_size=3),
+        deleted=st.sets(st.sampled_from(UNIVERSE), max_size=3),
+    )
+    def change_a_shared_list(self, which: int, added: set[str], deleted: set[str]) -> None:
+        """A change file (a number both added and deleted is added), fetched now."""
+        list_id = self._shared(which)
+        report = self.run(change(self.h.resources, list_id, sorted(added), sorted(deleted)))
+        assert report.mirrored, report
+        held = (self.model.shared[list_id] - deleted) | added
+        assert report.shared.count == len(held), (report, held)
+        self.model.shared[list_id] = held
+        self.model.stale.discard(list_id)
+
+    @rule(
+        number=numbers,
+        style=styles,
+        basis=st.sampled_from(["ebr_purchase", "ebr_inquiry", "written_consent"]),
+        via=apps,
+    )
+    def toggle_exemption(self, number: str, style: int, basis: str, via: str) -> None:
+        """POST /api/dnc/exemptions for a number without one, DELETE for one with."""
+        client = self.app(via)
+        if number in self.model.exempt:
+            exemption = self.model.exempt.pop(number)
+            response = self.run(
+                client.delete(f"/api/dnc/exemptions/{exemption}", headers=self.headers)
+            )
+            assert response.status_code == 200, body(response)
+            return
+        request = {"phoneNumber": written(number, style), "basis": basis, "since": iso(time.time())}
+        response = self.run(client.post("/api/dnc/exemptions", json=request, headers=self.headers))
+        assert response.status_code == 201, body(response)
+        assert body(response)["data"]["phoneNumber"] == number, body(response)
+        self.model.exempt[number] = body(response)["data"]["id"]
+
+    @precondition(lambda self: any(self._blocked_by_its_own(n) for n in UNIVERSE))
+    @rule(data=st.data(), via=apps)
+    def exempt_a_number_the_organization_blocks(self, data: st.DataObject, via: str) -> None:
+        """A business relationship with a number the organization itself blocks (its lists or
+        a prefix rule): the exemption must lift the shared lists only."""
+        mine = [n for n in UNIVERSE if self._blocked_by_its_own(n) and n not in self.model.exempt]
+        if not mine:
+            return
+        number = data.draw(st.sampled_from(mine))
+        request = {"phoneNumber": f"+{number}", "basis": "written_consent"}
+        response = self.run(
+            self.app(via).post("/api/dnc/exemptions", json=request, headers=self.headers)
+        )
+        assert response.status_code == 201, body(response)
+        self.model.exempt[number] = body(response)["data"]["id"]
+
+    def _blocked_by_its_own(self, number: str) -> bool:
+        listed = number in self.model.listed and self.model.listed[number] is None
+        return listed or bool(self.model.held_by(number)) or self.model.by_prefix(number)
+
     # the upkeep ----------------------------------------------------------------------------
 
     @rule(wait=st.sampled_from([True, True, False]))
@@ -574,7 +719,9 @@ class DncMachine(RuleBasedStateMachine):
         wrong = []
         for number in UNIVERSE:
             state = self.model.state(number, started, ended)
-            elsewhere = bool(self.model.held_by(number)) or self.model.by_prefix(number)
+            holding, stale = self.model.shared_say(number)
+            elsewhere = bool(self.model.held_by(number) or self.model.by_prefix(number))
+            elsewhere = elsewhere or bool(holding or stale)
             must_block = self.model.enabled and (state == ACTIVE or elsewhere)
             must_call = not self.model.enabled or (state == ABSENT and not elsewhere)
             for path, answer in answers.items():
@@ -585,7 +732,9 @@ class DncMachine(RuleBasedStateMachine):
                     wrong.append((path, number, "blocked" if blocked else "callable", state))
         detail = (
             f"enabled={self.model.enabled} listed={self.model.listed} "
-            f"named={self.model.named} prefixes={list(self.model.prefixes)}"
+            f"named={self.model.named} prefixes={list(self.model.prefixes)} "
+            f"shared={self.model.shared} stale={self.model.stale} "
+            f"subscribed={self.model.subscribed} exempt={list(self.model.exempt)}"
         )
         safety = [w for w in wrong if w[2] == "callable"]
         assert not safety, f"a listed number answered callable: {safety}; {detail}"
@@ -631,16 +780,22 @@ class DncMachine(RuleBasedStateMachine):
             assert (reason, lists) == (None, []), (number, reason, lists)
             return
         named = self.model.held_by(number)
-        assert [x for x in lists if x != "default"] == named, (number, lists, named)
+        holding, stale = self.model.shared_say(number)
+        theirs = [*named, *holding, *stale]
+        assert [x for x in lists if x != "default"] == theirs, (number, lists, theirs)
         on_org_wide = "default" in lists
         if number not in self.model.listed:
             assert not on_org_wide, (number, lists)
         elif self.model.listed[number] is None:
             assert on_org_wide, (number, lists)
-        expected = "dnc" if lists else "prefix"
+        if on_org_wide or named:
+            expected = "dnc"
+        elif self.model.by_prefix(number):
+            expected = "prefix"
+        else:
+            expected = "registry" if holding else "registry_stale"
+            assert holding or stale, (number, reason, lists)
         assert reason == expected, (number, reason, lists)
-        if not lists:
-            assert self.model.by_prefix(number), (number, reason)
 
     def _probe(self) -> list[str]:
         return [written(n, i) for i, n in enumerate(UNIVERSE)] + INVALID
@@ -688,7 +843,21 @@ class DncMachine(RuleBasedStateMachine):
         return self._verdicts(sent, [(v.normalized, v.blocked) for v in result.verdicts])
 
     async def _script_check(self, by_layout: bool) -> dict[str, bool | None]:
+        """``check.lua`` as a dialer asks it: by the shipped reader (``ScriptCheck``), or by
+        hand here, its bits read one by one and combined by the contract in the README."""
         named = list(self.model.named)
+        if by_layout:
+            redis, prefix = self.h.mirror.redis, self.h.mirror.prefix
+            known, on, answers = await ScriptCheck(redis, prefix).ask(
+                self.org_id, tuple(named), UNIVERSE
+            )
+            if not known:
+                assert not self.ready_expected, "the mirror is not ready after a rebuild"
+                return {}
+            assert on is self.model.enabled
+            if not on:
+                return dict.fromkeys(UNIVERSE, False)
+            return {n: b is not None for n, b in zip(UNIVERSE, answers, strict=True)}
         keys = layout.check_keys(self.h.mirror.prefix, self.org_id, named)
         reply = await self.script(keys=keys, args=["o", ",".join(UNIVERSE)])
         enabled, ready = int(reply[0]), int(reply[1])
@@ -700,19 +869,29 @@ class DncMachine(RuleBasedStateMachine):
         if not enabled:
             assert len(reply) == 2, reply
             return dict.fromkeys(UNIVERSE, False)
-        if by_layout:
-            read = layout.read_check_reply(reply, len(UNIVERSE), len(named))
-            assert read.subscribed == (), read  # the organization subscribes to nothing
-            answers = layout.blocking_of(read.masks, ["default", *named])
-            return {n: b is not None for n, b in zip(UNIVERSE, answers, strict=True)}
-        # bit by bit: the lists, then the rules; the exemption bit (an exemption is only looked
-        # up for an organization that subscribes) must be clear
-        assert reply[2] == b"", reply
+        subscribed = [s for s in reply[2].decode().split(",") if s]
+        assert subscribed == [x for x in self.model.shared if x in self.model.subscribed], reply
         width = layout.digits_per_number(len(named))
         assert len(reply[3]) == width * len(UNIVERSE), reply
         masks = [int(reply[3][i * width : (i + 1) * width], 16) for i in range(len(UNIVERSE))]
-        assert all(mask < 2 << (len(named) + 1) for mask in masks), reply
-        return {n: mask != 0 for n, mask in zip(UNIVERSE, masks, strict=True)}
+        assert all(mask < 4 << (len(named) + 1) for mask in masks), reply
+        held, stale = [False] * len(UNIVERSE), False
+        for list_id in subscribed:  # one call a list: each lives in a slot of its own
+            theirs = await self.script(
+                keys=layout.shared_check_keys(self.h.mirror.prefix, [list_id]),
+                args=["s", ",".join(UNIVERSE)],
+            )
+            assert theirs[0] == 1, theirs  # a shared list's mirror is always ready here
+            stale = stale or theirs[1] == 1
+            for i, digit in enumerate(theirs[2].decode()):
+                held[i] = held[i] or digit == "1"
+        exempt_bit = 4 << len(named)  # after the lists' bits and the prefix rules' bit
+        own = [mask & (exempt_bit - 1) for mask in masks]
+        lifted = [bool(mask & exempt_bit) for mask in masks]
+        return {
+            n: bool(o) or (not x and (h or stale))
+            for n, o, x, h in zip(UNIVERSE, own, lifted, held, strict=True)
+        }
 
     async def _postgres_check(self) -> dict[str, bool | None]:
         """The fallback every path takes when Redis cannot answer, asked directly (the mirror
