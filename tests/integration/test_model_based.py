@@ -28,8 +28,8 @@ What is asserted, for a number the model says is
   expired, or (without an exemption) on a subscribed shared list or a subscribed list is stale,
   DNC enabled**: every path answers blocked (safety), and says why: ``lists`` is the lists that
   block it (the org-wide list, the named ones, then the shared ones that hold it and the stale
-  ones), ``reason`` "dnc", else "prefix", else "registry", else "registry_stale". ``check.lua`` may answer ``ready = 0`` ("unknown"); every other path must
-  answer.
+  ones), ``reason`` "dnc", else "prefix", else "registry", else "registry_stale".
+  ``check.lua`` may answer ``ready = 0`` ("unknown"); every other path must answer.
 - **on no list asked about and under no rule, or DNC disabled**: every path answers
   callable. Every write settles the
   mirror before it returns, so this holds right after each step, with no extra sync step
