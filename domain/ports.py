@@ -153,9 +153,12 @@ class SharedListRepository(Protocol):
         """Raises :class:`domain.errors.Conflict` when a list has the name (any case)."""
         ...
 
-    async def get(self, list_id: str, lock: bool = False) -> SharedList | None:
-        """``lock``: its row locked until the transaction ends (loads and changes of one
-        list take turns)."""
+    async def get(
+        self, list_id: str, lock: bool = False, skip_locked: bool = False
+    ) -> SharedList | None:
+        """``lock``: its row locked until the transaction ends (a load's mirror phase, a
+        change and a rebuild of one list take turns); ``skip_locked``: None at once when
+        another transaction holds it."""
         ...
 
     async def all(self) -> list[SharedList]:
@@ -245,6 +248,10 @@ class ExemptionRepository(Protocol):
         self, organization_id: UUID, exemption_id: UUID, user_id: UUID | None
     ) -> Exemption | None:
         """Delete a live exemption (its row is kept); None if there is none by that id."""
+        ...
+
+    async def exempted_count(self, organization_id: UUID) -> int:
+        """How many numbers have a live exemption (what the mirror's hash should hold)."""
         ...
 
     async def lapses(

@@ -211,12 +211,22 @@ async def check_summary(
                 organization_id, utcnow() + EXPIRY_SLACK, EXPIRING_PROBED, list_id
             )
             subscribed: tuple[str, ...] = ()
+            exempted = held = 0
             if list_id == DEFAULT_LIST:
                 subscribed = tuple(s.id for s in await uow.shared_lists.subscribed(organization_id))
+                exempted = await uow.exemptions.exempted_count(organization_id)
             if not truth.pending and truth.expired is not None:
                 probe = await mirror.probe(organization_id, truth.expired, list_id)
+                if list_id == DEFAULT_LIST:
+                    held = await mirror.exemption_count(organization_id) or 0
         if probe is not None:
-            return _compare(organization_id, list_id, truth, probe, subscribed)
+            drift = _compare(organization_id, list_id, truth, probe, subscribed)
+            if held != exempted:  # an exemption only Redis holds would lift a registry
+                log.warning(
+                    "%s: %d exemptions in Redis, %d in Postgres", organization_id, held, exempted
+                )
+                return replace(drift, checksum_differs=True)
+            return drift
         if truth.expired is None:
             log.info("%s: many entries wait for the expiry job; compared later", organization_id)
             return None

@@ -150,18 +150,24 @@ async def load_shared_list(
                 yield chunk.text
 
     staged = await numbers.stage(text())
+    count = staged.checksum.count
     try:
-        staging = replace(shared, generation=staged.generation, count=staged.checksum.count)
-        build = await _mirror_staged(uow, mirror, staging)
+        if count == 0:
+            raise InvalidInput(
+                f"the files hold no number ({bad.count} lines were not numbers): nothing was "
+                "loaded, the list is as it was"
+            )
         async with uow:
+            # its changes and rebuilds wait for the mirror phase and the swap
             if await uow.shared_lists.get(list_id, lock=True) is None:
                 raise NotFound(f"No shared list {list_id!r}")
+            staging = replace(shared, generation=staged.generation, count=count)
+            build = await _mirror_staged(uow, mirror, staging)
             await uow.shared_lists.swap(list_id, staged, downloaded, now)
             await uow.commit()
     except BaseException:
         await numbers.discard(staged.generation)
         raise
-    count = staged.checksum.count
     live = replace(
         shared, generation=staged.generation, downloaded_at=downloaded, loaded_at=now, count=count
     )
@@ -176,14 +182,12 @@ async def load_shared_list(
 
 
 async def _mirror_staged(uow: UnitOfWork, mirror: SharedMirror, staged: SharedList) -> MirrorBuild:
-    """A new Redis generation holding a staged load's numbers, not swapped in yet."""
+    """A new Redis generation holding a staged load's numbers, not swapped in yet (in the
+    caller's transaction)."""
     build = await mirror.begin_rebuild(staged.id, staged.count)
-    async with uow:
-        async for groups in uow.shared_lists.stream_buckets(staged, build.buckets):
-            if not await mirror.load_buckets(staged.id, build, groups):
-                raise Unavailable(
-                    f"another load of {staged.id} took over; this one changed nothing"
-                )
+    async for groups in uow.shared_lists.stream_buckets(staged, build.buckets):
+        if not await mirror.load_buckets(staged.id, build, groups):
+            raise Unavailable(f"another load of {staged.id} took over; this one changed nothing")
     return build
 
 
@@ -213,36 +217,50 @@ async def apply_shared_changes(
         shared = await uow.shared_lists.get(list_id, lock=True)
         if shared is None:
             raise NotFound(f"No shared list {list_id!r}")
-        old_fresh_until = shared.fresh_until
+        if shared.generation is None:  # it fails closed now; a few additions would not
+            raise InvalidInput(
+                f"shared list {list_id} was never loaded: load a full list first (a change "
+                "file only changes one)"
+            )
         counts = await uow.shared_lists.change(shared, add, remove, downloaded)
         live = True
         for start in range(0, len(add), APPLY_CHUNK):  # blocking first, before the commit
             part = add[start : start + APPLY_CHUNK]
-            live = await mirror.apply(list_id, part, (), old_fresh_until) and live
+            live = await mirror.apply(list_id, part, (), shared.fresh_until) and live
         await uow.commit()
-    changed = await get_shared_list(uow, list_id)
     mirrored = live
     try:
-        for start in range(0, max(len(remove), 1), APPLY_CHUNK):
-            part = remove[start : start + APPLY_CHUNK]
-            live = await mirror.apply(list_id, (), part, changed.fresh_until) and live
-        if not live:  # never loaded into Redis: build it from Postgres now
+        async with uow:  # the deletions and the new freshness, in turn with loads again
+            changed = await uow.shared_lists.get(list_id, lock=True)
+            if changed is not None and changed.generation == shared.generation:
+                for start in range(0, max(len(remove), 1), APPLY_CHUNK):
+                    part = remove[start : start + APPLY_CHUNK]
+                    live = await mirror.apply(list_id, (), part, changed.fresh_until) and live
+            # (else a load swapped in since: its numbers and its freshness replace these)
+        if not live:  # not in Redis (a mirror lost): build it from Postgres now
             mirrored = await rebuild_shared_mirror(uow, mirror, list_id)
     except Unavailable:
         mirrored = False
     if not mirrored:
         log.warning("shared list %s changed; its mirror is left to the reconciliation", list_id)
-    return LoadReport(changed, read, bad, mirrored, *counts)
+    return LoadReport(await get_shared_list(uow, list_id), read, bad, mirrored, *counts)
 
 
 async def rebuild_shared_mirror(
-    uow: UnitOfWork, mirror: SharedMirror, list_id: str, progress: Progress | None = None
+    uow: UnitOfWork,
+    mirror: SharedMirror,
+    list_id: str,
+    progress: Progress | None = None,
+    unless_busy: bool = False,
 ) -> bool:
     """Load the list's live generation from Postgres into a new Redis generation and swap it
     in; the list's row stays locked meanwhile (its loads and changes wait). False if another
-    rebuild took over."""
+    rebuild took over, or, ``unless_busy``, if a load, a change or a rebuild holds the list
+    (the reconciliation's next round looks again)."""
     async with uow:
-        shared = await uow.shared_lists.get(list_id, lock=True)
+        shared = await uow.shared_lists.get(list_id, lock=True, skip_locked=unless_busy)
+        if shared is None and unless_busy:
+            return False
         if shared is None:
             raise NotFound(f"No shared list {list_id!r}")
         build = await mirror.begin_rebuild(list_id, shared.count)
@@ -273,7 +291,9 @@ async def subscribe(
             raise NotFound(f"No shared list {list_id!r}")
         if await uow.shared_lists.subscribe(org_id, list_id):
             await uow.audit.record(
-                AuditEvent(org_id, None, "shared.subscribe", entity_id=list_id, list_id=list_id)
+                AuditEvent(
+                    org_id, None, "shared.subscribe", entity_id=list_id, after=_named(shared)
+                )
             )
             await record_subscriptions_changed(uow, org_id)
             await uow.organizations.lock_mirror(org_id)
@@ -296,12 +316,18 @@ async def unsubscribe(
         if not await uow.shared_lists.unsubscribe(org_id, list_id):
             raise NotFound(f"The organization does not subscribe to {list_id!r}")
         await uow.audit.record(
-            AuditEvent(org_id, None, "shared.unsubscribe", entity_id=list_id, list_id=list_id)
+            AuditEvent(org_id, None, "shared.unsubscribe", entity_id=list_id, before=_named(shared))
         )
         await record_subscriptions_changed(uow, org_id)
         await uow.commit()
     await settle(uow, mirror, org_id)
     return shared
+
+
+def _named(shared: SharedList) -> dict[str, object]:
+    """A subscription as the organization's audit log shows it (an event of the
+    organization, not of one of its lists)."""
+    return {"listId": shared.id, "name": shared.name, "kind": shared.kind}
 
 
 async def _organization(uow: UnitOfWork, organization_id: UUID) -> UUID:
@@ -351,7 +377,7 @@ async def reconcile_shared(uow: UnitOfWork, mirror: SharedMirror) -> list[str]:
             if probe.ready and probe.checksum == truth and probe.fresh_until == expected:
                 continue
             log.warning("mirror of shared list %s differs from Postgres: rebuilding", shared.id)
-            if await rebuild_shared_mirror(uow, mirror, shared.id):
+            if await rebuild_shared_mirror(uow, mirror, shared.id, unless_busy=True):
                 rebuilt.append(shared.id)
         except Exception:
             log.exception("reconciling shared list %s failed; next round retries", shared.id)

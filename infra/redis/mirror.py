@@ -390,12 +390,16 @@ class RedisMirror:
         rebuilt_at: str,
         count: int,
         prefixes: Sequence[str] | None = None,
+        fresh_until: str | None = None,
     ) -> bool:
-        """``swap.lua``, then the generation it replaced is deleted."""
+        """``swap.lua``, then the generation it replaced is deleted. ``fresh_until``: a shared
+        list's freshness, made live with its numbers in the same step."""
         flag = "" if enabled is None else ("1" if enabled else "0")
         args: list[str | int] = [build.generation, build.buckets, flag, rebuilt_at, count]
-        if prefixes is not None:
-            args.append(",".join(prefixes))
+        if prefixes is not None or fresh_until is not None:
+            args.append("-" if prefixes is None else ",".join(prefixes))
+        if fresh_until is not None:
+            args.append(fresh_until)
         try:
             reply = await self._swap(keys=self._keys(organization_id, build.list_id), args=args)
         except REDIS_FAILURES as exc:

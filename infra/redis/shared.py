@@ -45,13 +45,15 @@ class RedisSharedMirror:
         rebuilt_at: str,
         count: int,
     ) -> bool:
-        """The new generation goes live with the freshness it had (absent: unknown, so checks
-        ask Postgres), then takes the new one: for a moment the new data may be judged by the
-        old freshness, never old data by the new."""
-        if not await self.mirror.swap(shared_owner(list_id), build, None, rebuilt_at, count):
-            return False
-        await self._set_fresh_until(list_id, fresh_until)
-        return True
+        """The new generation goes live with its freshness, in one step."""
+        return await self.mirror.swap(
+            shared_owner(list_id),
+            build,
+            None,
+            rebuilt_at,
+            count,
+            fresh_until=epoch_seconds(fresh_until),
+        )
 
     async def apply(
         self,

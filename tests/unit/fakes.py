@@ -680,7 +680,9 @@ class _SharedLists:
             raise Conflict(f"A shared list named {shared.name!r} exists already")
         self.t.shared_lists[shared.id] = shared
 
-    async def get(self, list_id: str, lock: bool = False) -> SharedList | None:
+    async def get(
+        self, list_id: str, lock: bool = False, skip_locked: bool = False
+    ) -> SharedList | None:
         return self.t.shared_lists.get(list_id)
 
     async def all(self) -> list[SharedList]:
@@ -833,6 +835,9 @@ class FakeExemptionRepository:
         if found is not None:
             self.t.deleted_exemptions[found.id] = user_id
         return found
+
+    async def exempted_count(self, organization_id: UUID) -> int:
+        return len({x.phone_number for x in self._live(organization_id)})
 
     async def lapses(
         self, organization_id: UUID, numbers: Sequence[str] | None = None

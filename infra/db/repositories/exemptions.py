@@ -75,6 +75,14 @@ class SqlExemptionRepository(Repository):
         )
         return exemption_from_row(row) if row else None
 
+    async def exempted_count(self, organization_id: UUID) -> int:
+        counted = await self.session.scalar(
+            select(func.count(func.distinct(ExemptionRow.phone_number))).where(
+                *_live(organization_id)
+            )
+        )
+        return counted or 0
+
     async def lapses(
         self, organization_id: UUID, numbers: Sequence[str] | None = None
     ) -> dict[str, datetime | None]:

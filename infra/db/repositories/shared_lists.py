@@ -55,10 +55,12 @@ class SqlSharedListRepository(Repository):
         if row is None:
             raise Conflict(f"A shared list named {shared.name!r} exists already")
 
-    async def get(self, list_id: str, lock: bool = False) -> SharedList | None:
+    async def get(
+        self, list_id: str, lock: bool = False, skip_locked: bool = False
+    ) -> SharedList | None:
         query = select(SharedListRow).where(SharedListRow.id == list_id)
         if lock:
-            query = query.with_for_update()
+            query = query.with_for_update(skip_locked=skip_locked)
         row = await self.session.scalar(query)
         return shared_from_row(row) if row else None
 
