@@ -18,13 +18,14 @@ async def test_a_big_check_is_asked_in_parts_and_answers_whole(
     async with mirror_for(settings) as mirror:
         await mirror.apply(org.id, add=sorted(LISTED))
         sizes: list[int] = []
-        script: Any = mirror._check
+        script: Any = mirror._checking._script  # the organization's check.lua call
 
         async def counting(keys: list[str], args: list[str]) -> Any:
+            assert args[0] == "o", args[:1]
             sizes.append(args[1].count(",") + 1)
             return await script(keys=keys, args=args)
 
-        mirror._check = counting  # type: ignore[assignment]
+        mirror._checking._script = counting  # type: ignore[assignment]
         answer = await mirror.check(org.id, NUMBERS)
         assert answer.ready
         assert answer.enabled

@@ -367,8 +367,16 @@ async def test_a_redis_cluster_that_cannot_be_reached_means_postgres_answers(
     assert answer["blocked"] is True
 
 
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "return {1, 1, '', '0'}",  # one answer for two numbers
+        "return {1, 1, '00'}",  # the shape of the script before shared lists
+        "return {1, 1, '', '00', ''}",
+    ],
+)
 async def test_an_answer_for_the_wrong_count_of_numbers_is_not_read_as_callable(
-    own_settings: Settings, listed: Org
+    own_settings: Settings, listed: Org, reply: str
 ) -> None:
     async with (
         uow_for(own_settings) as uow,
@@ -376,7 +384,7 @@ async def test_an_answer_for_the_wrong_count_of_numbers_is_not_read_as_callable(
         arq_for(own_settings) as arq,
     ):
         scripts = cast(AsyncRedis, mirror.redis)
-        mirror._check = scripts.register_script("return {1, 1, '0'}")  # one answer for two
+        mirror._checking._script = scripts.register_script(reply)
         rebuilds = RebuildRequests(ArqJobQueue(arq, own_settings))
         result = await check_numbers(uow, mirror, rebuilds, listed.id, [LISTED, "12125550100"])
     assert result.source == "postgres"
