@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import TypeVar
 from uuid import UUID
 
-from infra.shared_files import iter_change_chunks, iter_number_chunks
-
 from app.cli.tools import Commands, Report, Tools, group, with_tools
 from domain.model import SHARED_LIST_KINDS, SharedList
 from domain.ports import Progress
@@ -26,6 +24,7 @@ from domain.usecases.shared_lists import (
     subscribe,
     unsubscribe,
 )
+from infra.shared_files import iter_change_chunks, iter_number_chunks
 
 T = TypeVar("T")
 PROGRESS_EVERY = 1_000_000  # numbers read between two progress lines
