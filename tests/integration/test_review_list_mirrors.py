@@ -12,18 +12,19 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from domain.errors import InvalidInput
-from domain.model import DEFAULT_LIST, BulkItem, ChangeChunk
+from domain.model import DEFAULT_LIST, BulkItem
 from domain.usecases.checks import RebuildRequests, check_numbers
 from domain.usecases.entries import bulk_add
 from domain.usecases.lists import create_prefix, delete_list, delete_prefix
 from domain.usecases.mirror_repair import rebuild_mirror, reconcile
-from domain.usecases.shared_lists import apply_shared_changes, create_shared_list, subscribe
+from domain.usecases.shared_lists import create_shared_list, subscribe
 from infra.bootstrap import Resources
 from infra.redis import layout
 from infra.redis.checking import CHECK_SCRIPT
 from infra.settings import Settings
 from tests.support.helpers import Org, sql
 from tests.support.lists import campaign, principal
+from tests.support.shared import load
 
 A, B, C, D = "12125550100", "12125550101", "442079460958", "13105550199"
 DATA = Path(__file__).parent / "data"
@@ -85,9 +86,7 @@ async def test_the_script_shipped_before_shared_lists_reads_the_mirror_as_unknow
     "unknown", for the org-wide list and for a named list alike."""
     named = await campaign(resources, org, "First")
     registry = await create_shared_list(resources.uow(), "National registry", "registry")
-    await apply_shared_changes(
-        resources.uow(), resources.shared_mirror, registry.id, [ChangeChunk((A,), ())]
-    )
+    await load(resources, registry.id, [A])
     await subscribe(resources.uow(), resources.mirror, org.id, registry.id)
     result = await check(resources, org, [A, B])
     assert result.source == "redis"  # the API blocks it, from Redis
