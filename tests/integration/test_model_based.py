@@ -586,7 +586,7 @@ class DncMachine(RuleBasedStateMachine):
 
     @rule(
         which=st.integers(0, 1),
-        held=st.sets(st.sampled_from(UNIVERSE), max_size=5),
+        held=st.sets(st.sampled_from(UNIVERSE), min_size=1, max_size=5),  # an empty load is refused
         stale=st.sampled_from([False, False, True]),
     )
     def load_a_shared_list(self, which: int, held: set[str], stale: bool) -> None:
