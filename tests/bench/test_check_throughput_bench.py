@@ -5,12 +5,7 @@ in force, against the org-wide list alone. Load comes from wrk (Debian's package
 `make bench`)."""
 
 import json
-import os
-import re
-import shutil
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -19,69 +14,14 @@ from domain.model import BulkItem, Principal
 from domain.usecases.entries import bulk_add
 from domain.usecases.lists import create_list, create_prefix
 from infra.settings import Settings
-from tests.support.bench import Row
+from tests.support.bench import SECONDS, THREADS, Row, wrk
 from tests.support.helpers import Org, mirror_for, uow_for
 
 DNC = str(Path(sys.executable).with_name("dnc"))
-SECONDS = int(os.environ.get("DNC_BENCH_SECONDS", "10"))
-THREADS = int(os.environ.get("DNC_BENCH_THREADS", "2"))
 LISTED = [f"1212555{i:04d}" for i in range(10_000)]
 BULK_CONNECTIONS = 32  # several dialers sending 1,000 numbers at a time
 CAMPAIGN = [f"1312555{i:04d}" for i in range(10_000)]  # each named list: half of these
 RULES = [f"1{area}" for area in range(600, 650)]  # 50 area codes, none of the numbers asked
-
-
-@dataclass
-class Run:
-    requests: int
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    non_2xx: int
-    socket_errors: int
-
-    @property
-    def errors(self) -> int:
-        return self.non_2xx + self.socket_errors
-
-
-def wrk(url: str, connections: int, token: str, script: Path | None = None) -> Run:
-    binary = shutil.which("wrk")
-    assert binary, "wrk is not installed (make bench installs it)"
-    command = [
-        binary,
-        f"-t{THREADS}",
-        f"-c{connections}",
-        f"-d{SECONDS}s",
-        "--latency",
-        "-H",
-        f"Authorization: Bearer {token}",
-    ]
-    if script:
-        command += ["-s", str(script)]
-    out = subprocess.run(
-        [*command, url], capture_output=True, text=True, check=True, timeout=SECONDS + 60
-    ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    latencies = dict(re.findall(r"\s(50|99)%\s+([\d.]+\w+)", out))
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
-    )
-    socket_errors = sum(int(n) for n in sockets.groups()) if sockets else 0
-    return Run(
-        int(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
-        rate,
-        _ms(latencies["50"]),
-        _ms(latencies["99"]),
-        int(non_2xx.group(1)) if non_2xx else 0,
-        socket_errors,
-    )
-
-
-def _ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
 async def test_check_throughput(

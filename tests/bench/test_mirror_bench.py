@@ -8,31 +8,20 @@ import shutil
 import subprocess
 import time
 from dataclasses import replace
-from typing import Any, cast
 
 import asyncpg
-import redis
 
 from domain.model import DEFAULT_LIST
 from domain.usecases.lists import create_list
 from domain.usecases.mirror_repair import rebuild_mirror
 from infra.settings import Settings
-from tests.support.bench import Row
+from tests.support.bench import Row, used_memory
 from tests.support.helpers import Org, mirror_for, uow_for
 from tests.support.servers import PrivateRedis
 
 ROWS = int(os.environ.get("DNC_BENCH_ROWS", "1000000"))
 TARGET_BYTES = 6.0
 TARGET_REBUILD_RATIO = 2.0
-
-
-def used_memory(port: int) -> int:
-    client = redis.Redis(port=port)
-    try:
-        info = cast(dict[str, Any], client.info("memory"))
-        return int(info["used_memory"])
-    finally:
-        client.close()
 
 
 async def insert_random(settings: Settings, org: Org, list_id: str) -> int:
