@@ -320,6 +320,18 @@ class VerifyCursor:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedCursor:
+    """Where the slice-by-slice full verification of the shared lists goes on: a list, and
+    within it the last number compared from Postgres (phase "postgres") or the next Redis
+    bucket ("redis")."""
+
+    list_id: str
+    phase: str = "postgres"
+    after: int = 0
+    bucket: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class BadLine:
     """A line of a shared list's file that is not a number (or, in a change file, not a
     number and ``A`` or ``D``): where it is, and what it says (cut short)."""

@@ -30,6 +30,7 @@ from domain.model import (
     OutboxMessage,
     PrefixRule,
     Principal,
+    SharedCursor,
     SharedList,
     StagedImport,
     StagedNumbers,
@@ -188,6 +189,11 @@ class SharedListRepository(Protocol):
 
     async def listed_among(self, shared: SharedList, numbers: Sequence[str]) -> set[str]:
         """Which of these numbers the list's live generation holds."""
+        ...
+
+    async def numbers_after(self, shared: SharedList, after: int, limit: int) -> list[int]:
+        """Up to ``limit`` numbers of the live generation above ``after``, in order (with
+        the list's row locked, so the generation stays)."""
         ...
 
     def stream_buckets(
@@ -605,10 +611,23 @@ class SharedMirror(Protocol):
         freshness, atomically; True if one is live."""
         ...
 
-    async def probe(self, list_id: str) -> MirrorProbe:
-        """The live generation's checksum."""
+    async def probe(self, list_id: str, numbers: Sequence[str] = ()) -> MirrorProbe:
+        """The live generation's checksum and freshness, and which of ``numbers`` it holds, in
+        one reading."""
         ...
 
+    async def bucket_members(
+        self, list_id: str, start: int, stop: int
+    ) -> tuple[int, set[int]] | None:
+        """The live generation's bucket count and the numbers in buckets ``start`` to
+        ``stop`` (excluded); None without one."""
+        ...
+
+    async def verify_cursor(self) -> SharedCursor | None:
+        """Where the shared lists' full verification stopped (None: start over)."""
+        ...
+
+    async def save_verify_cursor(self, cursor: SharedCursor) -> None: ...
     async def count(self, list_id: str) -> int | None: ...
 
 

@@ -18,10 +18,11 @@ from domain.errors import Unavailable
 from domain.ports import MailerUnavailable
 from domain.time import utcnow
 from domain.usecases.entries import expire_due
-from domain.usecases.mirror_repair import rebuild_mirror, reconcile
+from domain.usecases.mirror_repair import rebuild_mirror
 from domain.usecases.mirror_sync import sync_all
 from domain.usecases.notify import deliver_outbox_message, pending_outbox
-from domain.usecases.shared_lists import reconcile_shared, stale_shared_lists
+from domain.usecases.shared_lists import stale_shared_lists
+from domain.usecases.shared_repair import reconcile_all
 from domain.usecases.transfer import process_queued, relay_lost_imports
 from infra import bootstrap
 from infra.bootstrap import Resources
@@ -187,12 +188,14 @@ async def sync_mirrors(ctx: Ctx) -> int:
 
 @skipped_while_unavailable("mirror reconciliation skipped: Redis unreachable")
 async def reconcile_mirrors(ctx: Ctx) -> int:
-    """One reconciliation round (see ``domain.usecases.mirror_repair``): every organization's
-    counts and checksums, then the next slice of the full verification; rebuild what is not
-    ready or drifted. Its cost does not grow with the lists."""
+    """One reconciliation round (see ``domain.usecases.mirror_repair`` and ``shared_repair``):
+    every list's counts and checksums, then the next slice of the full verification; rebuild
+    what is not ready or drifted. Its cost does not grow with the lists."""
     resources = resources_of(ctx)
-    drifted = len(await reconcile(resources.uow(), resources.mirror, resources.queue))
-    rebuilt = await reconcile_shared(resources.uow(), resources.shared_mirror)
+    found = await reconcile_all(
+        resources.uow(), resources.mirror, resources.shared_mirror, resources.queue
+    )
+    drifted, rebuilt = found.drifted, found.rebuilt
     DRIFT_FOUND.inc(drifted + len(rebuilt))
     REPAIRS.labels("shared_rebuild").inc(len(rebuilt))
     for shared, subscribers, stale in await stale_shared_lists(resources.uow()):

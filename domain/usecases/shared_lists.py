@@ -360,30 +360,6 @@ async def shared_lists_status(
     return status
 
 
-async def reconcile_shared(uow: UnitOfWork, mirror: SharedMirror) -> list[str]:
-    """Compare each shared list's mirror with Postgres (its checksum and freshness: the cost
-    does not depend on its size) and rebuild those that differ or are not ready; the ids
-    rebuilt. One list's failure does not stop the others."""
-    async with uow:
-        lists = await uow.shared_lists.all()
-    rebuilt = []
-    for shared in lists:
-        try:
-            probe = await mirror.probe(shared.id)
-            fresh_until = shared.fresh_until
-            expected = int(fresh_until.timestamp()) if fresh_until else 0
-            async with uow:
-                truth = await uow.shared_lists.checksum(shared.id)
-            if probe.ready and probe.checksum == truth and probe.fresh_until == expected:
-                continue
-            log.warning("mirror of shared list %s differs from Postgres: rebuilding", shared.id)
-            if await rebuild_shared_mirror(uow, mirror, shared.id, unless_busy=True):
-                rebuilt.append(shared.id)
-        except Exception:
-            log.exception("reconciling shared list %s failed; next round retries", shared.id)
-    return rebuilt
-
-
 async def stale_shared_lists(uow: UnitOfWork) -> list[tuple[SharedList, int, bool]]:
     """Every shared list, with how many organizations subscribe to it and whether it is
     stale now."""

@@ -132,6 +132,11 @@ def cursor_key(prefix: str) -> str:
     return f"{prefix}:reconcile:cursor"
 
 
+def shared_cursor_key(prefix: str) -> str:
+    """Where the shared lists' full verification stopped."""
+    return f"{prefix}:reconcile:shared_cursor"
+
+
 def bucket_count_for(numbers: int) -> int:
     """Buckets for a list of this size: ~256 numbers each, coprime with 10 so that numbers
     sharing their last digits still spread evenly."""

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import cast
 
 from domain.errors import Unavailable
-from domain.model import DEFAULT_LIST, MirrorBuild, MirrorProbe, MirrorState
+from domain.model import DEFAULT_LIST, MirrorBuild, MirrorProbe, MirrorState, SharedCursor
 from infra.redis import REDIS_FAILURES
-from infra.redis.layout import shared_owner
+from infra.redis.layout import shared_cursor_key, shared_owner
 from infra.redis.mirror import UNREACHABLE, RedisMirror
 
 
@@ -77,8 +77,40 @@ class RedisSharedMirror:
         except REDIS_FAILURES as exc:
             raise Unavailable(UNREACHABLE) from exc
 
-    async def probe(self, list_id: str) -> MirrorProbe:
-        return await self.mirror.probe(shared_owner(list_id))
+    async def probe(self, list_id: str, numbers: Sequence[str] = ()) -> MirrorProbe:
+        return await self.mirror.probe(shared_owner(list_id), numbers)
+
+    async def bucket_members(
+        self, list_id: str, start: int, stop: int
+    ) -> tuple[int, set[int]] | None:
+        return await self.mirror.bucket_members(shared_owner(list_id), start, stop)
+
+    async def verify_cursor(self) -> SharedCursor | None:
+        key = shared_cursor_key(self.mirror.prefix)
+        try:
+            fields = await cast(Awaitable[dict[bytes, bytes]], self.mirror.redis.hgetall(key))
+        except REDIS_FAILURES as exc:
+            raise Unavailable(UNREACHABLE) from exc
+        values = {k.decode(): v.decode() for k, v in fields.items()}
+        try:
+            return SharedCursor(
+                values["list"], values["phase"], int(values["after"]), int(values["bucket"])
+            )
+        except (KeyError, ValueError):  # none saved yet, or not one of ours: start over
+            return None
+
+    async def save_verify_cursor(self, cursor: SharedCursor) -> None:
+        mapping = {
+            "list": cursor.list_id,
+            "phase": cursor.phase,
+            "after": str(cursor.after),
+            "bucket": str(cursor.bucket),
+        }
+        key = shared_cursor_key(self.mirror.prefix)
+        try:
+            await cast(Awaitable[int], self.mirror.redis.hset(key, mapping=mapping))
+        except REDIS_FAILURES as exc:
+            raise Unavailable(UNREACHABLE) from exc
 
     async def count(self, list_id: str) -> int | None:
         return await self.mirror.count(shared_owner(list_id))

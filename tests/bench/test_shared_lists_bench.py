@@ -21,7 +21,7 @@ import httpx
 from domain.nanp import VALID
 from domain.phone import nanp_table
 from domain.usecases.mirror_repair import rebuild_mirror, reconcile
-from domain.usecases.shared_lists import reconcile_shared
+from domain.usecases.shared_repair import reconcile_shared
 from infra.redis.queue import ArqJobQueue
 from infra.redis.shared import RedisSharedMirror
 from infra.settings import Settings

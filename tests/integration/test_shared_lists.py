@@ -21,7 +21,8 @@ from domain.usecases.entries import bulk_add
 from domain.usecases.exemptions import create_exemption, delete_exemption
 from domain.usecases.lists import create_prefix
 from domain.usecases.mirror_repair import check_summary, rebuild_mirror
-from domain.usecases.shared_lists import reconcile_shared, subscribe, unsubscribe
+from domain.usecases.shared_lists import subscribe, unsubscribe
+from domain.usecases.shared_repair import reconcile_shared
 from infra.bootstrap import Resources
 from infra.dnc_client import DncClient
 from infra.redis import layout
@@ -245,6 +246,88 @@ async def test_the_reconciliation_rebuilds_a_shared_list_whose_mirror_drifted(
     assert (await answers(resources, org))[A] == (None, ())
     assert await reconcile_shared(resources.uow(), resources.shared_mirror) == [registry]
     assert (await answers(resources, org))[A] == ("registry", (registry,))
+
+
+async def _bucket_of(resources: Resources, list_id: str, number: str) -> tuple[str, int]:
+    """The key of the live bucket that holds ``number``, and its member for it."""
+    state = await resources.shared_mirror.state(list_id)
+    assert state.generation
+    assert state.buckets
+    bucket, member = layout.locate(int(number), state.buckets)
+    owner = layout.shared_owner(list_id)
+    return resources.mirror.bucket_key(owner, state.generation, bucket), member
+
+
+async def test_a_bucket_lost_from_redis_is_found_by_the_full_verification(
+    resources: Resources, org: Org
+) -> None:
+    registry = await shared_list(resources, "Registry")
+    numbers = [f"1212555{n:04d}" for n in range(3000)]
+    await load(resources, registry, numbers)
+    await subscribe(resources.uow(), resources.mirror, org.id, registry)
+    key, _ = await _bucket_of(resources, registry, A)
+    redis = cast(Redis, resources.mirror.redis)
+    await cast(Awaitable[int], redis.delete(key))  # the checksum in the meta key is untouched
+    assert (await answers(resources, org, [A]))[A] == (None, ())
+    # the cheap check cannot see it; the walk can
+    assert await reconcile_shared(resources.uow(), resources.shared_mirror, 0) == []
+    assert await reconcile_shared(resources.uow(), resources.shared_mirror) == [registry]
+    assert (await answers(resources, org, [A]))[A] == ("registry", (registry,))
+    assert await reconcile_shared(resources.uow(), resources.shared_mirror) == []
+
+
+async def test_the_walk_goes_on_where_the_last_round_stopped(
+    resources: Resources, org: Org
+) -> None:
+    registry = await shared_list(resources, "Registry")
+    numbers = [f"1212555{n:04d}" for n in range(3000)]
+    await load(resources, registry, numbers)
+    await subscribe(resources.uow(), resources.mirror, org.id, registry)
+    lost = numbers[-1]  # the walk's last number, gone (the meta key's checksum is not)
+    key, member = await _bucket_of(resources, registry, lost)
+    redis = cast(Redis, resources.mirror.redis)
+    await cast(Awaitable[int], redis.srem(key, str(member)))
+    assert (await answers(resources, org, [lost]))[lost] == (None, ())
+    rounds = 0
+    while (await answers(resources, org, [lost]))[lost] == (None, ()):
+        rebuilt = await reconcile_shared(resources.uow(), resources.shared_mirror, 500)
+        rounds += 1
+        assert rebuilt in ([], [registry])
+        assert rounds <= 3000 // 500 + 1, "the walk never reached the lost number"
+    assert rounds == 3000 // 500  # one slice a round, each going on from the last
+    assert (await answers(resources, org, [lost]))[lost] == ("registry", (registry,))
+
+
+async def test_a_number_redis_holds_and_postgres_does_not_is_found_too(
+    resources: Resources, org: Org
+) -> None:
+    registry = await shared_list(resources, "Registry")
+    await load(resources, registry, [A, B])
+    await subscribe(resources.uow(), resources.mirror, org.id, registry)
+    key, member = await _bucket_of(resources, registry, C)
+    redis = cast(Redis, resources.mirror.redis)
+    await cast(Awaitable[int], redis.sadd(key, str(member)))  # behind the scripts' back
+    assert (await answers(resources, org, [C]))[C] == ("registry", (registry,))
+    assert await reconcile_shared(resources.uow(), resources.shared_mirror) == [registry]
+    assert (await answers(resources, org, [C]))[C] == (None, ())
+
+
+async def test_the_verification_passes_over_a_list_a_load_holds(
+    resources: Resources, org: Org
+) -> None:
+    registry = await shared_list(resources, "Registry")
+    await load(resources, registry, [A, B])
+    key, _ = await _bucket_of(resources, registry, A)
+    redis = cast(Redis, resources.mirror.redis)
+    await cast(Awaitable[int], redis.delete(key))
+    holder = resources.uow()
+    async with holder:  # a load's mirror phase holds the list's row
+        assert await holder.shared_lists.get(registry, lock=True) is not None
+        rebuilt = await asyncio.wait_for(
+            reconcile_shared(resources.uow(), resources.shared_mirror), 10
+        )
+        assert rebuilt == []  # passed over at once, not waited for
+    assert await reconcile_shared(resources.uow(), resources.shared_mirror) == [registry]
 
 
 async def test_a_dialer_going_straight_to_redis_gets_the_answer_check_gives(

@@ -37,6 +37,7 @@ from domain.model import (
     OutboxMessage,
     PrefixRule,
     Principal,
+    SharedCursor,
     SharedList,
     StagedImport,
     StagedNumbers,
@@ -722,6 +723,9 @@ class _SharedLists:
     async def listed_among(self, shared: SharedList, numbers: Sequence[str]) -> set[str]:
         return set(numbers) & self._numbers(shared)
 
+    async def numbers_after(self, shared: SharedList, after: int, limit: int) -> list[int]:
+        return sorted(n for n in map(int, self._numbers(shared)) if n > after)[:limit]
+
     async def stream_buckets(
         self, shared: SharedList, buckets: int
     ) -> AsyncIterator[list[tuple[int, list[int]]]]:
@@ -968,6 +972,7 @@ class FakeMirror:
         self.shared_ready: dict[str, bool] = {}
         self.shared_fresh: dict[str, datetime | None] = {}
         self.cursor: VerifyCursor | None = None
+        self.shared_cursor: SharedCursor | None = None
         self.down = False
         self.away: set[UUID] = set()
         self.writes: list[tuple[UUID, int, int]] = []
@@ -1028,6 +1033,7 @@ class FakeMirror:
             shared.clear()
         self.shared_fresh.clear()
         self.cursor = None
+        self.shared_cursor = None
 
     def _vouched(self, organization_id: UUID, list_id: str = DEFAULT_LIST) -> Generation | None:
         """The live generation, if this Redis vouches for it (``check.lua``'s ready)."""
@@ -1318,7 +1324,7 @@ class FakeSharedMirror:
         self.mirror.shared_fresh[list_id] = fresh_until
         return list_id in self.mirror.shared_live
 
-    async def probe(self, list_id: str) -> MirrorProbe:
+    async def probe(self, list_id: str, numbers: Sequence[str] = ()) -> MirrorProbe:
         self.mirror._up()
         live = self.mirror.shared_live.get(list_id)
         fresh_until = self.mirror.shared_fresh.get(list_id)
@@ -1327,10 +1333,29 @@ class FakeSharedMirror:
             enabled=None,
             buckets=live.buckets if live else None,
             checksum=live.checksum if live else None,
+            members=tuple(n in live.numbers for n in numbers) if live else (),
             fresh_until=(int(fresh_until.timestamp()) if fresh_until else 0)
             if list_id in self.mirror.shared_fresh
             else None,
         )
+
+    async def bucket_members(
+        self, list_id: str, start: int, stop: int
+    ) -> tuple[int, set[int]] | None:
+        self.mirror._up()
+        live = self.mirror.shared_live.get(list_id)
+        if live is None:
+            return None
+        wanted = range(start, min(stop, live.buckets))
+        return live.buckets, {int(n) for n in live.numbers if int(n) % live.buckets in wanted}
+
+    async def verify_cursor(self) -> SharedCursor | None:
+        self.mirror._up()
+        return self.mirror.shared_cursor
+
+    async def save_verify_cursor(self, cursor: SharedCursor) -> None:
+        self.mirror._up()
+        self.mirror.shared_cursor = cursor
 
     async def count(self, list_id: str) -> int | None:
         self.mirror._up()

@@ -142,6 +142,18 @@ class SqlSharedListRepository(Repository):
             )
         raise RuntimeError(f"shared list {shared.id} kept changing under a check")
 
+    async def numbers_after(self, shared: SharedList, after: int, limit: int) -> list[int]:
+        if shared.generation is None:
+            return []
+        rows = await self.session.scalars(
+            text(
+                f"SELECT number FROM {numbers_table(shared.generation)} "  # noqa: S608
+                "WHERE number > :after ORDER BY number LIMIT :limit"
+            ),
+            {"after": after, "limit": limit},
+        )
+        return list(rows)
+
     async def stream_buckets(
         self, shared: SharedList, buckets: int
     ) -> AsyncIterator[list[tuple[int, list[int]]]]:
