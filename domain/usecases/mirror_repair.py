@@ -3,6 +3,7 @@ reach both generations, then swaps it in atomically; a reconciliation pass compa
 stores periodically (cheaply every round, and a slice of a full comparison)."""
 
 import logging
+from contextlib import aclosing
 from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
@@ -20,6 +21,7 @@ from domain.model import (
     VerifyCursor,
 )
 from domain.ports import DncMirror, JobQueue, Progress, UnitOfWork
+from domain.streams import read_ahead
 from domain.time import utcnow
 from domain.usecases.mirror_sync import (
     MIRROR_SYNC,
@@ -86,12 +88,13 @@ async def _rebuild_list(
         stream = uow.entries.stream_blocked_buckets(
             organization_id, utcnow(), build.buckets, list_id
         )
-        async for groups in stream:
-            if not await mirror.load_buckets(organization_id, build, groups):
-                break  # another rebuild took over: this one will not swap
-            loaded += sum(len(members) for _, members in groups)
-            if progress:
-                progress(loaded, expected)
+        async with aclosing(read_ahead(stream)) as read:  # Postgres reads while Redis loads
+            async for groups in read:
+                if not await mirror.load_buckets(organization_id, build, groups):
+                    break  # another rebuild took over: this one will not swap
+                loaded += sum(len(members) for _, members in groups)
+                if progress:
+                    progress(loaded, expected)
     async with uow:
         await uow.organizations.lock_mirror(organization_id)
         if not org_wide and await uow.lists.get(organization_id, list_id) is None:

@@ -18,6 +18,7 @@ Redis swap fails after Postgres committed leaves the mirror for the reconciliati
 import logging
 import secrets
 from collections.abc import AsyncIterator, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -35,6 +36,7 @@ from domain.model import (
     SharedListKind,
 )
 from domain.ports import DncMirror, Progress, SharedMirror, SharedNumbers, UnitOfWork
+from domain.streams import read_ahead
 from domain.text import one_line
 from domain.time import as_utc, utcnow
 from domain.usecases.mirror_sync import (
@@ -185,9 +187,13 @@ async def _mirror_staged(uow: UnitOfWork, mirror: SharedMirror, staged: SharedLi
     """A new Redis generation holding a staged load's numbers, not swapped in yet (in the
     caller's transaction)."""
     build = await mirror.begin_rebuild(staged.id, staged.count)
-    async for groups in uow.shared_lists.stream_buckets(staged, build.buckets):
-        if not await mirror.load_buckets(staged.id, build, groups):
-            raise Unavailable(f"another load of {staged.id} took over; this one changed nothing")
+    stream = uow.shared_lists.stream_buckets(staged, build.buckets)
+    async with aclosing(read_ahead(stream)) as read:  # Postgres reads while Redis loads
+        async for groups in read:
+            if not await mirror.load_buckets(staged.id, build, groups):
+                raise Unavailable(
+                    f"another load of {staged.id} took over; this one changed nothing"
+                )
     return build
 
 
@@ -265,12 +271,14 @@ async def rebuild_shared_mirror(
             raise NotFound(f"No shared list {list_id!r}")
         build = await mirror.begin_rebuild(list_id, shared.count)
         loaded = 0
-        async for groups in uow.shared_lists.stream_buckets(shared, build.buckets):
-            if not await mirror.load_buckets(list_id, build, groups):
-                return False
-            loaded += sum(len(members) for _, members in groups)
-            if progress:
-                progress(loaded, shared.count)
+        stream = uow.shared_lists.stream_buckets(shared, build.buckets)
+        async with aclosing(read_ahead(stream)) as read:  # Postgres reads while Redis loads
+            async for groups in read:
+                if not await mirror.load_buckets(list_id, build, groups):
+                    return False
+                loaded += sum(len(members) for _, members in groups)
+                if progress:
+                    progress(loaded, shared.count)
         swapped = await mirror.swap(
             list_id, build, shared.fresh_until, utcnow().isoformat(), loaded
         )

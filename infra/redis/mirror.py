@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import cast
 from uuid import UUID
 
+from msgspec import msgpack
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 
@@ -360,23 +361,27 @@ class RedisMirror:
     ) -> bool:
         """The members already computed (see ``layout.locate``) by whoever grouped them, in
         ``load.lua`` calls of a few thousand members, one after the other."""
-        calls: list[list[int | str]] = [[]]
+        calls: list[list[tuple[int, list[str]]]] = [[]]
+        size = 0
         for bucket, members in groups:
             for start in range(0, len(members), LOAD_MEMBERS_PER_CALL):
                 part = members[start : start + LOAD_MEMBERS_PER_CALL]
-                if len(calls[-1]) + len(part) > LOAD_MEMBERS_PER_CALL:
+                if size + len(part) > LOAD_MEMBERS_PER_CALL:
                     calls.append([])
-                calls[-1] += [bucket, len(part), *part]
+                    size = 0
+                calls[-1].append((bucket, list(map(str, part))))
+                size += len(part)
         keys = self._keys(organization_id, build.list_id)
         try:
-            for args in calls:  # one after the other: each blocks Redis for a few ms only
-                if (
-                    args
-                    and int(
-                        await self._load(keys=keys, args=[build.generation, build.buckets, *args])
-                    )
-                    != 1
-                ):
+            for call in calls:  # one after the other: each blocks Redis for a few ms only
+                if not call:
+                    continue
+                args: list[str | int | bytes] = [
+                    build.generation,
+                    build.buckets,
+                    msgpack.encode(call),
+                ]
+                if int(await self._load(keys=keys, args=args)) != 1:
                     return False
         except REDIS_FAILURES as exc:
             raise Unavailable(UNAVAILABLE) from exc
