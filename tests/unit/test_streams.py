@@ -61,8 +61,12 @@ async def test_a_failing_read_reaches_the_caller() -> None:
         raise RuntimeError("the database went away")
 
     seen = []
-    with pytest.raises(RuntimeError, match="went away"):
+
+    async def read_all() -> None:
         async with aclosing(read_ahead(failing())) as items:
             async for item in items:
                 seen.append(item)
+
+    with pytest.raises(RuntimeError, match="went away"):
+        await read_all()
     assert seen == [1]
