@@ -7,7 +7,7 @@ from typing import Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 SmtpTls = Literal["none", "starttls", "tls"]
-LogFormat = Literal["json", "text"]
+LogFormat = Literal["auto", "json", "text"]
 PREFIX = "DNC_"
 
 
@@ -25,7 +25,7 @@ class Settings:
     port: int = 8000
     workers: int = 1
     log_level: str = "INFO"
-    log_format: LogFormat = "json"
+    log_format: LogFormat = "auto"
     max_body_bytes: int = 10_000_000
     body_read_timeout_seconds: float = 30.0
     db_pool_size: int = 10
@@ -67,7 +67,7 @@ class Settings:
         if urlsplit(self.redis_url).scheme not in ("redis", "rediss"):
             raise SettingsError("DNC_REDIS_URL must be a redis://host:port/db URL")
         if self.log_format not in get_args(LogFormat):
-            raise SettingsError("DNC_LOG_FORMAT must be json or text")
+            raise SettingsError("DNC_LOG_FORMAT must be auto, json or text")
         if self.smtp_tls not in get_args(SmtpTls):
             raise SettingsError("DNC_SMTP_TLS must be one of none, starttls, tls")
         if self.rate_limit_per_second < 0 or self.rate_limit_burst < 1:

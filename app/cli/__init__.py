@@ -28,6 +28,11 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
+def process_name(args: argparse.Namespace) -> str:
+    """What this process's log lines call it: ``dnc-api``, ``dnc-worker``, ``dnc-<group>``."""
+    return {"serve": "dnc-api", "worker": "dnc-worker"}.get(args.group, f"dnc-{args.group}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -35,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(json.dumps({"error": str(exc)}), file=sys.stderr)
         return 2
-    logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
+    logging.config.dictConfig(
+        logging_config(settings.log_level, settings.log_format, process_name(args))
+    )
     exit_status: int = args.run(settings, args)
     return exit_status

@@ -28,7 +28,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level.lower(),
-        log_config=logging_config(settings.log_level, settings.log_format),  # every worker
+        log_config=logging_config(settings.log_level, settings.log_format, "dnc-api"),  # each
         access_log=False,
     )
     return 0
