@@ -31,6 +31,7 @@ from app.routes.batches import BatchController
 from app.routes.cache import CacheController
 from app.routes.check import CheckController
 from app.routes.dnc import DncController
+from app.routes.docs import assets, landing, openapi_pages
 from app.routes.exemptions import ExemptionController
 from app.routes.lists import ListController
 from app.routes.named_lists import NamedListController, PrefixController
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[
+            landing,
+            assets,
             health,
             ready,
             metrics,
@@ -100,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version="0.1.0",
             description="Do-Not-Call list service for outbound calling platforms",
             security=[{"BearerToken": []}],
+            render_plugins=[openapi_pages()],
             components=Components(
                 security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")}
             ),

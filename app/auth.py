@@ -23,7 +23,7 @@ from domain.errors import Forbidden, Unauthenticated
 from domain.model import Principal
 from domain.usecases.identity import authenticate, hash_token
 
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/metrics$", "^/schema"]
+PUBLIC_PATHS = ["^/$", "^/health$", "^/ready$", "^/metrics$", "^/schema", "^/static/openapi/"]
 # Route options: ``opt={ALLOW_CHECK_SCOPE: True}`` opens a route to ``check`` tokens,
 # ``opt={ADMIN_ONLY: True}`` closes it to users whose role is not ``admin``.
 ALLOW_CHECK_SCOPE = "allow_check_scope"
