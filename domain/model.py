@@ -98,6 +98,17 @@ class DncEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class PastEntry:
+    """An entry as its history shows it: listed (``removed_at`` None) or a tombstone, with who
+    removed it and why (``expired``, ``list deleted`` or the remover's reason)."""
+
+    entry: DncEntry
+    removed_at: datetime | None = None
+    removed_by: UUID | None = None
+    removal_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DncList:
     """One of an organization's lists: the org-wide one (:data:`DEFAULT_LIST`, kind ``org``)
     or a named one (kind ``campaign``). ``count``: its entries not removed."""

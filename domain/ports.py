@@ -28,6 +28,7 @@ from domain.model import (
     MirrorTruth,
     Organization,
     OutboxMessage,
+    PastEntry,
     PrefixRule,
     Principal,
     SharedCursor,
@@ -277,6 +278,13 @@ class DncEntryRepository(Protocol):
     ) -> DncEntry | None:
         """The number's listed (not removed) entry on the list, expired or not: the one
         holding its place on the list (there is at most one)."""
+        ...
+
+    async def history(
+        self, organization_id: UUID, phone_number: str, list_id: str | None
+    ) -> list[PastEntry]:
+        """Every entry the number has had on the list (``None``: on every list), listed and
+        removed, oldest first."""
         ...
 
     async def add(self, entry: DncEntry) -> None:

@@ -12,13 +12,15 @@ from app.schemas.dnc import (
     AddRequest,
     EnableDisableRequest,
     EntryRead,
+    HistoryRead,
+    PastEntryRead,
     RemoveRequest,
     SettingsRead,
 )
 from app.schemas.fields import trimmed
 from domain.errors import InvalidInput, NotFound
 from domain.model import AddNumber, DncEntry, Principal
-from domain.usecases.browse import get_entry, get_settings
+from domain.usecases.browse import entry_history, get_entry, get_settings
 from domain.usecases.entries import add_number, remove_entry, remove_number, set_dnc_enabled
 from infra.db.uow import SqlUnitOfWork
 from infra.redis.mirror import RedisMirror
@@ -100,6 +102,22 @@ class DncController(Controller):
         listId: FromQuery[str | None] = None,
     ) -> DataEnvelope[EntryRead]:
         return ok(EntryRead.of(await get_entry(uow, principal, phoneNumber, listId)))
+
+    @get(
+        "/entries/{phoneNumber:str}/history",
+        summary="Every entry the number has had, listed and removed, with its evidence (on "
+        "the list listId; default: every list)",
+        responses=error_responses(400, 404),
+    )
+    async def history(
+        self,
+        phoneNumber: FromPath[str],
+        uow: NamedDependency[SqlUnitOfWork],
+        principal: NamedDependency[Principal],
+        listId: FromQuery[str | None] = None,
+    ) -> DataEnvelope[HistoryRead]:
+        number, past = await entry_history(uow, principal, phoneNumber, listId)
+        return ok(HistoryRead(number, [PastEntryRead.of_past(p) for p in past]))
 
     @get(
         "/settings",

@@ -8,7 +8,7 @@ from msgspec import Meta
 
 from app.schemas import enveloped
 from app.schemas.fields import AwareDatetime, ListId, PhoneText, Text64
-from domain.model import DncEntry
+from domain.model import DncEntry, PastEntry
 
 
 class AddRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
@@ -55,6 +55,33 @@ class EntryRead(msgspec.Struct, rename="camel"):
             expires_at=entry.expires_at,
             list_id=entry.list_id,
         )
+
+
+class PastEntryRead(EntryRead, rename="camel"):
+    """An entry in a number's history: its evidence, who added it, and, once removed, when,
+    by whom and why."""
+
+    active: bool = True
+    removed_at: datetime | None = None
+    removed_by: str | None = None
+    removal_reason: str | None = None
+
+    @classmethod
+    def of_past(cls, past: PastEntry) -> "PastEntryRead":
+        read = EntryRead.of(past.entry)
+        return cls(
+            **{f: getattr(read, f) for f in EntryRead.__struct_fields__},
+            active=past.removed_at is None,
+            removed_at=past.removed_at,
+            removed_by=str(past.removed_by) if past.removed_by else None,
+            removal_reason=past.removal_reason,
+        )
+
+
+@enveloped
+class HistoryRead(msgspec.Struct, rename="camel"):
+    phone_number: str
+    entries: list[PastEntryRead]
 
 
 @enveloped

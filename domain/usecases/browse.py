@@ -8,6 +8,7 @@ from domain.model import (
     DncEntry,
     EntryPage,
     PageRequest,
+    PastEntry,
     Principal,
 )
 from domain.phone import normalize
@@ -49,6 +50,17 @@ async def get_entry(
         where = "the DNC list" if on == DEFAULT_LIST else f"list {on!r}"
         raise NotFound(f"Phone number {number} is not on {where}")
     return entry
+
+
+async def entry_history(
+    uow: UnitOfWork, principal: Principal, phone_number: str, list_id: str | None = None
+) -> tuple[str, list[PastEntry]]:
+    """The number (normalized) and every entry it has had on the organization's lists (on
+    ``list_id`` only, when given), listed and removed, oldest first: none if it never was."""
+    number = normalize(phone_number)
+    on = None if list_id is None else await known_list(uow, principal.organization_id, list_id)
+    async with uow:
+        return number, await uow.entries.history(principal.organization_id, number, on)
 
 
 async def get_settings(uow: UnitOfWork, principal: Principal) -> tuple[bool, int]:

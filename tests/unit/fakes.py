@@ -35,6 +35,7 @@ from domain.model import (
     MirrorTruth,
     Organization,
     OutboxMessage,
+    PastEntry,
     PrefixRule,
     Principal,
     SharedCursor,
@@ -277,6 +278,25 @@ class _Entries:
     async def get(self, organization_id: UUID, entry_id: UUID) -> DncEntry | None:
         entry = self.t.entries.get(entry_id)
         return entry if entry and entry.organization_id == organization_id else None
+
+    async def history(
+        self, organization_id: UUID, phone_number: str, list_id: str | None
+    ) -> list[PastEntry]:
+        found = [
+            e
+            for e in self.t.entries.values()
+            if e.organization_id == organization_id
+            and e.phone_number == phone_number
+            and list_id in (None, e.list_id)
+        ]
+        past = []
+        for e in sorted(found, key=lambda e: (e.created_at, str(e.id))):
+            removal = self.t.removed.get(e.id)
+            if removal is None:
+                past.append(PastEntry(e))
+            else:  # the fake keeps no removal time: the entry's own stands in
+                past.append(PastEntry(e, e.created_at, removal.user_id, removal.reason))
+        return past
 
     async def get_active(
         self, organization_id: UUID, phone_number: str, list_id: str = DEFAULT_LIST

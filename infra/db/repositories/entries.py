@@ -21,6 +21,7 @@ from domain.errors import AlreadyListed
 from domain.model import (
     DEFAULT_LIST,
     DncEntry,
+    PastEntry,
 )
 from domain.rules import LIST_DELETED
 from infra.db.mappers import (
@@ -61,6 +62,23 @@ class SqlDncEntryRepository(MirrorQueries):
             )
         )
         return entry_from_row(row) if row else None
+
+    async def history(
+        self, organization_id: UUID, phone_number: str, list_id: str | None
+    ) -> list[PastEntry]:
+        query = select(DncEntryRow).where(
+            DncEntryRow.organization_id == organization_id,
+            DncEntryRow.phone_number == phone_number,
+        )
+        if list_id is not None:
+            query = query.where(DncEntryRow.list_id == list_id)
+        rows = await self.session.scalars(query.order_by(DncEntryRow.created_at, DncEntryRow.id))
+        return [
+            PastEntry(
+                entry_from_row(row), row.removed_at, row.removed_by_user_id, row.removal_reason
+            )
+            for row in rows
+        ]
 
     async def add(self, entry: DncEntry) -> None:
         inserted = await self.session.scalar(
