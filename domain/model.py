@@ -95,6 +95,20 @@ class DncEntry:
     created_at: datetime
     expires_at: datetime | None = None
     list_id: str = DEFAULT_LIST
+    requested_at: datetime | None = None  # the call's time, for an entry added from a call
+
+
+@dataclass(frozen=True, slots=True)
+class EnforcementReport:
+    """Requests from calls received in a period (by the call's time), and how many seconds
+    each took to be enforced (the entry written, Redis first): the median and the longest
+    (None when there was none)."""
+
+    since: datetime
+    until: datetime
+    requests: int
+    median_seconds: float | None
+    max_seconds: float | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from domain.model import (
     DncEntry,
     DncList,
     Email,
+    EnforcementReport,
     Exemption,
     ImportReport,
     LostImports,
@@ -278,6 +279,13 @@ class DncEntryRepository(Protocol):
     ) -> DncEntry | None:
         """The number's listed (not removed) entry on the list, expired or not: the one
         holding its place on the list (there is at most one)."""
+        ...
+
+    async def enforcement(
+        self, organization_id: UUID, since: datetime, until: datetime
+    ) -> EnforcementReport:
+        """Entries added from calls made in [since, until), on any list, and the seconds from
+        each call to its entry."""
         ...
 
     async def history(

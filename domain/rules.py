@@ -4,7 +4,7 @@ its constants from here."""
 
 import calendar
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 from domain.errors import InvalidInput
@@ -70,7 +70,16 @@ def new_entry(
         created_at=now,
         expires_at=expires_at,
         list_id=list_id,
+        requested_at=call_time(call) if call else None,
     )
+
+
+def call_time(call: CallRecord) -> datetime:
+    """When a do-not-call request made on the call was made, at the latest: the call's end
+    when its start and duration are known, its start, or when it was recorded."""
+    if call.started_at is not None and call.duration_seconds is not None:
+        return call.started_at + timedelta(seconds=call.duration_seconds)
+    return call.started_at or call.created_at
 
 
 class PrefixRules:

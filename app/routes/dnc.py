@@ -1,5 +1,6 @@
 """The DNC list endpoints: the vendor's add and enable-disable, an entry, the settings."""
 
+from datetime import datetime
 from uuid import UUID
 
 from litestar import Controller, delete, get, post
@@ -15,12 +16,13 @@ from app.schemas.dnc import (
     HistoryRead,
     PastEntryRead,
     RemoveRequest,
+    ReportRead,
     SettingsRead,
 )
 from app.schemas.fields import trimmed
 from domain.errors import InvalidInput, NotFound
 from domain.model import AddNumber, DncEntry, Principal
-from domain.usecases.browse import entry_history, get_entry, get_settings
+from domain.usecases.browse import enforcement_report, entry_history, get_entry, get_settings
 from domain.usecases.entries import add_number, remove_entry, remove_number, set_dnc_enabled
 from infra.db.uow import SqlUnitOfWork
 from infra.redis.mirror import RedisMirror
@@ -118,6 +120,21 @@ class DncController(Controller):
     ) -> DataEnvelope[HistoryRead]:
         number, past = await entry_history(uow, principal, phoneNumber, listId)
         return ok(HistoryRead(number, [PastEntryRead.of_past(p) for p in past]))
+
+    @get(
+        "/report",
+        summary="Do-not-call requests made on calls in a period, and how soon each was "
+        "enforced (since, until: ISO 8601 with a timezone; default the last 30 days)",
+        responses=error_responses(400),
+    )
+    async def report(
+        self,
+        uow: NamedDependency[SqlUnitOfWork],
+        principal: NamedDependency[Principal],
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+    ) -> DataEnvelope[ReportRead]:
+        return ok(ReportRead.of(await enforcement_report(uow, principal, since, until)))
 
     @get(
         "/settings",

@@ -8,7 +8,7 @@ from msgspec import Meta
 
 from app.schemas import enveloped
 from app.schemas.fields import AwareDatetime, ListId, PhoneText, Text64
-from domain.model import DncEntry, PastEntry
+from domain.model import DncEntry, EnforcementReport, PastEntry
 
 
 class AddRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=False):
@@ -62,6 +62,7 @@ class PastEntryRead(EntryRead, rename="camel"):
     by whom and why."""
 
     active: bool = True
+    requested_at: datetime | None = None
     removed_at: datetime | None = None
     removed_by: str | None = None
     removal_reason: str | None = None
@@ -72,9 +73,29 @@ class PastEntryRead(EntryRead, rename="camel"):
         return cls(
             **{f: getattr(read, f) for f in EntryRead.__struct_fields__},
             active=past.removed_at is None,
+            requested_at=past.entry.requested_at,
             removed_at=past.removed_at,
             removed_by=str(past.removed_by) if past.removed_by else None,
             removal_reason=past.removal_reason,
+        )
+
+
+@enveloped
+class ReportRead(msgspec.Struct, rename="camel"):
+    since: datetime
+    until: datetime
+    requests: int
+    median_seconds_to_enforcement: float | None
+    max_seconds_to_enforcement: float | None
+
+    @classmethod
+    def of(cls, report: EnforcementReport) -> "ReportRead":
+        return cls(
+            report.since,
+            report.until,
+            report.requests,
+            report.median_seconds,
+            report.max_seconds,
         )
 
 

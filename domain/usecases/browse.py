@@ -1,11 +1,14 @@
 """Reading the list: its entries, one entry, the settings, the audit log."""
 
+from datetime import datetime, timedelta
+
 from domain.errors import InvalidInput, NotFound
 from domain.model import (
     DEFAULT_LIST,
     AuditPage,
     AuditQuery,
     DncEntry,
+    EnforcementReport,
     EntryPage,
     PageRequest,
     PastEntry,
@@ -61,6 +64,22 @@ async def entry_history(
     on = None if list_id is None else await known_list(uow, principal.organization_id, list_id)
     async with uow:
         return number, await uow.entries.history(principal.organization_id, number, on)
+
+
+REPORT_DAYS = 30  # the period of a report that names no start
+
+
+async def enforcement_report(
+    uow: UnitOfWork, principal: Principal, since: datetime | None, until: datetime | None
+) -> EnforcementReport:
+    """How many do-not-call requests made on calls in the period (by the call's time; until
+    now and the 30 days before it, by default) were listed, and how soon."""
+    end = as_utc(until, "until") if until is not None else utcnow()
+    start = as_utc(since, "since") if since is not None else end - timedelta(days=REPORT_DAYS)
+    if start >= end:
+        raise InvalidInput("since must be before until")
+    async with uow:
+        return await uow.entries.enforcement(principal.organization_id, start, end)
 
 
 async def get_settings(uow: UnitOfWork, principal: Principal) -> tuple[bool, int]:

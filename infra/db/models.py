@@ -161,6 +161,7 @@ class DncEntryRow(Base):
         ForeignKey("users.id", ondelete="SET NULL")
     )
     removal_reason: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DncListRow(Base):

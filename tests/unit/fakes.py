@@ -25,6 +25,7 @@ from domain.model import (
     DncEntry,
     DncList,
     Email,
+    EnforcementReport,
     Exemption,
     ImportReport,
     LostImports,
@@ -278,6 +279,22 @@ class _Entries:
     async def get(self, organization_id: UUID, entry_id: UUID) -> DncEntry | None:
         entry = self.t.entries.get(entry_id)
         return entry if entry and entry.organization_id == organization_id else None
+
+    async def enforcement(
+        self, organization_id: UUID, since: datetime, until: datetime
+    ) -> EnforcementReport:
+        taken = sorted(
+            (e.created_at - e.requested_at).total_seconds()
+            for e in self.t.entries.values()
+            if e.organization_id == organization_id
+            and e.requested_at is not None
+            and since <= e.requested_at < until
+        )
+        if not taken:
+            return EnforcementReport(since, until, 0, None, None)
+        middle = len(taken) // 2
+        median = taken[middle] if len(taken) % 2 else (taken[middle - 1] + taken[middle]) / 2
+        return EnforcementReport(since, until, len(taken), median, taken[-1])
 
     async def history(
         self, organization_id: UUID, phone_number: str, list_id: str | None

@@ -21,6 +21,7 @@ from domain.errors import AlreadyListed
 from domain.model import (
     DEFAULT_LIST,
     DncEntry,
+    EnforcementReport,
     PastEntry,
 )
 from domain.rules import LIST_DELETED
@@ -62,6 +63,32 @@ class SqlDncEntryRepository(MirrorQueries):
             )
         )
         return entry_from_row(row) if row else None
+
+    async def enforcement(
+        self, organization_id: UUID, since: datetime, until: datetime
+    ) -> EnforcementReport:
+        taken = func.extract("epoch", DncEntryRow.created_at - DncEntryRow.requested_at)
+        row = (
+            await self.session.execute(
+                select(
+                    func.count(),
+                    func.percentile_cont(0.5).within_group(taken),
+                    func.max(taken),
+                ).where(
+                    DncEntryRow.organization_id == organization_id,
+                    DncEntryRow.requested_at >= since,
+                    DncEntryRow.requested_at < until,
+                )
+            )
+        ).one()
+        count, median, longest = row
+        return EnforcementReport(
+            since,
+            until,
+            int(count),
+            None if median is None else float(median),
+            None if longest is None else float(longest),
+        )
 
     async def history(
         self, organization_id: UUID, phone_number: str, list_id: str | None
