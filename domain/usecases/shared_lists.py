@@ -10,9 +10,10 @@ fails closed (checks block every number it cannot vouch for, reason ``registry_s
 
 Mirror writes err towards blocking, as for an organization's own lists: numbers added (and a
 subscription) reach Redis before Postgres commits; numbers deleted (and an unsubscription)
-after. A load whose Redis side cannot be written fails before anything changes; one whose
-Redis swap fails after Postgres committed leaves the mirror for the reconciliation to rebuild
-(its checksum no longer matches).
+after. A load whose Redis side cannot be written fails before anything changes; just before
+its Postgres commit the list's mirror is marked not ready (checks ask Postgres), so one whose
+Redis swap fails after Postgres committed leaves a mirror no check reads until the
+reconciliation rebuilds it.
 """
 
 import logging
@@ -166,6 +167,10 @@ async def load_shared_list(
             staging = replace(shared, generation=staged.generation, count=count)
             build = await _mirror_staged(uow, mirror, staging)
             await uow.shared_lists.swap(list_id, staged, downloaded, now)
+            # the old generation stops answering before Postgres holds the new one: checks
+            # ask Postgres until the swap below (if it never comes, until the reconciliation
+            # rebuilds the list), never a Redis copy missing the new numbers
+            await mirror.suspend(list_id)
             await uow.commit()
     except BaseException:
         await numbers.discard(staged.generation)

@@ -1,0 +1,61 @@
+"""Review of shared lists (second pass): what a check answers when a full load's Redis swap
+does not follow its Postgres commit (a Redis blip at that moment, a process killed between
+the two, or a second load of the list taking the mirror's build over)."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from domain.errors import Unavailable
+from domain.model import MirrorBuild
+from domain.usecases.checks import RebuildRequests, check_numbers
+from domain.usecases.shared_lists import subscribe
+from domain.usecases.shared_repair import reconcile_shared
+from infra.bootstrap import Resources
+from infra.redis.shared import RedisSharedMirror
+from tests.support.helpers import Org
+from tests.support.shared import load, shared_list
+
+OLD, NEW = "12125550100", "12125550101"
+Swap = Callable[..., Awaitable[bool]]
+
+
+async def _blocked(resources: Resources, org: Org, number: str) -> tuple[bool, str]:
+    result = await check_numbers(
+        resources.uow(), resources.mirror, RebuildRequests(resources.queue), org.id, [number]
+    )
+    return result.verdicts[0].blocked, result.source
+
+
+def _swap_fails(how: str) -> Swap:
+    """A swap that does not happen: Redis unreachable for it, or a second load of the list
+    beginning its mirror build first (the first load's swap then finds itself taken over)."""
+    real = RedisSharedMirror.swap
+
+    async def swap(self: RedisSharedMirror, list_id: str, build: MirrorBuild, *args: Any) -> bool:
+        if how == "unreachable":
+            raise Unavailable("Redis went away at the swap")
+        await self.begin_rebuild(list_id, 1)  # the second load
+        return await real(self, list_id, build, *args)
+
+    return swap
+
+
+@pytest.mark.parametrize("how", ["unreachable", "taken_over"])
+async def test_a_load_not_swapped_in_redis_never_answers_its_new_numbers_callable(
+    resources: Resources, org: Org, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    registry = await shared_list(resources, "Registry")
+    await load(resources, registry, [OLD])
+    await subscribe(resources.uow(), resources.mirror, org.id, registry)
+    assert await _blocked(resources, org, NEW) == (False, "redis")
+    monkeypatch.setattr(RedisSharedMirror, "swap", _swap_fails(how))
+    report = await load(resources, registry, [OLD, NEW])  # Postgres holds NEW now
+    assert not report.mirrored
+    assert report.shared.count == 2
+    assert await _blocked(resources, org, NEW) == (True, "postgres")
+    assert not (await resources.shared_mirror.state(registry)).ready
+    monkeypatch.undo()  # the reconciliation's own swap goes through
+    assert await reconcile_shared(resources.uow(), resources.shared_mirror) == [registry]
+    assert await _blocked(resources, org, NEW) == (True, "redis")
