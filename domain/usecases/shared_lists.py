@@ -228,11 +228,7 @@ async def apply_shared_changes(
         shared = await uow.shared_lists.get(list_id, lock=True)
         if shared is None:
             raise NotFound(f"No shared list {list_id!r}")
-        if shared.generation is None:  # it fails closed now; a few additions would not
-            raise InvalidInput(
-                f"shared list {list_id} was never loaded: load a full list first (a change "
-                "file only changes one)"
-            )
+        _may_change(shared, bool(add or remove), bad, downloaded)
         counts = await uow.shared_lists.change(shared, add, remove, downloaded)
         live = True
         for start in range(0, len(add), APPLY_CHUNK):  # blocking first, before the commit
@@ -255,6 +251,26 @@ async def apply_shared_changes(
     if not mirrored:
         log.warning("shared list %s changed; its mirror is left to the reconciliation", list_id)
     return LoadReport(await get_shared_list(uow, list_id), read, bad, mirrored, *counts)
+
+
+def _may_change(shared: SharedList, changes: bool, bad: BadLines, downloaded: datetime) -> None:
+    """Refuse a change file that would make the list vouch for what its data does not say."""
+    if not changes and bad.count:  # the wrong file: it must not renew the list's freshness
+        raise InvalidInput(
+            f"the file holds no change ({bad.count} lines were not changes): nothing was "
+            "changed, the list is as it was"
+        )
+    if shared.generation is None:  # it fails closed now; a few additions would not
+        raise InvalidInput(
+            f"shared list {shared.id} was never loaded: load a full list first (a change "
+            "file only changes one)"
+        )
+    if shared.downloaded_at is not None and downloaded < shared.downloaded_at:
+        # its deletions would undo numbers the newer data holds
+        raise InvalidInput(
+            f"the change file's downloaded-at {downloaded.isoformat()} is older than the "
+            f"list's data ({shared.downloaded_at.isoformat()}): nothing was changed"
+        )
 
 
 async def rebuild_shared_mirror(

@@ -3,19 +3,21 @@ does not follow its Postgres commit (a Redis blip at that moment, a process kill
 the two, or a second load of the list taking the mirror's build over)."""
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from domain.errors import Unavailable
-from domain.model import MirrorBuild
+from domain.errors import InvalidInput, Unavailable
+from domain.model import BadLine, ChangeChunk, MirrorBuild
+from domain.time import utcnow
 from domain.usecases.checks import RebuildRequests, check_numbers
-from domain.usecases.shared_lists import subscribe
+from domain.usecases.shared_lists import apply_shared_changes, get_shared_list, subscribe
 from domain.usecases.shared_repair import reconcile_shared
 from infra.bootstrap import Resources
 from infra.redis.shared import RedisSharedMirror
 from tests.support.helpers import Org
-from tests.support.shared import load, shared_list
+from tests.support.shared import change, load, shared_list
 
 OLD, NEW = "12125550100", "12125550101"
 Swap = Callable[..., Awaitable[bool]]
@@ -59,3 +61,38 @@ async def test_a_load_not_swapped_in_redis_never_answers_its_new_numbers_callabl
     monkeypatch.undo()  # the reconciliation's own swap goes through
     assert await reconcile_shared(resources.uow(), resources.shared_mirror) == [registry]
     assert await _blocked(resources, org, NEW) == (True, "redis")
+
+
+async def test_a_change_file_older_than_the_lists_data_is_refused(
+    resources: Resources, org: Org
+) -> None:
+    """Yesterday's change file applied after today's full load: its deletion of a number
+    today's data holds again would make that listed number callable."""
+    registry = await shared_list(resources, "Registry")
+    today = utcnow()
+    await load(resources, registry, [OLD], downloaded_at=today)
+    await subscribe(resources.uow(), resources.mirror, org.id, registry)
+    with pytest.raises(InvalidInput, match="older than the list's data"):
+        await change(resources, registry, deleted=[OLD], downloaded_at=today - timedelta(days=1))
+    assert await _blocked(resources, org, OLD) == (True, "redis")
+    assert (await get_shared_list(resources.uow(), registry)).downloaded_at == today
+    report = await change(resources, registry, deleted=[OLD], downloaded_at=today)  # same: fine
+    assert report.deleted == 1
+
+
+async def test_a_change_file_of_nothing_but_bad_lines_does_not_renew_a_stale_list(
+    resources: Resources, org: Org
+) -> None:
+    """The wrong file given to apply-changes (every line bad) must not make a stale list
+    vouch for the numbers it does not hold."""
+    registry = await shared_list(resources, "Registry", max_age_days=31)
+    await load(resources, registry, [OLD], downloaded_at=utcnow() - timedelta(days=32))
+    await subscribe(resources.uow(), resources.mirror, org.id, registry)
+    assert await _blocked(resources, org, NEW) == (True, "redis")  # registry_stale
+    garbage = ChangeChunk((), (), (BadLine("wrong.csv", 1, "name,phone"),))
+    with pytest.raises(InvalidInput, match="holds no change"):
+        await apply_shared_changes(resources.uow(), resources.shared_mirror, registry, [garbage])
+    assert await _blocked(resources, org, NEW) == (True, "redis")
+    assert (await get_shared_list(resources.uow(), registry)).stale(utcnow())
+    await change(resources, registry)  # an empty change file (no change that day) renews it
+    assert await _blocked(resources, org, NEW) == (False, "redis")
