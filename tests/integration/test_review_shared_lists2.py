@@ -2,6 +2,7 @@
 does not follow its Postgres commit (a Redis blip at that moment, a process killed between
 the two, or a second load of the list taking the mirror's build over)."""
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -96,3 +97,35 @@ async def test_a_change_file_of_nothing_but_bad_lines_does_not_renew_a_stale_lis
     assert (await get_shared_list(resources.uow(), registry)).stale(utcnow())
     await change(resources, registry)  # an empty change file (no change that day) renews it
     assert await _blocked(resources, org, NEW) == (False, "redis")
+
+
+async def test_concurrent_loads_of_one_list_never_answer_a_number_both_hold_callable(
+    resources: Resources, org: Org
+) -> None:
+    """Two loads of one list at once: a number on every version of the list stays blocked
+    throughout, from Redis or from Postgres, and the end is one load's list, in both stores."""
+    registry = await shared_list(resources, "Registry")
+    both = "12125559999"
+    first = [both, *(f"1212555{n:04d}" for n in range(2000))]
+    second = [both, *(f"1212556{n:04d}" for n in range(2000))]
+    await load(resources, registry, [both])
+    await subscribe(resources.uow(), resources.mirror, org.id, registry)
+    loads = asyncio.gather(load(resources, registry, first), load(resources, registry, second))
+    task = asyncio.ensure_future(asyncio.wait_for(loads, timeout=20))
+    checks = 0
+    while not task.done():
+        blocked, _ = await _blocked(resources, org, both)
+        assert blocked
+        checks += 1
+    reports = await task
+    assert checks
+    await reconcile_shared(resources.uow(), resources.shared_mirror)  # a swap taken over
+    live = await get_shared_list(resources.uow(), registry)
+    assert live.generation in {report.shared.generation for report in reports}
+    numbers = [first[1], second[1]]
+    result = await check_numbers(
+        resources.uow(), resources.mirror, RebuildRequests(resources.queue), org.id, numbers
+    )
+    assert result.source == "redis"
+    expected = first if live.generation == reports[0].shared.generation else second
+    assert [v.blocked for v in result.verdicts] == [n in expected for n in numbers]
