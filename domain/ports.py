@@ -616,6 +616,13 @@ class SharedMirror(Protocol):
         not at all); False if another rebuild took over meanwhile."""
         ...
 
+    async def suspend(self, list_id: str) -> None:
+        """Mark the live generation not ready (its subscribers' checks ask Postgres) until
+        the next swap: a load does so before its Postgres commit, so a swap that never follows
+        (Redis lost at that moment, the process killed, another load taking the build over)
+        leaves no old generation answering for the new numbers."""
+        ...
+
     async def apply(
         self,
         list_id: str,

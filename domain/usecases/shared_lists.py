@@ -10,9 +10,10 @@ fails closed (checks block every number it cannot vouch for, reason ``registry_s
 
 Mirror writes err towards blocking, as for an organization's own lists: numbers added (and a
 subscription) reach Redis before Postgres commits; numbers deleted (and an unsubscription)
-after. A load whose Redis side cannot be written fails before anything changes; one whose
-Redis swap fails after Postgres committed leaves the mirror for the reconciliation to rebuild
-(its checksum no longer matches).
+after. A load whose Redis side cannot be written fails before anything changes; just before
+its Postgres commit the list's mirror is marked not ready (checks ask Postgres), so one whose
+Redis swap fails after Postgres committed leaves a mirror no check reads until the
+reconciliation rebuilds it.
 """
 
 import logging
@@ -166,6 +167,10 @@ async def load_shared_list(
             staging = replace(shared, generation=staged.generation, count=count)
             build = await _mirror_staged(uow, mirror, staging)
             await uow.shared_lists.swap(list_id, staged, downloaded, now)
+            # the old generation stops answering before Postgres holds the new one: checks
+            # ask Postgres until the swap below (if it never comes, until the reconciliation
+            # rebuilds the list), never a Redis copy missing the new numbers
+            await mirror.suspend(list_id)
             await uow.commit()
     except BaseException:
         await numbers.discard(staged.generation)
@@ -223,11 +228,7 @@ async def apply_shared_changes(
         shared = await uow.shared_lists.get(list_id, lock=True)
         if shared is None:
             raise NotFound(f"No shared list {list_id!r}")
-        if shared.generation is None:  # it fails closed now; a few additions would not
-            raise InvalidInput(
-                f"shared list {list_id} was never loaded: load a full list first (a change "
-                "file only changes one)"
-            )
+        _may_change(shared, bool(add or remove), bad, downloaded)
         counts = await uow.shared_lists.change(shared, add, remove, downloaded)
         live = True
         for start in range(0, len(add), APPLY_CHUNK):  # blocking first, before the commit
@@ -250,6 +251,26 @@ async def apply_shared_changes(
     if not mirrored:
         log.warning("shared list %s changed; its mirror is left to the reconciliation", list_id)
     return LoadReport(await get_shared_list(uow, list_id), read, bad, mirrored, *counts)
+
+
+def _may_change(shared: SharedList, changes: bool, bad: BadLines, downloaded: datetime) -> None:
+    """Refuse a change file that would make the list vouch for what its data does not say."""
+    if not changes and bad.count:  # the wrong file: it must not renew the list's freshness
+        raise InvalidInput(
+            f"the file holds no change ({bad.count} lines were not changes): nothing was "
+            "changed, the list is as it was"
+        )
+    if shared.generation is None:  # it fails closed now; a few additions would not
+        raise InvalidInput(
+            f"shared list {shared.id} was never loaded: load a full list first (a change "
+            "file only changes one)"
+        )
+    if shared.downloaded_at is not None and downloaded < shared.downloaded_at:
+        # its deletions would undo numbers the newer data holds
+        raise InvalidInput(
+            f"the change file's downloaded-at {downloaded.isoformat()} is older than the "
+            f"list's data ({shared.downloaded_at.isoformat()}): nothing was changed"
+        )
 
 
 async def rebuild_shared_mirror(

@@ -55,6 +55,12 @@ class RedisSharedMirror:
             fresh_until=epoch_seconds(fresh_until),
         )
 
+    async def suspend(self, list_id: str) -> None:
+        try:
+            await cast(Awaitable[int], self.mirror.redis.hdel(self.meta_key(list_id), "ready3"))
+        except REDIS_FAILURES as exc:
+            raise Unavailable(UNREACHABLE) from exc
+
     async def apply(
         self,
         list_id: str,

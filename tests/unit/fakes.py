@@ -1347,6 +1347,10 @@ class FakeSharedMirror:
         self.mirror.shared_fresh[list_id] = fresh_until
         return True
 
+    async def suspend(self, list_id: str) -> None:
+        self.mirror._up()
+        self.mirror.shared_ready.pop(list_id, None)
+
     async def apply(
         self,
         list_id: str,
