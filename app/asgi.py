@@ -34,6 +34,7 @@ from app.routes.dnc import DncController
 from app.routes.docs import assets, landing, openapi_pages
 from app.routes.exemptions import ExemptionController
 from app.routes.lists import ListController
+from app.routes.me import me
 from app.routes.named_lists import NamedListController, PrefixController
 from app.routes.ops import health, metrics, ready
 from app.routes.subscriptions import SubscriptionController
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             landing,
             assets,
             health,
+            me,
             ready,
             metrics,
             DncController,

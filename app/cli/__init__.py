@@ -12,8 +12,10 @@ import argparse
 import json
 import logging.config
 import sys
+from importlib import metadata
 
 from app.cli import cache, db, lists, org, processes, shared_lists, tokens, transfer, user
+from app.cli.tools import Parser
 from infra.logs import logging_config
 from infra.settings import Settings, SettingsError
 
@@ -21,11 +23,20 @@ GROUPS = (db, org, user, tokens, lists, shared_lists, cache, transfer, processes
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dnc", description="DNC list service")
-    commands = parser.add_subparsers(dest="group", required=True)
+    parser = Parser(prog="dnc", description="DNC list service")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.set_defaults(help_of=parser)
+    commands = parser.add_subparsers(dest="group", metavar="COMMAND")
     for group in GROUPS:
         group.add_commands(commands)
     return parser
+
+
+def version() -> str:
+    try:
+        return metadata.version("dnc-service")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def process_name(args: argparse.Namespace) -> str:
@@ -35,6 +46,9 @@ def process_name(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if getattr(args, "run", None) is None:  # `dnc`, or a group without its command: its help
+        args.help_of.print_help()
+        return 0 if args.group is None else 2
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

@@ -15,8 +15,10 @@ def add_commands(commands: Commands) -> None:
     create = group(commands, "org", "organizations").add_parser(
         "create", help="create an organization and its first admin"
     )
-    create.add_argument("--name", required=True)
-    create.add_argument("--admin-email", required=True)
+    create.add_argument("--name", required=True, help="the organization's name")
+    create.add_argument(
+        "--admin-email", required=True, help="the email of its first user, an admin"
+    )
     create.set_defaults(run=with_tools(_create))
 
 

@@ -7,12 +7,30 @@ from app.cli.tools import Commands
 from infra.logs import logging_config
 from infra.settings import Settings
 
+SETTINGS = (
+    "Every DNC_* setting, with its default and what it does, is in .env.example and in the "
+    "README's Configuration section."
+)
+
 
 def add_commands(commands: Commands) -> None:
     commands.add_parser(
-        "serve", help="run the API (DNC_HOST:DNC_PORT, DNC_WORKERS processes)"
+        "serve",
+        help="run the API (DNC_HOST:DNC_PORT, DNC_WORKERS processes)",
+        description="Run the API. It reads its settings from DNC_* environment variables: "
+        "DNC_DATABASE_URL, DNC_REDIS_URL, DNC_HOST, DNC_PORT, DNC_WORKERS, DNC_LOG_LEVEL, "
+        "DNC_LOG_FORMAT and more.",
+        epilog=SETTINGS,
     ).set_defaults(run=_serve)
-    commands.add_parser("worker", help="run the background worker").set_defaults(run=_worker)
+    commands.add_parser(
+        "worker",
+        help="run the background worker",
+        description="Run the background worker (jobs, the outbox, the mirror's syncs and "
+        "reconciliation). It reads its settings from DNC_* environment variables: "
+        "DNC_DATABASE_URL, DNC_REDIS_URL, DNC_SMTP_HOST, DNC_RECONCILE_SECONDS, "
+        "DNC_WORKER_METRICS_PORT, DNC_LOG_LEVEL and more.",
+        epilog=SETTINGS,
+    ).set_defaults(run=_worker)
     commands.add_parser(
         "run", help="run the API and the worker, each started again if it dies (make run)"
     ).set_defaults(run=_run)

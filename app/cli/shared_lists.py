@@ -34,7 +34,7 @@ def add_commands(commands: Commands) -> None:
     shared = group(commands, "shared-list", "shared lists: registries, state and litigator lists")
     create = shared.add_parser("create", help="create a shared list")
     create.add_argument("--name", required=True, help="the list's name (unique)")
-    create.add_argument("--kind", required=True, choices=SHARED_LIST_KINDS)
+    create.add_argument("--kind", required=True, choices=SHARED_LIST_KINDS, help="what the list is")
     create.add_argument(
         "--max-age-days", type=int, help="days its data vouches for numbers (default 31)"
     )

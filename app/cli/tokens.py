@@ -11,11 +11,13 @@ from domain.usecases.identity import create_token, revoke_token
 def add_commands(commands: Commands) -> None:
     tokens = group(commands, "token", "API tokens")
     create = tokens.add_parser("create", help="issue a token for a user (shown once)")
-    create.add_argument("--email", required=True)
-    create.add_argument("--scope", choices=SCOPES, default="full")
+    create.add_argument("--email", required=True, help="the user the token acts as")
+    create.add_argument(
+        "--scope", choices=SCOPES, default="full", help="check: the check endpoints only"
+    )
     create.set_defaults(run=with_tools(_create))
     revoke = tokens.add_parser("revoke", help="revoke a token")
-    revoke.add_argument("--token", required=True)
+    revoke.add_argument("--token", required=True, help="the token to revoke")
     revoke.set_defaults(run=with_tools(_revoke))
 
 

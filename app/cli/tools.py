@@ -43,9 +43,28 @@ class Tools:
 Action = Callable[[Tools, argparse.Namespace], Awaitable[Report]]
 
 
+class Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help shows its default, where it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.required or action.default in (None, False, argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    """``dnc``'s parsers (the subcommands' too: argparse makes them of the parent's class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", Help)
+        super().__init__(*args, **kwargs)
+
+
 def group(commands: Commands, name: str, help_text: str) -> Commands:
-    """The subcommands of a new group ``dnc <name>``."""
-    return commands.add_parser(name, help=help_text).add_subparsers(dest="command", required=True)
+    """The subcommands of a new group ``dnc <name>``; ``dnc <name>`` alone prints its help."""
+    parser = commands.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(help_of=parser)
+    return parser.add_subparsers(dest="command", metavar="COMMAND")
 
 
 def reporting(work: Callable[[Settings, argparse.Namespace], Report]) -> Command:

@@ -13,8 +13,10 @@ def add_commands(commands: Commands) -> None:
         "create", help="add a user to an organization"
     )
     create.add_argument("--org", required=True, type=UUID, help="organization id")
-    create.add_argument("--email", required=True)
-    create.add_argument("--role", choices=ROLES, default="member")
+    create.add_argument("--email", required=True, help="the user's email address")
+    create.add_argument(
+        "--role", choices=ROLES, default="member", help="admin: may also switch DNC, rebuild"
+    )
     create.set_defaults(run=with_tools(_create))
 
 

@@ -85,3 +85,13 @@ def _email(value: str) -> str:
     if not _EMAIL.fullmatch(email):
         raise InvalidInput(f"{value!r} is not an email address")
     return email
+
+
+async def who_am_i(uow: UnitOfWork, principal: Principal) -> tuple[Organization, User]:
+    """The token's organization and user (``GET /api/me``)."""
+    async with uow:
+        organization = await uow.organizations.get(principal.organization_id)
+        user = await uow.users.get(principal.organization_id, principal.user_id)
+    if organization is None or user is None:  # deleted since the token was cached
+        raise Unauthenticated("The bearer token is not valid or has been revoked")
+    return organization, user
