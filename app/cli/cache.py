@@ -1,10 +1,10 @@
 """``dnc cache rebuild`` and ``dnc cache verify``: the Redis mirror, from Postgres."""
 
 import argparse
-import sys
 from collections.abc import Callable
 from uuid import UUID
 
+from app.cli.progress import ProgressLine
 from app.cli.tools import Commands, Report, Tools, group, with_tools
 from domain.usecases.mirror_repair import every_list, rebuild_mirror, verify
 
@@ -22,8 +22,12 @@ def add_commands(commands: Commands) -> None:
 
 
 def _progress(organization_id: UUID) -> Callable[[int, int], None]:
+    line = ProgressLine(f"rebuild {organization_id}", "numbers")
+
     def report(done: int, total: int) -> None:
-        print(f"rebuild {organization_id}: {done}/{total} numbers", file=sys.stderr, flush=True)
+        line.update(done, total, f"rebuild {organization_id}: {done}/{total} numbers")
+        if done >= total:
+            line.finish()
 
     return report
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 from uuid import UUID
 
+from app.cli.progress import ProgressLine
 from app.cli.tools import Commands, Report, Tools, group, with_tools
 from domain.model import SHARED_LIST_KINDS, SharedList
 from domain.ports import Progress
@@ -139,12 +140,12 @@ async def in_thread(items: Iterator[T], size: int = 4) -> AsyncIterator[T]:
             await asyncio.sleep(0.01)
 
 
-def _progress(list_id: str) -> Progress:
+def _progress(line: ProgressLine, list_id: str) -> Progress:
     last = [0]
 
     def progress(done: int, _: int) -> None:
-        if done // PROGRESS_EVERY > last[0] // PROGRESS_EVERY:
-            print(f"shared list {list_id}: {done} numbers read", file=sys.stderr, flush=True)
+        every = done // PROGRESS_EVERY > last[0] // PROGRESS_EVERY
+        line.update(done, None, f"shared list {list_id}: {done} numbers read" if every else None)
         last[0] = done
 
     return progress
@@ -157,15 +158,19 @@ async def _create(tools: Tools, args: argparse.Namespace) -> Report:
 
 async def _load(tools: Tools, args: argparse.Namespace) -> Report:
     chunks = in_thread(iter_number_chunks(args.files))
-    report = await load_shared_list(
-        tools.uow,
-        tools.shared_numbers,
-        tools.shared_mirror,
-        args.list,
-        chunks,
-        args.downloaded_at,
-        _progress(args.list),
-    )
+    line = ProgressLine(f"shared list {args.list}:", "numbers read")
+    try:
+        report = await load_shared_list(
+            tools.uow,
+            tools.shared_numbers,
+            tools.shared_mirror,
+            args.list,
+            chunks,
+            args.downloaded_at,
+            _progress(line, args.list),
+        )
+    finally:
+        line.finish()
     print(f"shared list {args.list}: {report.shared.count} numbers live", file=sys.stderr)
     return _report(report)
 

@@ -5,6 +5,7 @@ import sys
 from collections.abc import AsyncIterator
 from uuid import UUID
 
+from app.cli.progress import ProgressLine
 from app.cli.tools import Commands, Report, Tools, with_tools
 from domain.usecases.lists import known_list
 from domain.usecases.transfer import process_waited
@@ -36,10 +37,15 @@ async def _import(tools: Tools, args: argparse.Namespace) -> Report:
     import_id = staged.id
     print(f"import {import_id}: {staged.rows} rows staged", file=sys.stderr, flush=True)
 
-    def progress(done: int, total: int) -> None:
-        print(f"import {import_id}: {done}/{total} rows checked", file=sys.stderr, flush=True)
+    line = ProgressLine(f"import {import_id}", "rows checked")
 
-    report = await process_waited(transfers, tools.mirror, import_id, progress)
+    def progress(done: int, total: int) -> None:
+        line.update(done, total, f"import {import_id}: {done}/{total} rows checked")
+
+    try:
+        report = await process_waited(transfers, tools.mirror, import_id, progress)
+    finally:
+        line.finish()
     return {
         "importId": str(report.id),
         "rows": report.rows,
@@ -55,11 +61,12 @@ async def _export(tools: Tools, args: argparse.Namespace) -> Report:
     rows = 0
     out = sys.stdout.buffer
     list_id = await known_list(tools.uow, args.org, args.list)
+    line = ProgressLine("export", "rows")
     async for chunk in SqlListTransfers(tools.engine).export(args.org, list_id):
         out.write(chunk)
         before, rows = rows, rows + chunk.count(b"\n")
-        if rows // 100_000 > before // 100_000:
-            print(f"export: {rows - 1} rows", file=sys.stderr, flush=True)
+        every = rows // 100_000 > before // 100_000
+        line.update(max(rows - 1, 0), None, f"export: {rows - 1} rows" if every else None)
     out.flush()
-    print(f"export: {max(rows - 1, 0)} rows in all", file=sys.stderr, flush=True)
+    line.finish(f"export: {max(rows - 1, 0)} rows in all")
     return None

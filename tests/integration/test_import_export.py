@@ -3,6 +3,8 @@
 import csv
 import io
 import json
+import os
+import pty
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -201,3 +203,35 @@ async def test_a_line_that_would_end_copy_early_is_refused_not_dropped(
     assert isinstance(data, dict)
     assert (data["added"], data["invalid"]) == (2, 1)
     assert await is_blocked(client, org, "2125550101")
+
+
+def test_on_a_terminal_the_cli_draws_a_progress_bar(
+    settings: Settings, org: Org, tmp_path: Path
+) -> None:
+    source = tmp_path / "list.csv"
+    source.write_text("phoneNumber\n" + "".join(f"212555{n:04d}\n" for n in range(2000)))
+    controller, terminal = pty.openpty()  # stderr is a terminal, stdout a pipe
+    try:
+        done = subprocess.run(
+            [DNC, "import", "--org", str(org.id), str(source)], env=env_of(settings),
+            stdout=subprocess.PIPE, stderr=terminal, timeout=60, check=False,
+        )  # fmt: skip
+        os.close(terminal)
+        seen = b""
+        while chunk := _read(controller):
+            seen += chunk
+    finally:
+        os.close(controller)
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["added"] == 2000
+    text = seen.decode()
+    assert "] 100% 2,000/2,000 rows checked" in text
+    assert "\r" in text
+    assert "2000/2000 rows checked" not in text  # the plain line is for logs
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the terminal's other end closed: all read
+        return b""
