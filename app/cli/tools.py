@@ -17,6 +17,7 @@ from domain.errors import DomainError
 from infra.bootstrap import open_resources
 from infra.db.shared_numbers import SqlSharedNumbers
 from infra.db.uow import SqlUnitOfWork
+from infra.failures import failure_message
 from infra.redis.mirror import RedisMirror
 from infra.redis.shared import RedisSharedMirror
 from infra.settings import Settings
@@ -76,6 +77,12 @@ def reporting(work: Callable[[Settings, argparse.Namespace], Report]) -> Command
             result = work(settings, args)
         except DomainError as exc:
             print(json.dumps({"error": exc.message}), file=sys.stderr)
+            return 1
+        except Exception as exc:
+            message = failure_message(exc, settings)
+            if message is None:
+                raise
+            print(json.dumps({"error": message}), file=sys.stderr)
             return 1
         if result is None:
             return 0

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from app.cli.progress import ProgressLine
 from app.cli.tools import Commands, Report, Tools, with_tools
+from domain.usecases.identity import require_organization
 from domain.usecases.lists import known_list
 from domain.usecases.transfer import process_waited
 from infra.db.imports import SqlListTransfers
@@ -31,6 +32,7 @@ async def _file_chunks(path: str) -> AsyncIterator[bytes]:
 
 
 async def _import(tools: Tools, args: argparse.Namespace) -> Report:
+    await require_organization(tools.uow, args.org)
     list_id = await known_list(tools.uow, args.org, args.list)
     transfers = SqlListTransfers(tools.engine)
     staged = await transfers.stage(args.org, None, _file_chunks(args.file), list_id)
@@ -58,6 +60,7 @@ async def _import(tools: Tools, args: argparse.Namespace) -> Report:
 
 async def _export(tools: Tools, args: argparse.Namespace) -> Report:
     """The CSV on stdout, so nothing else is printed there."""
+    await require_organization(tools.uow, args.org)
     rows = 0
     out = sys.stdout.buffer
     list_id = await known_list(tools.uow, args.org, args.list)

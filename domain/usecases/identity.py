@@ -95,3 +95,12 @@ async def who_am_i(uow: UnitOfWork, principal: Principal) -> tuple[Organization,
     if organization is None or user is None:  # deleted since the token was cached
         raise Unauthenticated("The bearer token is not valid or has been revoked")
     return organization, user
+
+
+async def require_organization(uow: UnitOfWork, organization_id: UUID) -> Organization:
+    """The organization, or :class:`NotFound` naming the id."""
+    async with uow:
+        organization = await uow.organizations.get(organization_id)
+    if organization is None:
+        raise NotFound(f"No organization {organization_id}")
+    return organization
