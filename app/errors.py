@@ -79,7 +79,16 @@ def error_responses(*codes: int) -> dict[int, ResponseSpec]:
     ``app.layers.body_timeout``). Every one of them is the :class:`Envelope`."""
     body = (408,) if 413 in codes else ()
     every = sorted({*codes, *body, *AUTHENTICATED_ROUTE_ERRORS})
-    return {code: ResponseSpec(data_container=Envelope, description=TITLES[code]) for code in every}
+    return {
+        code: ResponseSpec(
+            # no generated example: it would be a live Envelope in the schema (not JSON), and
+            # whichever route registers the component first decides whether it has one
+            data_container=Envelope,
+            description=TITLES[code],
+            generate_examples=False,
+        )
+        for code in every
+    }
 
 
 def ok(data: T, message: str = "OK", code: int = 200) -> DataEnvelope[T]:
