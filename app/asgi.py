@@ -14,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from app.auth import PUBLIC_PATHS, BearerTokenMiddleware
 from app.body import require_strict_json
+from app.console.routes import CONSOLE_ROUTES, template_config
 from app.deps import (
     provide_mirror,
     provide_principal,
@@ -86,8 +87,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CacheController,
             BatchController,
             SubscriptionController,
+            *CONSOLE_ROUTES,
         ],
         lifespan=[lifespan],
+        template_config=template_config,
         middleware=[DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS), StrictQuery],
         dependencies={
             "uow": Provide(provide_uow, sync_to_thread=False),

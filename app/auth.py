@@ -23,7 +23,17 @@ from domain.errors import Forbidden, Unauthenticated
 from domain.model import Principal
 from domain.usecases.identity import authenticate, hash_token
 
-PUBLIC_PATHS = ["^/$", "^/health$", "^/ready$", "^/metrics$", "^/schema", "^/static/openapi/"]
+# The console (``/console``) signs its people in with a session cookie of its own
+# (``app/console/session.py``), not a bearer header.
+PUBLIC_PATHS = [
+    "^/$",
+    "^/health$",
+    "^/ready$",
+    "^/metrics$",
+    "^/schema",
+    "^/static/openapi/",
+    "^/console(/|$)",
+]
 # Route options: ``opt={ALLOW_CHECK_SCOPE: True}`` opens a route to ``check`` tokens,
 # ``opt={ADMIN_ONLY: True}`` closes it to users whose role is not ``admin``.
 ALLOW_CHECK_SCOPE = "allow_check_scope"

@@ -600,3 +600,15 @@ class LostImports:
 
     retry: list[UUID]
     failed: list[UUID]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """Someone signed in to the web console with a full-scope token. The cookie holds a secret
+    whose hash is ``session_hash``; ``csrf_token`` goes in every form the session is shown."""
+
+    session_hash: str
+    token_id: UUID
+    csrf_token: str
+    created_at: datetime
+    expires_at: datetime

@@ -15,6 +15,7 @@ from domain.model import (
     AuditRecord,
     Batch,
     CallRecord,
+    ConsoleSession,
     DncEntry,
     DncList,
     Email,
@@ -75,6 +76,20 @@ class TokenRepository(Protocol):
 
     async def principal_for(self, token_hash: str) -> Principal | None:
         """The principal of a live (not revoked) token with this hash."""
+        ...
+
+
+class ConsoleSessionRepository(Protocol):
+    async def open(self, session: ConsoleSession) -> None: ...
+    async def principal_for(
+        self, session_hash: str, now: datetime
+    ) -> tuple[Principal, ConsoleSession] | None:
+        """The session with this hash and who it acts as, while it is live: neither ended nor
+        expired at ``now``, and its token not revoked."""
+        ...
+
+    async def end(self, session_hash: str) -> bool:
+        """End a live session; False if there is none with this hash."""
         ...
 
 
@@ -462,6 +477,8 @@ class UnitOfWork(Protocol):
     def users(self) -> UserRepository: ...
     @property
     def tokens(self) -> TokenRepository: ...
+    @property
+    def console_sessions(self) -> ConsoleSessionRepository: ...
     @property
     def batches(self) -> BatchRepository: ...
     @property

@@ -48,6 +48,7 @@ class Settings:
     outbox_relay_after_seconds: float = 30.0
     reconcile_seconds: int = 60
     worker_metrics_port: int = 0
+    console_session_minutes: int = 480
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -88,6 +89,8 @@ class Settings:
                 raise SettingsError(
                     "DNC_MIRROR_REDIS_CLUSTER must list cluster nodes as host:port,host:port"
                 )
+        if self.console_session_minutes < 1:
+            raise SettingsError("DNC_CONSOLE_SESSION_MINUTES must be 1 or more")
         if not self.redis_prefix or "{" in self.redis_prefix or "}" in self.redis_prefix:
             raise SettingsError("DNC_REDIS_PREFIX must be non-empty and free of braces")
 

@@ -14,6 +14,7 @@ from infra.db.repositories import (
     SqlAuditLog,
     SqlBatchRepository,
     SqlCallRepository,
+    SqlConsoleSessionRepository,
     SqlDncEntryRepository,
     SqlExemptionRepository,
     SqlListRepository,
@@ -51,6 +52,7 @@ class SqlUnitOfWork:
         self.organizations = SqlOrganizationRepository(self.session)
         self.users = SqlUserRepository(self.session)
         self.tokens = SqlTokenRepository(self.session)
+        self.console_sessions = SqlConsoleSessionRepository(self.session)
         self.batches = SqlBatchRepository(self.session)
         self.calls = SqlCallRepository(self.session)
         self.entries = SqlDncEntryRepository(self.session)

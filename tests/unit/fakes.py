@@ -22,6 +22,7 @@ from domain.model import (
     Batch,
     Blocking,
     CallRecord,
+    ConsoleSession,
     DncEntry,
     DncList,
     Email,
@@ -70,6 +71,7 @@ class Tables:
     organizations: dict[UUID, Organization] = field(default_factory=dict)
     users: dict[UUID, User] = field(default_factory=dict)
     tokens: dict[str, tuple[ApiToken, bool]] = field(default_factory=dict)  # hash: revoked?
+    console_sessions: dict[str, tuple[ConsoleSession, bool]] = field(default_factory=dict)
     batches: dict[UUID, Batch] = field(default_factory=dict)
     calls: dict[UUID, CallRecord] = field(default_factory=dict)
     entries: dict[UUID, DncEntry] = field(default_factory=dict)
@@ -186,6 +188,41 @@ class _Tokens:
         token = found[0]
         user = self.t.users[token.user_id]
         return Principal(user.id, user.organization_id, user.role, token.scope, token.id)
+
+
+class _ConsoleSessions:
+    def __init__(self, t: Tables) -> None:
+        self.t = t
+
+    async def open(self, session: ConsoleSession) -> None:
+        self.t.console_sessions[session.session_hash] = (session, False)
+
+    async def principal_for(
+        self, session_hash: str, now: datetime
+    ) -> tuple[Principal, ConsoleSession] | None:
+        found = self.t.console_sessions.get(session_hash)
+        if found is None or found[1] or found[0].expires_at <= now:
+            return None
+        session = found[0]
+        token = next(
+            (
+                t
+                for t, revoked in self.t.tokens.values()
+                if t.id == session.token_id and not revoked
+            ),
+            None,
+        )
+        if token is None:
+            return None
+        user = self.t.users[token.user_id]
+        return Principal(user.id, user.organization_id, user.role, token.scope, token.id), session
+
+    async def end(self, session_hash: str) -> bool:
+        found = self.t.console_sessions.get(session_hash)
+        if found is None or found[1]:
+            return False
+        self.t.console_sessions[session_hash] = (found[0], True)
+        return True
 
 
 class _Batches:
@@ -922,6 +959,7 @@ class FakeUnitOfWork:
         self.organizations = _Organizations(t)
         self.users = _Users(t)
         self.tokens = _Tokens(t)
+        self.console_sessions = _ConsoleSessions(t)
         self.batches = _Batches(t)
         self.calls = _Calls(t)
         self.entries = _Entries(t)

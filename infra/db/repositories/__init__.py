@@ -3,6 +3,7 @@ explicitly; none commits. Rows become domain records in ``infra.db.mappers``."""
 
 from infra.db.repositories.audit import SqlAuditLog
 from infra.db.repositories.calls import SqlBatchRepository, SqlCallRepository
+from infra.db.repositories.console_sessions import SqlConsoleSessionRepository
 from infra.db.repositories.entries import SqlDncEntryRepository
 from infra.db.repositories.exemptions import SqlExemptionRepository
 from infra.db.repositories.identity import SqlTokenRepository, SqlUserRepository
@@ -15,6 +16,7 @@ __all__ = [
     "SqlAuditLog",
     "SqlBatchRepository",
     "SqlCallRepository",
+    "SqlConsoleSessionRepository",
     "SqlDncEntryRepository",
     "SqlExemptionRepository",
     "SqlListRepository",

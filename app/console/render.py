@@ -1,0 +1,113 @@
+"""What every console page shares: the templates, the page frame, the security headers, and
+failures shown as a page (or, for the sign-in, a redirect) instead of a JSON envelope."""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.template.config import TemplateConfig
+
+from app.console.session import Signed, cleared
+from app.errors import STATUS_OF, TITLES
+from app.layers.ratelimit import RateLimited
+from domain.errors import DomainError, Unauthenticated
+from domain.usecases.identity import who_am_i
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+# Everything the pages load comes from the service itself; a call's recording (evidence kept
+# where the calling platform stores it) is the one thing the page may play from elsewhere,
+# and only when someone presses play (preload="none").
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "media-src 'self' http: https:; connect-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["when"] = lambda value: (
+        value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+    )
+    environment.filters["thousands"] = lambda value: f"{value:,}" if value is not None else "—"
+    return environment
+
+
+template_config = TemplateConfig(engine=JinjaTemplateEngine.from_environment(_environment()))
+
+
+async def page(
+    request: Request[Any, Any, Any], signed: Signed, name: str, **context: Any
+) -> Template:
+    """A page of the console, in the frame that names the organization and who is signed in."""
+    resources = request.app.state.resources
+    organization, user = await who_am_i(resources.uow(), signed.principal)
+    return Template(
+        template_name=name,
+        context={
+            "organization": organization,
+            "user": user,
+            "is_admin": signed.is_admin,
+            "csrf": signed.session.csrf_token,
+            "path": request.url.path,
+            **context,
+        },
+        headers=HEADERS,
+    )
+
+
+def secure_headers(response: Response[Any]) -> Response[Any]:
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _status_and_words(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, RateLimited):
+        return 429, exc.message
+    if isinstance(exc, DomainError):
+        for kind, code in STATUS_OF:
+            if isinstance(exc, kind):
+                return code, exc.message
+    if isinstance(exc, ValidationException):
+        return 400, "A field of this request is not valid; check what you entered"
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        return exc.status_code, str(exc.detail)
+    log.exception("console request failed", exc_info=exc)
+    return 500, "Something went wrong on our side; try again, and tell your operator if it lasts"
+
+
+def console_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Failures as the console shows them: a session that ended goes to the sign-in page;
+    anything else is a page that says what was wrong, with the status code it stands for."""
+    if isinstance(exc, Unauthenticated):
+        redirect = Redirect("/console/login", status_code=303)
+        return secure_headers(cleared(redirect, request))
+    code, words = _status_and_words(exc)
+    body = Template(
+        template_name="error.html",
+        context={"code": code, "title": TITLES.get(code, "Error"), "words": words},
+        status_code=code,
+        headers=HEADERS,
+        media_type=MediaType.HTML,
+    )
+    return body

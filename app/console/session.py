@@ -1,0 +1,140 @@
+"""Who is signed in to the console, and the checks every console request passes.
+
+The session cookie (``dnc_console``) is HttpOnly, SameSite=Strict, Secure when the request
+came over HTTPS (directly or, as a proxy says in ``X-Forwarded-Proto``, to it), and expires
+with the session. Every form posts the session's CSRF token (``csrf``; the import's upload
+sends it as ``X-CSRF-Token``); the sign-in form, before there is a session, posts the random
+value of a short-lived cookie of its own (double submit).
+"""
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Request, Response
+from litestar.datastructures import Cookie
+
+from app.deps import resources_of
+from app.query import first_repeated
+from domain.errors import Forbidden, InvalidInput
+from domain.model import ConsoleSession, Principal
+from domain.time import as_utc, utcnow
+from domain.usecases.console import session_of
+
+COOKIE = "dnc_console"
+SIGN_IN_COOKIE = "dnc_console_sign_in"
+SIGN_IN_SECONDS = 3600
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "x-csrf-token"
+BAD_CSRF = (
+    "This form has expired or did not come from the console (its security token does not "
+    "match); reload the page and try again"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A request of a signed-in session."""
+
+    principal: Principal
+    session: ConsoleSession
+
+    @property
+    def is_admin(self) -> bool:
+        return self.principal.role == "admin"
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise Forbidden("Only an admin of the organization may do this")
+
+
+async def provide_signed(request: Request[Any, Any, Any]) -> Signed:
+    """The request's session, or :class:`Unauthenticated` (the pages send you to sign in)."""
+    resources = resources_of(request.app.state)
+    secret = request.cookies.get(COOKIE, "")
+    principal, session = await session_of(resources.uow(), secret, utcnow())
+    return Signed(principal, session)
+
+
+def is_https(request: Request[Any, Any, Any]) -> bool:
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
+
+
+def session_cookie(request: Request[Any, Any, Any], secret: str, expires: datetime) -> Cookie:
+    return Cookie(
+        key=COOKIE,
+        value=secret,
+        path="/console",
+        expires=int(expires.timestamp()),
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request),
+    )
+
+
+def cleared(response: Response[Any], request: Request[Any, Any, Any]) -> Response[Any]:
+    response.set_cookie(
+        COOKIE,
+        "",
+        path="/console",
+        max_age=0,
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request),
+    )
+    return response
+
+
+def sign_in_cookie(request: Request[Any, Any, Any]) -> Cookie:
+    return Cookie(
+        key=SIGN_IN_COOKIE,
+        value=secrets.token_urlsafe(32),
+        path="/console",
+        max_age=SIGN_IN_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=is_https(request),
+    )
+
+
+def same(sent: str | None, expected: str) -> bool:
+    return bool(sent) and hmac.compare_digest(str(sent).encode(), expected.encode())
+
+
+async def form_of(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The posted form's text fields; a field sent twice is a 400, as a repeated parameter
+    is everywhere in this API."""
+    try:
+        form = await request.form()
+    except UnicodeDecodeError:
+        raise InvalidInput("The form is not UTF-8 text") from None
+    pairs = list(form.multi_items())
+    repeated = first_repeated(pairs)
+    if repeated is not None:
+        raise InvalidInput(f"the form field {repeated!r} appears more than once")
+    fields = {key: value for key, value in pairs if isinstance(value, str)}
+    if any("\x00" in value for value in fields.values()):
+        raise InvalidInput("Form fields must not contain NUL characters")
+    return fields
+
+
+def require_csrf(signed: Signed, sent: str | None) -> None:
+    if not same(sent, signed.session.csrf_token):
+        raise Forbidden(BAD_CSRF)
+
+
+def form_time(raw: str | None, name: str) -> datetime | None:
+    """A time from a form: ISO 8601; one without an offset is read as UTC (a browser's
+    datetime-local field sends none, and the console shows every time in UTC)."""
+    if not raw or not raw.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise InvalidInput(f"{name} must be a date and time, e.g. 2026-11-01T10:03") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return as_utc(value, name)
