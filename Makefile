@@ -23,10 +23,12 @@ CLUSTER_TESTS := tests/integration/test_lookup.py tests/integration/test_mirror_
 	tests/api/test_lists_and_prefixes.py tests/integration/test_list_mirrors.py \
 	tests/integration/test_shared_lists.py tests/api/test_shared_lists_api.py
 
-## test: install, start local Postgres/Redis if needed, lint, type-check, run every test
+## test: install, start local Postgres/Redis if needed, install Chromium for the console's browser
+## tests if needed, lint, type-check, run every test
 ## (then the Redis-facing ones on a Redis Cluster)
 test: install lint
 	@bash .ci/services --for-tests
+	@bash .ci/chromium
 	$(BIN)/pytest
 	DNC_TEST_REDIS_CLUSTER=1 $(BIN)/pytest -q -m "not single_redis" $(CLUSTER_TESTS)
 

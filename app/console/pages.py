@@ -1,5 +1,6 @@
 """The console's pages (GET): what the organization's people read."""
 
+import re
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -17,7 +18,13 @@ from app.schemas.subscriptions import SubscriptionRead
 from domain.errors import InvalidInput
 from domain.model import DEFAULT_LIST, AuditQuery, PageRequest
 from domain.time import as_utc, utcnow
-from domain.usecases.browse import entry_history, get_settings, list_entries, read_audit
+from domain.usecases.browse import (
+    emails_of,
+    entry_history,
+    get_settings,
+    list_entries,
+    read_audit,
+)
 from domain.usecases.lists import all_lists, all_prefixes, get_list
 from domain.usecases.mirror_repair import mirror_status
 from domain.usecases.shared_lists import subscriptions_of
@@ -37,8 +44,20 @@ NOTICES = {  # what an action that went well says on the page it returns to (?do
 }
 
 
+PHONE_LIKE = re.compile(r"[\d\s+().-]*\d[\d\s+().-]*")
+
+
 def notice(done: str | None) -> str | None:
     return NOTICES.get(done or "")
+
+
+def searchable(raw: str | None) -> str | None:
+    """What a person typed to find a number, as the list stores numbers: "+1 (212) 555-0142"
+    is searched as 12125550142 (in a query string the browser's "+" for a space would
+    otherwise stay a "+", as this API reads it). Other text is searched as typed."""
+    if raw and PHONE_LIKE.fullmatch(raw.strip()):
+        return re.sub(r"\D", "", raw)
+    return raw or None
 
 
 @get("/login")
@@ -104,7 +123,11 @@ async def entries(
         except ValueError:
             raise InvalidInput("cursor is not one this console handed out") from None
     result = await list_entries(
-        resources.uow(), signed.principal, PageRequest(1, PAGE_SIZE, after), search, list_id
+        resources.uow(),
+        signed.principal,
+        PageRequest(1, PAGE_SIZE, after),
+        searchable(search),
+        list_id,
     )
     last = result.items[-1] if result.items else None
     next_cursor = (
@@ -152,6 +175,11 @@ async def entry(
         number=normalized,
         active=active,
         history=list(reversed(past)),
+        people=await emails_of(
+            resources.uow(),
+            signed.principal.organization_id,
+            [p.entry.added_by for p in past] + [p.removed_by for p in past],
+        ),
         notice=notice(done),
     )
 
@@ -228,7 +256,7 @@ async def audit(
         "until": until or "",
     }
     query = AuditQuery(
-        phoneNumber or None,
+        searchable(phoneNumber),
         action or None,
         None,
         form_time(since, "since"),
@@ -245,6 +273,11 @@ async def audit(
         signed,
         "audit.html",
         records=result.items,
+        people=await emails_of(
+            resources.uow(),
+            signed.principal.organization_id,
+            [record.actor_user_id for record in result.items],
+        ),
         total=result.total,
         filters=filters,
         lists=lists,

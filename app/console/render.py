@@ -2,6 +2,7 @@
 failures shown as a page (or, for the sign-in, a redirect) instead of a JSON envelope."""
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,20 @@ HEADERS = {
 }
 
 
+def when(value: datetime | str | None) -> str:
+    """A time as the console shows every time: in UTC, to the second."""
+    if not value:
+        return "—"
+    if isinstance(value, str):  # as the mirror's state keeps it (ISO 8601)
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return str(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _environment() -> Environment:
     environment = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -45,9 +60,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters["when"] = lambda value: (
-        value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
-    )
+    environment.filters["when"] = when
     environment.filters["thousands"] = lambda value: f"{value:,}" if value is not None else "—"
     return environment
 

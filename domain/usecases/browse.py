@@ -1,6 +1,8 @@
 """Reading the list: its entries, one entry, the settings, the audit log."""
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from domain.errors import InvalidInput, NotFound
 from domain.model import (
@@ -114,3 +116,14 @@ async def read_audit(
         rows = await uow.audit.page(principal.organization_id, query, after_id, offset, limit + 1)
         total = await uow.audit.count(principal.organization_id, query)
     return AuditPage(rows[:limit], total, len(rows) > limit)
+
+
+async def emails_of(
+    uow: UnitOfWork, organization_id: UUID, user_ids: Iterable[UUID | None]
+) -> dict[UUID, str]:
+    """The email addresses of the organization's users among ``user_ids`` (to show who did
+    what); an id of no user of the organization is left out."""
+    wanted = {user_id for user_id in user_ids if user_id is not None}
+    async with uow:
+        users = [await uow.users.get(organization_id, user_id) for user_id in wanted]
+    return {user.id: user.email for user in users if user is not None}

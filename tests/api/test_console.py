@@ -301,3 +301,14 @@ async def test_the_consoles_import_adds_and_reports_bad_lines(client: Client, or
     export = await client.get("/console/export")
     assert export.status_code == 200
     assert NUMBER in export.text
+
+
+async def test_a_number_is_found_however_a_person_types_it(client: Client, org: Org) -> None:
+    csrf = await signed_in(client, org.token)
+    await client.post("/console/lists/default/add", data={"csrf": csrf, "phoneNumber": NUMBER})
+    # what a browser's GET form sends for "+1 (212) 555-0142": spaces as "+", "+" as %2B
+    found = await client.get("/console/lists/default?search=%2B1+%28212%29+555-0142")
+    assert f">{NUMBER}</a>" in found.text
+    audit = await client.get("/console/audit?phoneNumber=%2B1+212+555+0142")
+    assert audit.status_code == 200
+    assert "1 event" in audit.text
