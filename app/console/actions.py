@@ -31,7 +31,7 @@ from app.console.session import (
 )
 from app.deps import resources_of
 from app.schemas.fields import trimmed
-from domain.errors import DomainError, InvalidInput
+from domain.errors import Forbidden, InvalidInput, Unauthenticated
 from domain.model import BulkItem
 from domain.time import utcnow
 from domain.usecases.console import session_of, sign_in, sign_out
@@ -68,9 +68,10 @@ async def post_sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
     lifetime = timedelta(minutes=resources.settings.console_session_minutes)
     try:
         secret, session = await sign_in(resources.uow(), form.get("token", ""), utcnow(), lifetime)
-    except DomainError as exc:
-        status = 403 if "scope" in exc.message else 401
-        return _sign_in_again(request, exc.message, status)
+    except Unauthenticated as exc:
+        return _sign_in_again(request, exc.message, 401)
+    except Forbidden as exc:
+        return _sign_in_again(request, exc.message, 403)
     response = to("/console/")
     response.set_cookie(session_cookie(request, secret, session.expires_at))
     response.set_cookie(SIGN_IN_COOKIE, "", path="/console", max_age=0)
@@ -86,7 +87,7 @@ async def post_sign_out(request: Request[Any, Any, Any]) -> Response[Any]:
     if secret:
         try:
             _, session = await session_of(resources.uow(), secret, utcnow())
-        except DomainError:
+        except Unauthenticated:
             session = None
         if session is not None and same(form.get(CSRF_FIELD), session.csrf_token):
             await sign_out(resources.uow(), secret)

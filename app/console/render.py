@@ -1,25 +1,21 @@
 """What every console page shares: the templates, the page frame, the security headers, and
 failures shown as a page (or, for the sign-in, a redirect) instead of a JSON envelope."""
 
-import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
 from app.console.session import Signed, cleared
-from app.errors import STATUS_OF, TITLES
-from app.layers.ratelimit import RateLimited
-from domain.errors import DomainError, Unauthenticated
+from app.errors import handle_exception
+from domain.errors import Unauthenticated
 from domain.usecases.identity import who_am_i
 
-log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 # Everything the pages load comes from the service itself; a call's recording (evidence kept
@@ -94,33 +90,18 @@ def secure_headers(response: Response[Any]) -> Response[Any]:
     return response
 
 
-def _status_and_words(exc: Exception) -> tuple[int, str]:
-    if isinstance(exc, RateLimited):
-        return 429, exc.message
-    if isinstance(exc, DomainError):
-        for kind, code in STATUS_OF:
-            if isinstance(exc, kind):
-                return code, exc.message
-    if isinstance(exc, ValidationException):
-        return 400, "A field of this request is not valid; check what you entered"
-    if isinstance(exc, HTTPException) and exc.status_code < 500:
-        return exc.status_code, str(exc.detail)
-    log.exception("console request failed", exc_info=exc)
-    return 500, "Something went wrong on our side; try again, and tell your operator if it lasts"
-
-
 def console_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Failures as the console shows them: a session that ended goes to the sign-in page;
     anything else is a page that says what was wrong, with the status code it stands for."""
     if isinstance(exc, Unauthenticated):
         redirect = Redirect("/console/login", status_code=303)
         return secure_headers(cleared(redirect, request))
-    code, words = _status_and_words(exc)
-    body = Template(
+    answer = handle_exception(request, exc)  # the API's own mapping of failures to codes
+    envelope = answer.content
+    return Template(
         template_name="error.html",
-        context={"code": code, "title": TITLES.get(code, "Error"), "words": words},
-        status_code=code,
-        headers=HEADERS,
+        context={"code": envelope.code, "title": envelope.message, "words": envelope.errorMessage},
+        status_code=envelope.code,
+        headers={**HEADERS, **{k: v for k, v in answer.headers.items() if k == "Retry-After"}},
         media_type=MediaType.HTML,
     )
-    return body

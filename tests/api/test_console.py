@@ -3,6 +3,7 @@ what a page shows. (A real browser drives it in tests/browser.)"""
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
@@ -312,3 +313,19 @@ async def test_a_number_is_found_however_a_person_types_it(client: Client, org: 
     audit = await client.get("/console/audit?phoneNumber=%2B1+212+555+0142")
     assert audit.status_code == 200
     assert "1 event" in audit.text
+
+
+async def test_postgres_gone_is_a_503_page_not_a_crash(
+    client: Client, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await signed_in(client, org.token)
+
+    async def unreachable(*args: object) -> None:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr("app.console.session.session_of", unreachable)
+    response = await client.get("/console/lists")
+    assert response.status_code == 503
+    assert "text/html" in response.headers["content-type"]
+    assert "database is unreachable" in response.text
+    assert "Traceback" not in response.text
