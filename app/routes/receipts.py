@@ -27,7 +27,6 @@ from domain.errors import InvalidInput
 from domain.model import CheckResult, Principal
 from domain.usecases.lists import named_lists_of
 from domain.usecases.receipts import get_receipt, keep_receipt
-from infra.db.receipts import SqlReceiptStore
 
 
 def receipt_param(raw: str | None) -> bool:
@@ -58,7 +57,7 @@ async def keep_receipt_of(
     lists: Sequence[str],
 ) -> None:
     """Keeps a check's receipt (503 when it cannot: the answer must not be sent)."""
-    store = SqlReceiptStore(resources_of(request.app.state).sessions)
+    store = resources_of(request.app.state).receipts
     named = named_lists_of(lists)
     await keep_receipt(
         store, request.user, receipt_id, asked_at, question, answer, result, named,
@@ -92,7 +91,7 @@ class ReceiptController(Controller):
     async def one(
         self, request: Request[Principal, Any, State], receiptId: FromPath[str]
     ) -> Response[DataEnvelope[ReceiptRead]]:
-        store = SqlReceiptStore(resources_of(request.app.state).sessions)
+        store = resources_of(request.app.state).receipts
         receipt = await get_receipt(store, request.user.organization_id, receiptId)
         kept = _Kept(
             receipt_id=str(receipt.id),
