@@ -38,6 +38,7 @@ from app.routes.lists import ListController
 from app.routes.me import me
 from app.routes.named_lists import NamedListController, PrefixController
 from app.routes.ops import health, metrics, ready
+from app.routes.receipts import ReceiptController
 from app.routes.subscriptions import SubscriptionController
 from app.routes.transfer import TransferController
 from domain.phone import nanp_table
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ExemptionController,
             TransferController,
             CheckController,
+            ReceiptController,
             CacheController,
             BatchController,
             SubscriptionController,

@@ -612,3 +612,20 @@ class ConsoleSession:
     csrf_token: str
     created_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReceipt:
+    """A check kept as evidence: the question as it was asked (JSON), the answer exactly as
+    it was sent (the response body's bytes), and what the answer rests on. ``versions`` is a
+    JSON object the store completes when it writes the receipt (the shared lists' versions);
+    the use cases pass it on unread."""
+
+    id: UUID
+    organization_id: UUID
+    asked_by: UUID | None  # the user whose token asked
+    asked_at: datetime
+    numbers: int  # how many numbers were asked about
+    question: bytes
+    answer: bytes
+    versions: bytes

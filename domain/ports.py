@@ -15,6 +15,7 @@ from domain.model import (
     AuditRecord,
     Batch,
     CallRecord,
+    CheckReceipt,
     ConsoleSession,
     DncEntry,
     DncList,
@@ -756,3 +757,16 @@ class MailerUnavailable(Exception):
 
 class MailRejected(Exception):
     """The mail server refused the message for good (e.g. unknown recipient)."""
+
+
+class ReceiptStore(Protocol):
+    """Where receipts of checks are kept. A receipt is the one thing its request writes, so
+    each call is its own transaction: :meth:`add` returns once the receipt is committed."""
+
+    async def add(self, receipt: CheckReceipt) -> None:
+        """Keeps ``receipt`` for good; :class:`Unavailable` when it could not be stored."""
+        ...
+
+    async def get(self, organization_id: UUID, receipt_id: UUID) -> CheckReceipt | None:
+        """The organization's receipt by that id (None: none of the organization's)."""
+        ...

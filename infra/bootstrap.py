@@ -19,6 +19,7 @@ from domain.errors import Unavailable
 from domain.ports import Mailer
 from domain.usecases.checks import RebuildRequests
 from infra.db.imports import SqlListTransfers
+from infra.db.receipts import SqlReceiptStore
 from infra.db.shared_numbers import SqlSharedNumbers
 from infra.db.uow import SqlUnitOfWork, create_engine, create_sessionmaker
 from infra.mailer import create_mailer
@@ -74,6 +75,7 @@ class Resources:
     limiter: RateLimiter
     revocations: RedisTokenRevocations
     mailer: Mailer
+    receipts: SqlReceiptStore  # one a process: concurrent receipts share their commits
     owns_redis: bool  # False when the caller (arq's worker) closes ``redis`` itself
 
     def uow(self) -> SqlUnitOfWork:
@@ -113,10 +115,11 @@ def build(settings: Settings, client_name: str, *, redis: ArqRedis | None = None
         else create_arq(create_redis_pool(settings, client_name), settings)
     )
     queue = ArqJobQueue(arq, settings)
+    sessions = create_sessionmaker(engine)
     return Resources(
         settings=settings,
         engine=engine,
-        sessions=create_sessionmaker(engine),
+        sessions=sessions,
         redis=arq,
         mirror=RedisMirror(create_mirror_redis(settings, arq), settings.redis_prefix),
         queue=queue,
@@ -128,6 +131,7 @@ def build(settings: Settings, client_name: str, *, redis: ArqRedis | None = None
         limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         revocations=RedisTokenRevocations(arq, settings),
         mailer=create_mailer(settings),
+        receipts=SqlReceiptStore(sessions),
         owns_redis=redis is None,
     )
 

@@ -76,11 +76,12 @@ class Settings:
                 "DNC_RATE_LIMIT_PER_SECOND must be 0 (no limit) or more, "
                 "and DNC_RATE_LIMIT_BURST 1 or more"
             )
-        if min(self.body_read_timeout_seconds, self.import_concurrency) <= 0 or (
-            self.import_wait_seconds < 0
-        ):
+        if min(
+            self.body_read_timeout_seconds, self.import_concurrency, self.console_session_minutes
+        ) <= 0 or (self.import_wait_seconds < 0):
             raise SettingsError(
-                "DNC_BODY_READ_TIMEOUT_SECONDS and DNC_IMPORT_CONCURRENCY must be more than 0, "
+                "DNC_BODY_READ_TIMEOUT_SECONDS, DNC_IMPORT_CONCURRENCY and "
+                "DNC_CONSOLE_SESSION_MINUTES must be more than 0, "
                 "and DNC_IMPORT_WAIT_SECONDS 0 or more"
             )
         for node in self.mirror_cluster_nodes:
@@ -89,8 +90,6 @@ class Settings:
                 raise SettingsError(
                     "DNC_MIRROR_REDIS_CLUSTER must list cluster nodes as host:port,host:port"
                 )
-        if self.console_session_minutes < 1:
-            raise SettingsError("DNC_CONSOLE_SESSION_MINUTES must be 1 or more")
         if not self.redis_prefix or "{" in self.redis_prefix or "}" in self.redis_prefix:
             raise SettingsError("DNC_REDIS_PREFIX must be non-empty and free of braces")
 

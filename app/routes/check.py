@@ -18,10 +18,20 @@ from app.auth import ALLOW_CHECK_SCOPE, authorize
 from app.deps import resources_of
 from app.errors import DataEnvelope, error_responses, ok
 from app.layers.metrics import count_check
-from app.schemas.check import LISTS_DESCRIPTION, BulkCheck, CheckItem, CheckRequest, SingleCheck
+from app.routes.receipts import keep_receipt_of, receipt_param
+from app.schemas.check import (
+    LISTS_DESCRIPTION,
+    RECEIPT_DESCRIPTION,
+    BulkCheck,
+    CheckItem,
+    CheckRequest,
+    SingleCheck,
+)
 from domain.errors import InvalidInput
 from domain.model import CheckResult, Principal
+from domain.time import utcnow
 from domain.usecases.checks import YIELD_EVERY, check_numbers, release_in_turns
+from domain.usecases.receipts import new_receipt_id
 from infra.db.uow import SqlUnitOfWork
 
 CheckRequestOf = Request[Principal, str, State]
@@ -29,7 +39,7 @@ PATH = "/api/dnc/check"
 EMPTY_RESULTS = b'"results":[]'
 
 
-def single_check(result: CheckResult) -> DataEnvelope[SingleCheck]:
+def single_check(result: CheckResult, receipt_id: str | None = None) -> DataEnvelope[SingleCheck]:
     [verdict] = result.verdicts
     return ok(
         SingleCheck(
@@ -38,17 +48,20 @@ def single_check(result: CheckResult) -> DataEnvelope[SingleCheck]:
             dnc_enabled=result.dnc_enabled,
             reason=verdict.reason,
             lists=list(verdict.lists),
+            receipt_id=receipt_id,
         )
     )
 
 
-CHECK_PARAMETERS = frozenset({"phoneNumber", "lists"})
+CHECK_PARAMETERS = frozenset({"phoneNumber", "lists"})  # what the fast path answers
+# a receipt is kept by the route only: the fast path takes ``receipt`` for an unknown name
+ROUTE_PARAMETERS = CHECK_PARAMETERS | {"receipt"}
 
 
-def unknown_parameter(names: Iterable[str]) -> str | None:
+def unknown_parameter(names: Iterable[str], known: frozenset[str] = CHECK_PARAMETERS) -> str | None:
     """The first query parameter a check does not take (a ``listId`` or a ``lists[]`` would
     otherwise be ignored, and a number on that list answered callable)."""
-    return next((name for name in names if name not in CHECK_PARAMETERS), None)
+    return next((name for name in names if name not in known), None)
 
 
 def lists_param(raw: str | None) -> list[str]:
@@ -94,15 +107,25 @@ class CheckController(Controller):
         lists: Annotated[
             str | None, QueryParameter(description=f"{LISTS_DESCRIPTION}, as ID,ID")
         ] = None,
+        receipt: Annotated[str | None, QueryParameter(description=RECEIPT_DESCRIPTION)] = None,
     ) -> DataEnvelope[SingleCheck]:
-        unknown = unknown_parameter(request.query_params)
+        unknown = unknown_parameter(request.query_params, ROUTE_PARAMETERS)
         if unknown is not None:
             raise InvalidInput(
                 f"a check takes no query parameter {unknown!r}: name lists as lists=ID,ID"
             )
         state, organization_id = request.app.state, request.user.organization_id
         named = lists_param(lists)
-        return single_check(await run_check(state, organization_id, [phoneNumber], named))
+        if not receipt_param(receipt):
+            return single_check(await run_check(state, organization_id, [phoneNumber], named))
+        asked_at, receipt_id = utcnow(), new_receipt_id()
+        result = await run_check(state, organization_id, [phoneNumber], named)
+        body = encode_json(single_check(result, str(receipt_id)))
+        query = {name: request.query_params[name] for name in request.query_params}
+        question = b'{"method":"GET","path":"%s","query":%s}' % (PATH.encode(), encode_json(query))
+        await keep_receipt_of(request, receipt_id, asked_at, question, body, result, named)
+        # the bytes kept, as they are (a Response returned is sent as it is)
+        return cast(DataEnvelope[SingleCheck], Response(body, media_type=MediaType.JSON))
 
     @post(
         "/",
@@ -113,21 +136,32 @@ class CheckController(Controller):
     async def many(
         self, request: CheckRequestOf, data: JSONBody[CheckRequest]
     ) -> Response[DataEnvelope[BulkCheck]]:
+        asked_at = utcnow()
+        receipt_id = new_receipt_id() if data.receipt else None
         result = await run_check(
             request.app.state, request.user.organization_id, data.phone_numbers, data.lists or ()
         )
         # Pre-encoded (Litestar sends bytes as they are), so that the answer is encoded in
         # turns too: one encode of 50,000 results holds the event loop for about 10 ms
-        body = cast(DataEnvelope[BulkCheck], await bulk_answer(result))
+        answer = await bulk_answer(result, None if receipt_id is None else str(receipt_id))
+        if receipt_id is not None:  # kept before it is sent
+            question = b'{"method":"POST","path":"%s","body":%s}' % (
+                PATH.encode(),
+                encode_json(data),
+            )
+            named = data.lists or ()
+            await keep_receipt_of(request, receipt_id, asked_at, question, answer, result, named)
+        body = cast(DataEnvelope[BulkCheck], answer)
         await release_in_turns(result.verdicts)
         await release_in_turns(data.phone_numbers)
         return Response(body, media_type=MediaType.JSON)
 
 
-async def bulk_answer(result: CheckResult) -> bytes:
+async def bulk_answer(result: CheckResult, receipt_id: str | None = None) -> bytes:
     """``ok(BulkCheck(...))`` as Litestar would encode it, :data:`YIELD_EVERY` results at a
     time, giving the event loop back in between (as ``check_numbers`` does)."""
-    empty = encode_json(ok(BulkCheck(result.dnc_enabled, [], result.blocked_count)))
+    check = BulkCheck(result.dnc_enabled, [], result.blocked_count, receipt_id)
+    empty = encode_json(ok(check))
     head, tail = empty.split(EMPTY_RESULTS)
     parts = [head, b'"results":[']
     verdicts = result.verdicts

@@ -15,6 +15,11 @@ LISTS_DESCRIPTION = (
     "distinct ids (naming the org-wide list, default, changes nothing), each of at most 64 "
     "characters; an unknown id is a 400"
 )
+RECEIPT_DESCRIPTION = (
+    "true: keep the question and this answer as a receipt (GET /api/dnc/receipts/{receiptId}) "
+    "before answering; a JSON boolean (a query's receipt=true|false)"
+)
+RECEIPT_ID_DESCRIPTION = "The receipt of this check, when it asked for one"
 
 
 class CheckRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -35,15 +40,17 @@ class CheckRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
         ]
         | None
     ) = None
+    receipt: Annotated[bool, Meta(description=RECEIPT_DESCRIPTION)] = False
 
 
 @enveloped
-class SingleCheck(msgspec.Struct, rename="camel"):
+class SingleCheck(msgspec.Struct, rename="camel", omit_defaults=True):
     phone_number: str
     blocked: bool
     dnc_enabled: bool
     reason: str | None
     lists: list[str]
+    receipt_id: Annotated[str | None, Meta(description=RECEIPT_ID_DESCRIPTION)] = None
 
 
 class CheckItem(msgspec.Struct, rename="camel"):
@@ -55,7 +62,8 @@ class CheckItem(msgspec.Struct, rename="camel"):
 
 
 @enveloped
-class BulkCheck(msgspec.Struct, rename="camel"):
+class BulkCheck(msgspec.Struct, rename="camel", omit_defaults=True):
     dnc_enabled: bool
     results: list[CheckItem]
     blocked_count: int
+    receipt_id: Annotated[str | None, Meta(description=RECEIPT_ID_DESCRIPTION)] = None

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -403,3 +404,22 @@ class ConsoleSessionRow(Base):
     created_at: Mapped[datetime] = _created_at()
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CheckReceiptRow(Base):
+    """A receipted check (``infra/db/receipts.py``): the question and the answer as sent, each
+    compressed (zlib) in one ``bytea``, and the versions the answer rests on. Kept for good,
+    as entries are."""
+
+    __tablename__ = "check_receipts"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    asked_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    asked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    numbers: Mapped[int] = mapped_column(Integer)
+    question: Mapped[bytes] = mapped_column(LargeBinary)
+    answer: Mapped[bytes] = mapped_column(LargeBinary)
+    versions: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -1,7 +1,7 @@
 """console_sessions: who is signed in to the web console
 
 Revision ID: 0015_console_sessions
-Revises: 0009_entry_requested_at
+Revises: 0013_check_receipts
 Create Date: 2026-12-07 21:20:00.000000
 
 A session is opened by signing in with a full-scope API token and lives until it expires or
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_console_sessions"
-down_revision: str | None = "0009_entry_requested_at"
+down_revision: str | None = "0013_check_receipts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
