@@ -28,6 +28,7 @@ from domain.model import (
     MirrorState,
     MirrorTruth,
     Organization,
+    OrganizationRecord,
     OutboxMessage,
     PastEntry,
     PrefixRule,
@@ -36,7 +37,9 @@ from domain.model import (
     SharedList,
     StagedImport,
     StagedNumbers,
+    TokenRecord,
     User,
+    UserRecord,
     VerifyCursor,
 )
 
@@ -52,6 +55,10 @@ class OrganizationRepository(Protocol):
 
     async def set_dnc_enabled(self, organization_id: UUID, enabled: bool) -> Organization: ...
     async def ids(self) -> list[UUID]: ...
+    async def all(self) -> list[OrganizationRecord]:
+        """Every organization, oldest first, with how many users it has."""
+        ...
+
     async def lock_mirror(self, organization_id: UUID) -> None:
         """Serialize mirror writes of one organization until the transaction ends."""
         ...
@@ -62,6 +69,10 @@ class UserRepository(Protocol):
     async def get_by_email(self, email: str) -> User | None: ...
     async def admins(self, organization_id: UUID) -> list[User]: ...
     async def count(self, organization_id: UUID) -> int: ...
+    async def all(self, organization_id: UUID) -> list[UserRecord]:
+        """The organization's users, oldest first."""
+        ...
+
     async def add(self, user: User) -> None:
         """Raises :class:`domain.errors.Conflict` when the email is taken."""
         ...
@@ -75,6 +86,10 @@ class TokenRepository(Protocol):
 
     async def principal_for(self, token_hash: str) -> Principal | None:
         """The principal of a live (not revoked) token with this hash."""
+        ...
+
+    async def of_user(self, organization_id: UUID, user_id: UUID) -> list[TokenRecord]:
+        """The user's tokens, live and revoked, oldest first."""
         ...
 
 

@@ -35,6 +35,7 @@ from domain.model import (
     MirrorState,
     MirrorTruth,
     Organization,
+    OrganizationRecord,
     OutboxMessage,
     PastEntry,
     PrefixRule,
@@ -43,7 +44,9 @@ from domain.model import (
     SharedList,
     StagedImport,
     StagedNumbers,
+    TokenRecord,
     User,
+    UserRecord,
     VerifyCursor,
 )
 from domain.ports import DncMirror, JobQueue, Progress
@@ -90,6 +93,8 @@ class Tables:
     subscriptions: list[tuple[UUID, str]] = field(default_factory=list)  # in creation order
     exemptions: dict[UUID, Exemption] = field(default_factory=dict)
     deleted_exemptions: dict[UUID, UUID | None] = field(default_factory=dict)  # by whom
+    created_at: dict[UUID, datetime] = field(default_factory=dict)  # organizations, users, tokens
+    revoked_at: dict[UUID, datetime] = field(default_factory=dict)  # tokens
 
     def audit_record(self, index: int) -> AuditRecord:
         event = self.audit[index]
@@ -120,6 +125,19 @@ class _Organizations:
 
     async def add(self, organization: Organization) -> None:
         self.t.organizations[organization.id] = organization
+        self.t.created_at[organization.id] = utcnow()
+
+    async def all(self) -> list[OrganizationRecord]:
+        return [
+            OrganizationRecord(
+                org.id,
+                org.name,
+                org.dnc_enabled,
+                self.t.created_at[org.id],
+                sum(1 for u in self.t.users.values() if u.organization_id == org.id),
+            )
+            for org in sorted(self.t.organizations.values(), key=lambda o: self.t.created_at[o.id])
+        ]
 
     async def get_for_update(self, organization_id: UUID) -> Organization | None:
         return self.t.organizations.get(organization_id)
@@ -163,6 +181,14 @@ class _Users:
         if await self.get_by_email(user.email):
             raise Conflict(f"A user with email {user.email!r} already exists")
         self.t.users[user.id] = user
+        self.t.created_at[user.id] = utcnow()
+
+    async def all(self, organization_id: UUID) -> list[UserRecord]:
+        return [
+            UserRecord(u.id, u.organization_id, u.email, u.role, self.t.created_at[u.id])
+            for u in sorted(self.t.users.values(), key=lambda u: self.t.created_at[u.id])
+            if u.organization_id == organization_id
+        ]
 
 
 class _Tokens:
@@ -171,13 +197,27 @@ class _Tokens:
 
     async def add(self, token: ApiToken) -> None:
         self.t.tokens[token.token_hash] = (token, False)
+        self.t.created_at[token.id] = utcnow()
 
     async def revoke(self, token_hash: str) -> bool:
         found = self.t.tokens.get(token_hash)
         if found is None or found[1]:
             return False
         self.t.tokens[token_hash] = (found[0], True)
+        self.t.revoked_at[found[0].id] = utcnow()
         return True
+
+    async def of_user(self, organization_id: UUID, user_id: UUID) -> list[TokenRecord]:
+        user = self.t.users.get(user_id)
+        if user is None or user.organization_id != organization_id:
+            return []
+        mine = [token for token, _ in self.t.tokens.values() if token.user_id == user_id]
+        return [
+            TokenRecord(
+                t.id, t.user_id, t.scope, self.t.created_at[t.id], self.t.revoked_at.get(t.id)
+            )
+            for t in sorted(mine, key=lambda t: self.t.created_at[t.id])
+        ]
 
     async def principal_for(self, token_hash: str) -> Principal | None:
         found = self.t.tokens.get(token_hash)
