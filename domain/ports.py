@@ -370,8 +370,10 @@ class DncEntryRepository(Protocol):
         """Insert what is not listed yet (on each entry's list); the ids actually added."""
         ...
 
-    async def remove_list(self, organization_id: UUID, list_id: str, user_id: UUID | None) -> int:
-        """Tombstone every listed entry of the list; how many."""
+    async def remove_list(
+        self, organization_id: UUID, list_id: str, user_id: UUID | None
+    ) -> list[UUID]:
+        """Tombstone every listed entry of the list; the ids of those it took off."""
         ...
 
     async def retire_expired(
@@ -380,8 +382,9 @@ class DncEntryRepository(Protocol):
         numbers: Sequence[str],
         now: datetime,
         list_id: str = DEFAULT_LIST,
-    ) -> None:
-        """Tombstone listed-but-expired entries of these numbers, so they can be listed anew."""
+    ) -> list[UUID]:
+        """Tombstone listed-but-expired entries of these numbers, so they can be listed anew;
+        the ids of those it retired."""
         ...
 
     async def expire_due(self, now: datetime, limit: int) -> list[DncEntry]:
@@ -429,6 +432,19 @@ class AuditLog(Protocol):
     ) -> None:
         """One ``dnc.add`` row per entry (number, entry id, type, source, expiry and
         ``details``), written set-based in one statement whatever the count."""
+        ...
+
+    async def record_removed(
+        self,
+        organization_id: UUID,
+        actor_user_id: UUID | None,
+        action: str,
+        entry_ids: Sequence[UUID],
+        details: dict[str, Any],
+    ) -> None:
+        """One ``action`` row (``dnc.remove``, ``dnc.expire``) per entry taken off its list
+        (number, list, entry id; the entry's type and expiry as ``before``, ``details`` as
+        ``after``), written set-based in one statement whatever the count."""
         ...
 
     async def page(

@@ -454,10 +454,12 @@ class _Entries:
                 added.add(entry.id)
         return added
 
-    async def remove_list(self, organization_id: UUID, list_id: str, user_id: UUID | None) -> int:
+    async def remove_list(
+        self, organization_id: UUID, list_id: str, user_id: UUID | None
+    ) -> list[UUID]:
         listed = self._listed(organization_id, list_id)
         self.t.removed.update((e.id, Removal(user_id, LIST_DELETED)) for e in listed)
-        return len(listed)
+        return [e.id for e in listed]
 
     async def retire_expired(
         self,
@@ -465,11 +467,14 @@ class _Entries:
         numbers: Sequence[str],
         now: datetime,
         list_id: str = DEFAULT_LIST,
-    ) -> None:
+    ) -> list[UUID]:
         wanted = set(numbers)
+        retired = []
         for entry in self._listed(organization_id, list_id):
             if entry.phone_number in wanted and not blocks(entry, now):
                 self.t.removed[entry.id] = Removal(None, EXPIRED)
+                retired.append(entry.id)
+        return retired
 
     async def expire_due(self, now: datetime, limit: int) -> list[DncEntry]:
         due = [
@@ -537,6 +542,29 @@ class _Entries:
 class _Audit:
     def __init__(self, t: Tables) -> None:
         self.t = t
+
+    async def record_removed(
+        self,
+        organization_id: UUID,
+        actor_user_id: UUID | None,
+        action: str,
+        entry_ids: Sequence[UUID],
+        details: dict[str, Any],
+    ) -> None:
+        entries = [self.t.entries[entry_id] for entry_id in entry_ids]
+        for entry in sorted(entries, key=lambda e: e.phone_number):
+            await self.record(
+                AuditEvent(
+                    organization_id,
+                    actor_user_id,
+                    action,
+                    entry.phone_number,
+                    str(entry.id),
+                    before={"type": entry.type, "expiresAt": _iso(entry.expires_at)},
+                    after=details or None,
+                    list_id=entry.list_id,
+                )
+            )
 
     async def record(self, event: AuditEvent) -> None:
         self.t.audit.append(event)
