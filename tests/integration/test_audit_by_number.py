@@ -256,3 +256,34 @@ async def test_deleting_a_named_list_audits_each_number(client: Client, org: Org
     assert removal["actorUserId"] == str(org.admin_id)
     org_wide = await audit_of(client, org, numbers[0])  # the org-wide entry was not touched
     assert [r["action"] for r in org_wide] == ["dnc.add"]
+
+
+async def test_the_worker_and_a_bulk_add_retiring_the_same_expired_entries_at_once(
+    settings: Settings, client: Client, org: Org
+) -> None:
+    """The worker's expiry round and a bulk add that lists the same numbers again race for
+    the same expired entries: each is retired once, and audited once, by whichever won."""
+    numbers = [f"212555{n:04d}" for n in range(600, 800)]
+    expiring = [{"phoneNumber": n, "expiresAt": soon()} for n in numbers]
+    assert await bulk_add(client, org, expiring) == ["added"] * len(numbers)
+    await asyncio.sleep(1.2)
+
+    async def expire() -> int:
+        async with uow_for(settings) as uow, mirror_for(settings) as mirror:
+            return await expire_due(uow, mirror, limit=50)  # in rounds, as the worker does
+
+    async def worker() -> None:
+        while await expire():
+            pass
+
+    async def relist() -> list[str]:
+        return await bulk_add(client, org, [{"phoneNumber": n} for n in reversed(numbers)])
+
+    _, outcomes = await asyncio.gather(worker(), relist())
+    assert outcomes == ["added"] * len(numbers)
+    expired = await client.get(
+        "/api/dnc/audit", params={"action": "dnc.expire", "limit": "1"}, headers=org.headers
+    )
+    assert body(expired)["data"]["total"] == len(numbers)
+    for number in numbers[::20]:
+        await assert_audited(client, org, number, entries=2)
