@@ -432,6 +432,40 @@ class CheckResult:
 
 
 @dataclass(frozen=True, slots=True)
+class OrganizationRecord:
+    """An organization as an operator lists it (``dnc org list``)."""
+
+    id: UUID
+    name: str
+    dnc_enabled: bool
+    created_at: datetime
+    users: int
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A user as an operator lists it (``dnc user list``)."""
+
+    id: UUID
+    organization_id: UUID
+    email: str
+    role: Role
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A token as an operator lists it (``dnc token list``): never its secret or its hash.
+    When it was last used is not recorded."""
+
+    id: UUID
+    user_id: UUID
+    scope: Scope
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class AuditRecord:
     id: int
     action: str

@@ -30,6 +30,7 @@ from domain.model import (
     MirrorState,
     MirrorTruth,
     Organization,
+    OrganizationRecord,
     OutboxMessage,
     PastEntry,
     PrefixRule,
@@ -38,7 +39,9 @@ from domain.model import (
     SharedList,
     StagedImport,
     StagedNumbers,
+    TokenRecord,
     User,
+    UserRecord,
     VerifyCursor,
 )
 
@@ -54,6 +57,10 @@ class OrganizationRepository(Protocol):
 
     async def set_dnc_enabled(self, organization_id: UUID, enabled: bool) -> Organization: ...
     async def ids(self) -> list[UUID]: ...
+    async def all(self) -> list[OrganizationRecord]:
+        """Every organization, oldest first, with how many users it has."""
+        ...
+
     async def lock_mirror(self, organization_id: UUID) -> None:
         """Serialize mirror writes of one organization until the transaction ends."""
         ...
@@ -64,6 +71,10 @@ class UserRepository(Protocol):
     async def get_by_email(self, email: str) -> User | None: ...
     async def admins(self, organization_id: UUID) -> list[User]: ...
     async def count(self, organization_id: UUID) -> int: ...
+    async def all(self, organization_id: UUID) -> list[UserRecord]:
+        """The organization's users, oldest first."""
+        ...
+
     async def add(self, user: User) -> None:
         """Raises :class:`domain.errors.Conflict` when the email is taken."""
         ...
@@ -77,6 +88,10 @@ class TokenRepository(Protocol):
 
     async def principal_for(self, token_hash: str) -> Principal | None:
         """The principal of a live (not revoked) token with this hash."""
+        ...
+
+    async def of_user(self, organization_id: UUID, user_id: UUID) -> list[TokenRecord]:
+        """The user's tokens, live and revoked, oldest first."""
         ...
 
 
@@ -371,8 +386,10 @@ class DncEntryRepository(Protocol):
         """Insert what is not listed yet (on each entry's list); the ids actually added."""
         ...
 
-    async def remove_list(self, organization_id: UUID, list_id: str, user_id: UUID | None) -> int:
-        """Tombstone every listed entry of the list; how many."""
+    async def remove_list(
+        self, organization_id: UUID, list_id: str, user_id: UUID | None
+    ) -> list[UUID]:
+        """Tombstone every listed entry of the list; the ids of those it took off."""
         ...
 
     async def retire_expired(
@@ -381,8 +398,9 @@ class DncEntryRepository(Protocol):
         numbers: Sequence[str],
         now: datetime,
         list_id: str = DEFAULT_LIST,
-    ) -> None:
-        """Tombstone listed-but-expired entries of these numbers, so they can be listed anew."""
+    ) -> list[UUID]:
+        """Tombstone listed-but-expired entries of these numbers, so they can be listed anew;
+        the ids of those it retired."""
         ...
 
     async def expire_due(self, now: datetime, limit: int) -> list[DncEntry]:
@@ -430,6 +448,19 @@ class AuditLog(Protocol):
     ) -> None:
         """One ``dnc.add`` row per entry (number, entry id, type, source, expiry and
         ``details``), written set-based in one statement whatever the count."""
+        ...
+
+    async def record_removed(
+        self,
+        organization_id: UUID,
+        actor_user_id: UUID | None,
+        action: str,
+        entry_ids: Sequence[UUID],
+        details: dict[str, Any],
+    ) -> None:
+        """One ``action`` row (``dnc.remove``, ``dnc.expire``) per entry taken off its list
+        (number, list, entry id; the entry's type and expiry as ``before``, ``details`` as
+        ``after``), written set-based in one statement whatever the count."""
         ...
 
     async def page(

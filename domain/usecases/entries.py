@@ -107,6 +107,7 @@ async def add_number(
             raise AlreadyListed(f"Phone number {number} is already on {_on(list_id)}")
         if listed is not None:  # expired but not purged yet: retire it, list the number anew
             await uow.entries.remove(org_id, listed.id, None, EXPIRED)
+            await audit_expired(uow, org_id, [listed.id])
         entry = new_entry(
             org_id,
             number,
@@ -278,7 +279,8 @@ async def bulk_add(
     async with uow:
         await _writable(uow, org_id, {p.list_id for p in prepared})
         for target, numbers in by_list.items():
-            await uow.entries.retire_expired(org_id, numbers, now, target)
+            retired = await uow.entries.retire_expired(org_id, numbers, now, target)
+            await audit_expired(uow, org_id, retired)
         added_ids = await uow.entries.add_many(list(fresh.values()))
         added = {key for key, entry in fresh.items() if entry.id in added_ids}
         outcomes = _outcomes(prepared, added)
@@ -342,18 +344,9 @@ async def expire_due(uow: UnitOfWork, mirror: DncMirror, limit: int = 10_000) ->
             touched.setdefault((entry.organization_id, entry.list_id), []).append(
                 entry.phone_number
             )
-            await uow.audit.record(
-                AuditEvent(
-                    organization_id=entry.organization_id,
-                    actor_user_id=None,
-                    action="dnc.expire",
-                    phone_number=entry.phone_number,
-                    entity_id=str(entry.id),
-                    list_id=entry.list_id,
-                    before={
-                        "expiresAt": entry.expires_at.isoformat() if entry.expires_at else None
-                    },
-                )
+        for org_id in {entry.organization_id for entry in expired}:
+            await audit_expired(
+                uow, org_id, [entry.id for entry in expired if entry.organization_id == org_id]
             )
         for (org_id, list_id), numbers in touched.items():
             await remove_numbers(uow, org_id, numbers, list_id)
@@ -363,6 +356,12 @@ async def expire_due(uow: UnitOfWork, mirror: DncMirror, limit: int = 10_000) ->
     if expired:
         log.info("expired %d entries", len(expired))
     return len(expired)
+
+
+async def audit_expired(uow: UnitOfWork, organization_id: UUID, entry_ids: list[UUID]) -> None:
+    """One ``dnc.expire`` row per entry retired because its expiry passed, whoever retired it
+    (the worker, or a write that lists the number anew): an expiry is nobody's act."""
+    await uow.audit.record_removed(organization_id, None, "dnc.expire", entry_ids, {})
 
 
 async def _dispatch(queue: JobQueue, message_ids: list[int]) -> None:

@@ -3,10 +3,21 @@
 import hashlib
 import re
 import secrets
+from typing import NamedTuple
 from uuid import UUID, uuid4
 
 from domain.errors import InvalidInput, NotFound, Unauthenticated
-from domain.model import ApiToken, Organization, Principal, Role, Scope, User
+from domain.model import (
+    ApiToken,
+    Organization,
+    OrganizationRecord,
+    Principal,
+    Role,
+    Scope,
+    TokenRecord,
+    User,
+    UserRecord,
+)
 from domain.ports import TokenRevocations, UnitOfWork
 from domain.text import one_line
 from domain.usecases.lists import org_wide_list
@@ -47,16 +58,26 @@ async def create_user(uow: UnitOfWork, organization_id: UUID, email: str, role: 
 
 
 async def create_token(uow: UnitOfWork, email: str, scope: Scope) -> str:
-    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with uow:
-        user = await uow.users.get_by_email(_email(email))
-        if user is None:
-            raise NotFound(f"No user with email {email!r}")
-        await uow.tokens.add(
-            ApiToken(id=uuid4(), user_id=user.id, token_hash=hash_token(raw), scope=scope)
-        )
+        raw, _ = await _issue(uow, await _user_by_email(uow, email), scope)
         await uow.commit()
     return raw
+
+
+async def _user_by_email(uow: UnitOfWork, email: str) -> User:
+    user = await uow.users.get_by_email(_email(email))
+    if user is None:
+        raise NotFound(f"No user with email {email!r}")
+    return user
+
+
+async def _issue(uow: UnitOfWork, user: User, scope: Scope) -> tuple[str, ApiToken]:
+    """A new token for the user, inside the caller's transaction: the secret (shown once)
+    and what is stored of it."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(id=uuid4(), user_id=user.id, token_hash=hash_token(raw), scope=scope)
+    await uow.tokens.add(token)
+    return raw, token
 
 
 async def revoke_token(uow: UnitOfWork, revocations: TokenRevocations, raw_token: str) -> bool:
@@ -69,6 +90,57 @@ async def revoke_token(uow: UnitOfWork, revocations: TokenRevocations, raw_token
             raise NotFound("No live token matches; it may be revoked already")
         await uow.commit()
     return await revocations.announce(token_hash)
+
+
+class Rotated(NamedTuple):
+    token: str  # the new token's secret, shown once
+    token_id: UUID
+    user: User
+    scope: Scope
+    revoked_token_id: UUID
+    announced: bool  # as :func:`revoke_token`'s result
+
+
+async def rotate_token(uow: UnitOfWork, revocations: TokenRevocations, raw_token: str) -> Rotated:
+    """A new token for the live token's user, with its scope, and the old one revoked in the
+    same transaction (a failure leaves the old one live and no new one), then announced as
+    :func:`revoke_token` does."""
+    token_hash = hash_token(raw_token.strip())
+    async with uow:
+        principal = await uow.tokens.principal_for(token_hash)
+        user = (
+            None
+            if principal is None
+            else await uow.users.get(principal.organization_id, principal.user_id)
+        )
+        # revoke() is the one that counts: of two rotations at once, one finds it live
+        if principal is None or user is None or not await uow.tokens.revoke(token_hash):
+            raise NotFound("No live token matches; it may be revoked already")
+        raw, token = await _issue(uow, user, principal.scope)
+        await uow.commit()
+    announced = await revocations.announce(token_hash)
+    return Rotated(raw, token.id, user, token.scope, principal.token_id, announced)
+
+
+async def all_organizations(uow: UnitOfWork) -> list[OrganizationRecord]:
+    async with uow:
+        return await uow.organizations.all()
+
+
+async def users_of(uow: UnitOfWork, organization_id: UUID) -> list[UserRecord]:
+    """The organization's users, or :class:`NotFound` naming the id."""
+    async with uow:
+        if await uow.organizations.get(organization_id) is None:
+            raise NotFound(f"No organization {organization_id}")
+        return await uow.users.all(organization_id)
+
+
+async def tokens_of(uow: UnitOfWork, email: str) -> tuple[User, list[TokenRecord]]:
+    """The user with this email and their tokens, live and revoked (never a secret or a
+    hash), or :class:`NotFound` naming the email."""
+    async with uow:
+        user = await _user_by_email(uow, email)
+        return user, await uow.tokens.of_user(user.organization_id, user.id)
 
 
 async def authenticate(uow: UnitOfWork, raw_token: str) -> Principal:

@@ -15,6 +15,7 @@ import phonenumbers
 from domain.errors import InvalidInput, NotFound, Unavailable
 from domain.model import DEFAULT_LIST, AuditEvent, DncList, PrefixRule, Principal
 from domain.ports import DncMirror, UnitOfWork
+from domain.rules import LIST_DELETED
 from domain.text import one_line
 from domain.time import utcnow
 from domain.usecases.mirror_repair import rebuild_mirror
@@ -146,6 +147,9 @@ async def delete_list(
         if found is None:
             raise NotFound(f"No list {list_id!r}")
         removed = await uow.entries.remove_list(org_id, found.id, actor)
+        await uow.audit.record_removed(
+            org_id, actor, "dnc.remove", removed, {"reason": LIST_DELETED}
+        )
         await uow.lists.delete(org_id, found.id, actor)
         await uow.audit.record(
             AuditEvent(
@@ -155,7 +159,7 @@ async def delete_list(
                 entity_id=found.id,
                 list_id=found.id,
                 before={"name": found.name, "count": found.count},
-                after={"removed": removed},
+                after={"removed": len(removed)},
             )
         )
         await record_list_dropped(uow, org_id, found.id)

@@ -27,7 +27,7 @@ from domain.model import DEFAULT_LIST, AuditEvent, ImportReport, LostImports, St
 from domain.ports import DncMirror, JobQueue, Progress
 from domain.rules import EXPIRED, SOURCE_IMPORT
 from domain.time import utcnow
-from domain.usecases.entries import list_numbers
+from domain.usecases.entries import audit_expired, list_numbers
 from domain.usecases.mirror_sync import settle
 from infra.db.copy import driver, export_csv, stage_import, staging_table, transaction
 from infra.db.uow import SqlUnitOfWork, create_sessionmaker
@@ -128,8 +128,9 @@ async def process_import(
         await _check_rows(db, engine, import_id, table, checked, total, progress)
         added, retired = await _insert(db, checked, org_id, list_id, user_id)
         numbers = sorted(added.values())
+        await audit_expired(uow, org_id, list(retired))
         await uow.audit.record_added(org_id, user_id, list(added), {"importId": str(import_id)})
-        await list_numbers(uow, mirror, org_id, numbers, retired, list_id)
+        await list_numbers(uow, mirror, org_id, numbers, retired.values(), list_id)
         report = await _finish(db, import_id, checked, total, len(added))
         await uow.audit.record(
             AuditEvent(
@@ -228,15 +229,14 @@ async def _report_progress(
 
 async def _insert(
     db: asyncpg.Connection, checked: str, org_id: UUID, list_id: str, user_id: UUID | None
-) -> tuple[dict[UUID, str], list[str]]:
-    """The entries added to the list (id: number), and the numbers whose expired entry was
-    retired."""
+) -> tuple[dict[UUID, str], dict[UUID, str]]:
+    """The entries added to the list and the expired entries retired (each id: number)."""
     await db.execute(f"CREATE INDEX ON {checked} (number, line)")
     retired = await db.fetch(
         f"UPDATE dnc_entries e SET removed_at = now(), removal_reason = $3::text "
         f"FROM {checked} c WHERE e.organization_id = $1 AND e.list_id = $2 "
         "AND e.phone_number = c.number AND e.removed_at IS NULL AND e.expires_at <= now() "
-        "RETURNING e.phone_number",
+        "RETURNING e.id, e.phone_number",
         org_id, list_id, EXPIRED,
     )  # fmt: skip  # the rules of domain.rules, set-based: an expired entry is retired
     rows = await db.fetch(
@@ -249,7 +249,7 @@ async def _insert(
         "DO NOTHING RETURNING id, phone_number",
         org_id, user_id, SOURCE_IMPORT, list_id,
     )  # fmt: skip
-    return {r[0]: r[1] for r in rows}, [r[0] for r in retired]
+    return {r[0]: r[1] for r in rows}, {r[0]: r[1] for r in retired}
 
 
 async def _finish(

@@ -6,6 +6,7 @@ fast GET /check, is a 401: when Redis carries the announcement, and when Redis i
 announcement is lost, and each process trusts its cache for a second at most).
 """
 
+import json
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -132,6 +133,30 @@ async def test_every_process_refuses_a_revoked_token_within_a_second(
     revoked, stderr = revoke(settings, org)
     assert "warning" not in stderr  # the announcement went out
     assert_refused_from_one_second_on(revoked, requests)
+
+
+async def test_a_rotated_token_is_refused_by_every_process_within_a_second(
+    settings: Settings, two_apis: list[httpx.Client]
+) -> None:
+    """`dnc token rotate` revokes the old token the way `dnc token revoke` does, announcement
+    included; the new one is taken by every process at once."""
+    org = await new_org(settings, "Rotated")
+    requests = [request_of(client, org) for client in two_apis for request_of in (remove, check)]
+    listening(settings, 2)
+    cache_the_token(requests)
+    done = subprocess.run(
+        [DNC, "token", "rotate", "--token", org.token],
+        env=env_of(settings), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    rotated = time.monotonic()
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # the announcement went out
+    new_token = json.loads(done.stdout)["token"]
+    assert_refused_from_one_second_on(rotated, requests)
+    renewed = replace(org, token=new_token)
+    for client in two_apis:
+        assert remove(client, renewed)().status_code == 404  # authenticated; nothing to remove
+        assert check(client, renewed)().status_code == 200
 
 
 async def test_with_redis_away_a_revoked_token_is_refused_within_a_second_and_after(

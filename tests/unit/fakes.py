@@ -36,6 +36,7 @@ from domain.model import (
     MirrorState,
     MirrorTruth,
     Organization,
+    OrganizationRecord,
     OutboxMessage,
     PastEntry,
     PrefixRule,
@@ -44,7 +45,9 @@ from domain.model import (
     SharedList,
     StagedImport,
     StagedNumbers,
+    TokenRecord,
     User,
+    UserRecord,
     VerifyCursor,
 )
 from domain.ports import DncMirror, JobQueue, Progress
@@ -92,6 +95,8 @@ class Tables:
     subscriptions: list[tuple[UUID, str]] = field(default_factory=list)  # in creation order
     exemptions: dict[UUID, Exemption] = field(default_factory=dict)
     deleted_exemptions: dict[UUID, UUID | None] = field(default_factory=dict)  # by whom
+    created_at: dict[UUID, datetime] = field(default_factory=dict)  # organizations, users, tokens
+    revoked_at: dict[UUID, datetime] = field(default_factory=dict)  # tokens
 
     def audit_record(self, index: int) -> AuditRecord:
         event = self.audit[index]
@@ -122,6 +127,19 @@ class _Organizations:
 
     async def add(self, organization: Organization) -> None:
         self.t.organizations[organization.id] = organization
+        self.t.created_at[organization.id] = utcnow()
+
+    async def all(self) -> list[OrganizationRecord]:
+        return [
+            OrganizationRecord(
+                org.id,
+                org.name,
+                org.dnc_enabled,
+                self.t.created_at[org.id],
+                sum(1 for u in self.t.users.values() if u.organization_id == org.id),
+            )
+            for org in sorted(self.t.organizations.values(), key=lambda o: self.t.created_at[o.id])
+        ]
 
     async def get_for_update(self, organization_id: UUID) -> Organization | None:
         return self.t.organizations.get(organization_id)
@@ -165,6 +183,14 @@ class _Users:
         if await self.get_by_email(user.email):
             raise Conflict(f"A user with email {user.email!r} already exists")
         self.t.users[user.id] = user
+        self.t.created_at[user.id] = utcnow()
+
+    async def all(self, organization_id: UUID) -> list[UserRecord]:
+        return [
+            UserRecord(u.id, u.organization_id, u.email, u.role, self.t.created_at[u.id])
+            for u in sorted(self.t.users.values(), key=lambda u: self.t.created_at[u.id])
+            if u.organization_id == organization_id
+        ]
 
 
 class _Tokens:
@@ -173,13 +199,27 @@ class _Tokens:
 
     async def add(self, token: ApiToken) -> None:
         self.t.tokens[token.token_hash] = (token, False)
+        self.t.created_at[token.id] = utcnow()
 
     async def revoke(self, token_hash: str) -> bool:
         found = self.t.tokens.get(token_hash)
         if found is None or found[1]:
             return False
         self.t.tokens[token_hash] = (found[0], True)
+        self.t.revoked_at[found[0].id] = utcnow()
         return True
+
+    async def of_user(self, organization_id: UUID, user_id: UUID) -> list[TokenRecord]:
+        user = self.t.users.get(user_id)
+        if user is None or user.organization_id != organization_id:
+            return []
+        mine = [token for token, _ in self.t.tokens.values() if token.user_id == user_id]
+        return [
+            TokenRecord(
+                t.id, t.user_id, t.scope, self.t.created_at[t.id], self.t.revoked_at.get(t.id)
+            )
+            for t in sorted(mine, key=lambda t: self.t.created_at[t.id])
+        ]
 
     async def principal_for(self, token_hash: str) -> Principal | None:
         found = self.t.tokens.get(token_hash)
@@ -451,10 +491,12 @@ class _Entries:
                 added.add(entry.id)
         return added
 
-    async def remove_list(self, organization_id: UUID, list_id: str, user_id: UUID | None) -> int:
+    async def remove_list(
+        self, organization_id: UUID, list_id: str, user_id: UUID | None
+    ) -> list[UUID]:
         listed = self._listed(organization_id, list_id)
         self.t.removed.update((e.id, Removal(user_id, LIST_DELETED)) for e in listed)
-        return len(listed)
+        return [e.id for e in listed]
 
     async def retire_expired(
         self,
@@ -462,11 +504,14 @@ class _Entries:
         numbers: Sequence[str],
         now: datetime,
         list_id: str = DEFAULT_LIST,
-    ) -> None:
+    ) -> list[UUID]:
         wanted = set(numbers)
+        retired = []
         for entry in self._listed(organization_id, list_id):
             if entry.phone_number in wanted and not blocks(entry, now):
                 self.t.removed[entry.id] = Removal(None, EXPIRED)
+                retired.append(entry.id)
+        return retired
 
     async def expire_due(self, now: datetime, limit: int) -> list[DncEntry]:
         due = [
@@ -534,6 +579,29 @@ class _Entries:
 class _Audit:
     def __init__(self, t: Tables) -> None:
         self.t = t
+
+    async def record_removed(
+        self,
+        organization_id: UUID,
+        actor_user_id: UUID | None,
+        action: str,
+        entry_ids: Sequence[UUID],
+        details: dict[str, Any],
+    ) -> None:
+        entries = [self.t.entries[entry_id] for entry_id in entry_ids]
+        for entry in sorted(entries, key=lambda e: e.phone_number):
+            await self.record(
+                AuditEvent(
+                    organization_id,
+                    actor_user_id,
+                    action,
+                    entry.phone_number,
+                    str(entry.id),
+                    before={"type": entry.type, "expiresAt": _iso(entry.expires_at)},
+                    after=details or None,
+                    list_id=entry.list_id,
+                )
+            )
 
     async def record(self, event: AuditEvent) -> None:
         self.t.audit.append(event)

@@ -14,6 +14,9 @@ from domain.usecases.identity import (
     create_user,
     hash_token,
     revoke_token,
+    rotate_token,
+    tokens_of,
+    users_of,
 )
 from tests.unit.fakes import FakeRevocations, FakeUnitOfWork
 
@@ -130,3 +133,54 @@ async def test_a_revocation_whose_announcement_fails_still_stands(uow: FakeUnitO
     assert await revoke_token(uow, revocations, token) is False
     with pytest.raises(Unauthenticated):
         await authenticate(uow, token)
+
+
+async def test_a_rotation_revokes_after_the_commit_and_keeps_user_and_scope(
+    uow: FakeUnitOfWork,
+) -> None:
+    org, _ = await create_organization(uow, "Acme", "ops@acme.test")
+    await create_user(uow, org.id, "dialer@acme.test", "member")
+    token = await create_token(uow, "dialer@acme.test", "check")
+    revocations = FakeRevocations(uow)
+    rotated = await rotate_token(uow, revocations, f" {token} ")
+    assert revocations.announced == [(hash_token(token), True)]  # revoked when announced
+    assert rotated.announced is True
+    assert (rotated.user.email, rotated.scope) == ("dialer@acme.test", "check")
+    principal = await authenticate(uow, rotated.token)
+    assert (principal.user_id, principal.scope, principal.token_id) == (
+        rotated.user.id,
+        "check",
+        rotated.token_id,
+    )
+    with pytest.raises(Unauthenticated):
+        await authenticate(uow, token)
+    with pytest.raises(NotFound, match="No live token matches"):
+        await rotate_token(uow, revocations, token)
+    _, tokens = await tokens_of(uow, "Dialer@Acme.test")
+    assert [(t.id, t.revoked_at is None) for t in tokens] == [
+        (rotated.revoked_token_id, False),
+        (rotated.token_id, True),
+    ]
+
+
+async def test_a_rotation_whose_announcement_fails_still_stands(uow: FakeUnitOfWork) -> None:
+    await create_organization(uow, "Acme", "ops@acme.test")
+    token = await create_token(uow, "ops@acme.test", "full")
+    revocations = FakeRevocations(uow)
+    revocations.down = True
+    rotated = await rotate_token(uow, revocations, token)
+    assert rotated.announced is False
+    with pytest.raises(Unauthenticated):
+        await authenticate(uow, token)
+    assert (await authenticate(uow, rotated.token)).scope == "full"
+
+
+async def test_listing_users_and_tokens_of_what_does_not_exist(uow: FakeUnitOfWork) -> None:
+    org, admin = await create_organization(uow, "Acme", "ops@acme.test")
+    assert [u.id for u in await users_of(uow, org.id)] == [admin.id]
+    unknown = uuid4()
+    with pytest.raises(NotFound, match=str(unknown)):
+        await users_of(uow, unknown)
+    with pytest.raises(NotFound, match=re.escape("nobody@acme.test")):
+        await tokens_of(uow, "nobody@acme.test")
+    assert (await tokens_of(uow, "ops@acme.test"))[1] == []

@@ -90,6 +90,26 @@ class SqlAuditLog(Repository):
                 },
             )
 
+    async def record_removed(
+        self,
+        organization_id: UUID,
+        actor_user_id: UUID | None,
+        action: str,
+        entry_ids: Sequence[UUID],
+        details: dict[str, Any],
+    ) -> None:
+        if entry_ids:
+            await self.session.execute(
+                _AUDIT_REMOVED,
+                {
+                    "org": organization_id,
+                    "actor": actor_user_id,
+                    "action": action,
+                    "ids": list(entry_ids),
+                    "details": details or None,
+                },
+            )
+
 
 # One ``dnc.add`` row per listed entry, built from the entries themselves in one statement.
 _AUDIT_ADDED = text(
@@ -104,6 +124,21 @@ _AUDIT_ADDED = text(
     bindparam("actor", type_=PG_UUID(as_uuid=True)),
     bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))),
     bindparam("details", type_=JSONB()),
+)
+
+# One row of :action per entry taken off its list, likewise.
+_AUDIT_REMOVED = text(
+    "INSERT INTO audit_log (organization_id, actor_user_id, action, phone_number, entity_id, "
+    "list_id, before, after) "
+    "SELECT e.organization_id, :actor, :action, e.phone_number, e.id::text, e.list_id, "
+    "jsonb_build_object('type', e.type, 'expiresAt', "
+    """to_char(e.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')), :details """
+    "FROM dnc_entries e WHERE e.organization_id = :org AND e.id = ANY(:ids) "
+    "ORDER BY e.phone_number"
+).bindparams(
+    bindparam("actor", type_=PG_UUID(as_uuid=True)),
+    bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))),
+    bindparam("details", type_=JSONB(none_as_null=True)),
 )
 
 

@@ -248,9 +248,11 @@ class SqlDncEntryRepository(MirrorQueries):
         numbers: Sequence[str],
         now: datetime,
         list_id: str = DEFAULT_LIST,
-    ) -> None:
-        if numbers:
-            await self.session.execute(
+    ) -> list[UUID]:
+        if not numbers:
+            return []
+        return list(
+            await self.session.scalars(
                 update(DncEntryRow)
                 .where(
                     DncEntryRow.organization_id == organization_id,
@@ -260,7 +262,9 @@ class SqlDncEntryRepository(MirrorQueries):
                     DncEntryRow.expires_at <= now,
                 )
                 .values(removed_at=func.now(), removal_reason="expired")
+                .returning(DncEntryRow.id)
             )
+        )
 
     async def expire_due(self, now: datetime, limit: int) -> list[DncEntry]:
         due = (
@@ -278,14 +282,20 @@ class SqlDncEntryRepository(MirrorQueries):
         )
         return [entry_from_row(row) for row in rows]
 
-    async def remove_list(self, organization_id: UUID, list_id: str, user_id: UUID | None) -> int:
-        result = await self.session.execute(
-            update(DncEntryRow)
-            .where(
-                DncEntryRow.organization_id == organization_id,
-                DncEntryRow.list_id == list_id,
-                DncEntryRow.removed_at.is_(None),
+    async def remove_list(
+        self, organization_id: UUID, list_id: str, user_id: UUID | None
+    ) -> list[UUID]:
+        return list(
+            await self.session.scalars(
+                update(DncEntryRow)
+                .where(
+                    DncEntryRow.organization_id == organization_id,
+                    DncEntryRow.list_id == list_id,
+                    DncEntryRow.removed_at.is_(None),
+                )
+                .values(
+                    removed_at=func.now(), removed_by_user_id=user_id, removal_reason=LIST_DELETED
+                )
+                .returning(DncEntryRow.id)
             )
-            .values(removed_at=func.now(), removed_by_user_id=user_id, removal_reason=LIST_DELETED)
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]

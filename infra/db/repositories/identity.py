@@ -16,7 +16,9 @@ from domain.model import (
     Principal,
     Role,
     Scope,
+    TokenRecord,
     User,
+    UserRecord,
 )
 from infra.db.mappers import (
     user_from_row,
@@ -54,6 +56,17 @@ class SqlUserRepository(Repository):
             )
             or 0
         )
+
+    async def all(self, organization_id: UUID) -> list[UserRecord]:
+        rows = await self.session.scalars(
+            select(UserRow)
+            .where(UserRow.organization_id == organization_id)
+            .order_by(UserRow.created_at, UserRow.email)
+        )
+        return [
+            UserRecord(row.id, row.organization_id, row.email, cast(Role, row.role), row.created_at)
+            for row in rows
+        ]
 
     async def add(self, user: User) -> None:
         inserted = await self.session.scalar(
@@ -104,3 +117,17 @@ class SqlTokenRepository(Repository):
             return None
         token_id, scope, user_id, organization_id, role = row
         return Principal(user_id, organization_id, cast(Role, role), cast(Scope, scope), token_id)
+
+    async def of_user(self, organization_id: UUID, user_id: UUID) -> list[TokenRecord]:
+        rows = await self.session.execute(
+            select(
+                ApiTokenRow.id, ApiTokenRow.scope, ApiTokenRow.created_at, ApiTokenRow.revoked_at
+            )
+            .join(UserRow, UserRow.id == ApiTokenRow.user_id)
+            .where(UserRow.id == user_id, UserRow.organization_id == organization_id)
+            .order_by(ApiTokenRow.created_at, ApiTokenRow.id)
+        )
+        return [
+            TokenRecord(token_id, user_id, cast(Scope, scope), created_at, revoked_at)
+            for token_id, scope, created_at, revoked_at in rows
+        ]

@@ -3,6 +3,7 @@
 from uuid import UUID
 
 from sqlalchemy import (
+    func,
     select,
     text,
     update,
@@ -11,12 +12,14 @@ from sqlalchemy import (
 from domain.errors import NotFound
 from domain.model import (
     Organization,
+    OrganizationRecord,
 )
 from infra.db.mappers import (
     organization_from_row,
 )
 from infra.db.models import (
     OrganizationRow,
+    UserRow,
 )
 from infra.db.repositories.base import Repository
 
@@ -44,6 +47,23 @@ class SqlOrganizationRepository(Repository):
         return list(
             await self.session.scalars(select(OrganizationRow.id).order_by(OrganizationRow.id))
         )
+
+    async def all(self) -> list[OrganizationRecord]:
+        users = (
+            select(func.count())
+            .where(UserRow.organization_id == OrganizationRow.id)
+            .scalar_subquery()
+        )
+        rows = await self.session.execute(
+            select(
+                OrganizationRow.id,
+                OrganizationRow.name,
+                OrganizationRow.dnc_enabled,
+                OrganizationRow.created_at,
+                users,
+            ).order_by(OrganizationRow.created_at, OrganizationRow.id)
+        )
+        return [OrganizationRecord(*row) for row in rows]
 
     async def lock_mirror(self, organization_id: UUID) -> None:
         await self.session.execute(
