@@ -7,9 +7,10 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
+from domain.usecases.identity import rotate_token
 from infra.settings import Settings
 from tests.support.console import csrf_of, sign_in, signed_in
-from tests.support.helpers import Client, Org, body, is_blocked, sql
+from tests.support.helpers import Client, Org, body, is_blocked, resources_for, sql
 
 NUMBER = "12125550142"
 
@@ -329,3 +330,12 @@ async def test_postgres_gone_is_a_503_page_not_a_crash(
     assert "text/html" in response.headers["content-type"]
     assert "database is unreachable" in response.text
     assert "Traceback" not in response.text
+
+
+async def test_rotating_the_token_ends_the_sessions_it_opened(client: Client, org: Org) -> None:
+    _, token = await org.add_user("admin")
+    await signed_in(client, token)
+    async with resources_for(org.settings) as resources:
+        rotated = await rotate_token(resources.uow(), resources.revocations, token)
+    assert (await client.get("/console/", follow_redirects=False)).status_code == 303
+    await signed_in(client, rotated.token)
