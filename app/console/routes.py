@@ -8,7 +8,7 @@ from litestar.types import ControllerRouterHandler
 
 from app.console import actions, pages, uploads
 from app.console.render import STATIC, console_error, template_config
-from app.console.session import provide_signed
+from app.console.session import MAX_FORM_BYTES, provide_signed
 
 SIGNED = {"signed": Provide(provide_signed)}
 
@@ -16,6 +16,7 @@ signing = Router(
     path="/console",
     route_handlers=[pages.sign_in_form, actions.post_sign_in, actions.post_sign_out],
     exception_handlers={Exception: console_error},
+    request_max_body_size=MAX_FORM_BYTES,
     include_in_schema=False,
 )
 signed_pages = Router(
@@ -40,6 +41,7 @@ signed_pages = Router(
     ],
     dependencies=SIGNED,
     exception_handlers={Exception: console_error},
+    request_max_body_size=MAX_FORM_BYTES,
     include_in_schema=False,
 )
 # JSON in the API's envelope (errors too), for the import page's script

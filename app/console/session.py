@@ -28,6 +28,21 @@ SIGN_IN_COOKIE = "dnc_console_sign_in"
 SIGN_IN_SECONDS = 3600
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
+# The longest each form field may be: what the API's schemas accept for the same field
+# (app/schemas: a type Text64, a list's name Text200 and description Text2k, a removal's or a
+# prefix rule's reason 1,000, a prefix 40, a phone number 64), so the console stores nothing
+# the API would refuse. Any other field (a token, a CSRF token, a time) is short.
+FIELD_LIMITS = {
+    "phoneNumber": 64,
+    "type": 64,
+    "name": 200,
+    "description": 2048,
+    "reason": 1000,
+    "prefix": 40,
+}
+OTHER_FIELD_LIMIT = 256
+# A console form is a few short fields: far below the API's limit for its JSON bulk calls
+MAX_FORM_BYTES = 64 * 1024
 BAD_CSRF = (
     "This form has expired or did not come from the console (its security token does not "
     "match); reload the page and try again"
@@ -118,6 +133,10 @@ async def form_of(request: Request[Any, Any, Any]) -> dict[str, str]:
     fields = {key: value for key, value in pairs if isinstance(value, str)}
     if any("\x00" in value for value in fields.values()):
         raise InvalidInput("Form fields must not contain NUL characters")
+    for key, value in fields.items():
+        limit = FIELD_LIMITS.get(key, OTHER_FIELD_LIMIT)
+        if len(value) > limit:
+            raise InvalidInput(f"the form field {key!r} must be at most {limit} characters")
     return fields
 
 

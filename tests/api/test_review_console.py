@@ -1,0 +1,67 @@
+"""The console reviewed by someone who wants to break it: what a signed-in member, a sloppy
+person and a raw client could do that the API would not let them."""
+
+import pytest
+
+from tests.support.console import signed_in
+from tests.support.helpers import Client, Org, sql
+
+NUMBER = "12125550142"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "limit", "others"),
+    [
+        ("/console/lists/default/add", "type", 64, {"phoneNumber": NUMBER}),
+        ("/console/lists", "description", 2048, {"name": "Spring campaign"}),
+        ("/console/prefixes", "reason", 1000, {"prefix": "1212555"}),
+    ],
+)
+async def test_a_form_field_is_held_to_what_the_api_accepts_for_it(
+    client: Client, org: Org, path: str, field: str, limit: int, others: dict[str, str]
+) -> None:
+    """A member typed (or posted) a 100,000-character type, description or reason: the API
+    refuses anything past its schema's limit, and every page, export and email that shows the
+    field would carry it."""
+    csrf = await signed_in(client, org.token)
+    response = await client.post(
+        path, data={"csrf": csrf, **others, field: "x" * (limit + 1)}, follow_redirects=False
+    )
+    assert response.status_code == 400, path
+    assert field in response.text
+    assert "text/html" in response.headers["content-type"]
+    fits = await client.post(
+        path, data={"csrf": csrf, **others, field: "x" * limit}, follow_redirects=False
+    )
+    assert fits.status_code == 303, fits.text
+
+
+async def test_a_removal_reason_is_held_to_what_the_api_accepts(client: Client, org: Org) -> None:
+    csrf = await signed_in(client, org.token)
+    await client.post("/console/lists/default/add", data={"csrf": csrf, "phoneNumber": NUMBER})
+    response = await client.post(
+        f"/console/lists/default/numbers/{NUMBER}/remove",
+        data={"csrf": csrf, "reason": "r" * 1001},
+    )
+    assert response.status_code == 400
+    rows = await sql(
+        org.settings, "SELECT removed_at FROM dnc_entries WHERE phone_number = $1", NUMBER
+    )
+    assert rows[0]["removed_at"] is None
+
+
+async def test_a_console_form_is_no_place_for_megabytes(client: Client, org: Org) -> None:
+    """The API's 10 MB body limit is for its JSON bulk calls; a console form is a few fields."""
+    csrf = await signed_in(client, org.token)
+    response = await client.post(
+        "/console/lists/default/add",
+        content=f"csrf={csrf}&phoneNumber={NUMBER}&junk=".encode() + b"j" * 1_000_000,
+        headers=FORM,
+    )
+    assert response.status_code == 413
+    assert "text/html" in response.headers["content-type"]
+    signing_in = await client.post(
+        "/console/login", content=b"csrf=x&token=" + b"t" * 1_000_000, headers=FORM
+    )
+    assert signing_in.status_code == 413
