@@ -4,7 +4,7 @@ person and a raw client could do that the API would not let them."""
 import pytest
 
 from tests.support.console import signed_in
-from tests.support.helpers import Client, Org, sql
+from tests.support.helpers import Client, Org, body, sql
 
 NUMBER = "12125550142"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -65,3 +65,24 @@ async def test_a_console_form_is_no_place_for_megabytes(client: Client, org: Org
         "/console/login", content=b"csrf=x&token=" + b"t" * 1_000_000, headers=FORM
     )
     assert signing_in.status_code == 413
+
+
+async def test_a_search_with_a_space_finds_what_it_names(client: Client, org: Org) -> None:
+    """A browser's GET form sends a space as "+"; the API reads a raw "+" as a plus (phone
+    numbers), which made "customer request" a search for "customer+request" on the console."""
+    csrf = await signed_in(client, org.token)
+    await client.post(
+        "/console/lists/default/add",
+        data={"csrf": csrf, "phoneNumber": NUMBER, "type": "customer request"},
+    )
+    found = await client.get("/console/lists/default?search=customer+request")
+    assert f">{NUMBER}</a>" in found.text
+    assert 'value="customer request"' in found.text
+    # a number typed with its "+" still arrives as the browser encodes it (%2B)
+    typed = await client.get("/console/lists/default?search=%2B1+212+555+0142")
+    assert f">{NUMBER}</a>" in typed.text
+    # and the API keeps reading a raw "+" as a plus
+    check = await client.get(
+        f"/api/dnc/check?phoneNumber=+{NUMBER}", headers=org.headers, follow_redirects=False
+    )
+    assert body(check)["data"]["blocked"] is True
