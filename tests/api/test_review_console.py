@@ -86,3 +86,33 @@ async def test_a_search_with_a_space_finds_what_it_names(client: Client, org: Or
         f"/api/dnc/check?phoneNumber=+{NUMBER}", headers=org.headers, follow_redirects=False
     )
     assert body(check)["data"]["blocked"] is True
+
+
+async def test_a_recording_that_is_not_a_web_address_is_neither_linked_nor_played(
+    client: Client, org: Org
+) -> None:
+    """The API only records http(s) recording URLs, but the page must not trust the row: a
+    ``javascript:`` or ``data:`` URL written by an older version, a migration or SQL by hand
+    would otherwise be a link a reviewer clicks (only the CSP would stand in the way)."""
+    csrf = await signed_in(client, org.token)
+    await client.post("/console/lists/default/add", data={"csrf": csrf, "phoneNumber": NUMBER})
+    for evil in ("javascript:alert(document.cookie)", " JaVaScRiPt:alert(1)", "data:text/html,x"):
+        await sql(
+            org.settings,
+            "UPDATE dnc_entries SET call_recording = $1 WHERE phone_number = $2",
+            evil,
+            NUMBER,
+        )
+        page = await client.get(f"/console/lists/default/numbers/{NUMBER}")
+        assert page.status_code == 200
+        assert f'href="{evil}' not in page.text
+        assert f'src="{evil}' not in page.text
+        assert '<audio id="recording"' not in page.text
+    await sql(
+        org.settings,
+        "UPDATE dnc_entries SET call_recording = $1 WHERE phone_number = $2",
+        "https://recordings.example.test/r-1.mp3",
+        NUMBER,
+    )
+    page = await client.get(f"/console/lists/default/numbers/{NUMBER}")
+    assert 'src="https://recordings.example.test/r-1.mp3"' in page.text
