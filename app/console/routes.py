@@ -49,6 +49,7 @@ upload_api = Router(
     path="/console/api",
     route_handlers=[uploads.import_csv, uploads.import_status],
     dependencies=SIGNED,
+    response_headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
     include_in_schema=False,
 )
 console_static = create_static_files_router(

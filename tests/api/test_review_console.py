@@ -116,3 +116,18 @@ async def test_a_recording_that_is_not_a_web_address_is_neither_linked_nor_playe
     )
     page = await client.get(f"/console/lists/default/numbers/{NUMBER}")
     assert 'src="https://recordings.example.test/r-1.mp3"' in page.text
+
+
+async def test_the_import_endpoints_answers_are_not_cached(client: Client, org: Org) -> None:
+    """The import's report (numbers and the lines that failed) is as private as any page."""
+    csrf = await signed_in(client, org.token)
+    upload = await client.post(
+        "/console/api/import",
+        content=f"phoneNumber\n{NUMBER}\n".encode(),
+        headers={"Content-Type": "text/csv", "X-CSRF-Token": csrf},
+    )
+    assert upload.status_code == 200
+    status = await client.get(f"/console/api/imports/{body(upload)['data']['importId']}")
+    for response in (upload, status):
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-content-type-options"] == "nosniff"
