@@ -43,6 +43,13 @@ FIELD_LIMITS = {
 OTHER_FIELD_LIMIT = 256
 # A console form is a few short fields: far below the API's limit for its JSON bulk calls
 MAX_FORM_BYTES = 64 * 1024
+# What a browser says of where a request came from (Fetch Metadata): a form of the console
+# itself is "same-origin"; "none" is a person's own navigation (a bookmark, the address bar)
+OWN_FETCH_SITES = ("same-origin", "none")
+FROM_ELSEWHERE = (
+    "This form was sent from another site or service; the console accepts only its own "
+    "forms: open the console and try again"
+)
 BAD_CSRF = (
     "This form has expired or did not come from the console (its security token does not "
     "match); reload the page and try again"
@@ -119,9 +126,21 @@ def same(sent: str | None, expected: str) -> bool:
     return bool(sent) and hmac.compare_digest(str(sent).encode(), expected.encode())
 
 
+def require_own_origin(request: Request[Any, Any, Any]) -> None:
+    """A 403 for a request the browser says another site made. The CSRF tokens stop a site
+    that cannot read the console's pages, but the sign-in's is a double-submit cookie, which a
+    sibling subdomain (same site, so SameSite=Strict lets it through) can set for itself and
+    sign a person in to its own organization; browsers that send no Fetch Metadata (older
+    ones, scripts) are left to the tokens."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site.strip().lower() not in OWN_FETCH_SITES:
+        raise Forbidden(FROM_ELSEWHERE)
+
+
 async def form_of(request: Request[Any, Any, Any]) -> dict[str, str]:
-    """The posted form's text fields; a field sent twice is a 400, as a repeated parameter
-    is everywhere in this API."""
+    """The posted form's text fields, of a form the browser says is the console's own; a field
+    sent twice is a 400, as a repeated parameter is everywhere in this API."""
+    require_own_origin(request)
     try:
         form = await request.form()
     except UnicodeDecodeError:

@@ -131,3 +131,49 @@ async def test_the_import_endpoints_answers_are_not_cached(client: Client, org: 
     for response in (upload, status):
         assert response.headers["cache-control"] == "no-store"
         assert response.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_the_sign_in_form_refuses_a_post_another_site_made(client: Client, org: Org) -> None:
+    """Login CSRF by cookie tossing: a sibling subdomain (the same site, so SameSite=Strict
+    does not stop it) sets the sign-in form's cookie to a value of its own, then posts that
+    value with its own token: the person is signed in to the attacker's organization, and what
+    they import or add lands there. The browser says where the form came from."""
+    _, attackers_token = await org.add_user("admin")
+    client.cookies.set("dnc_console_sign_in", "tossed-by-a-sibling", path="/console")
+    response = await client.post(
+        "/console/login",
+        data={"csrf": "tossed-by-a-sibling", "token": attackers_token},
+        headers={"Sec-Fetch-Site": "same-site"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 403
+    assert "another site" in response.text
+    assert "dnc_console=" not in " ".join(response.headers.get_list("set-cookie"))
+
+
+async def test_a_change_another_site_posts_is_refused_even_with_the_token(
+    client: Client, org: Org
+) -> None:
+    csrf = await signed_in(client, org.token)
+    for site in ("cross-site", "same-site"):
+        response = await client.post(
+            "/console/lists/default/add",
+            data={"csrf": csrf, "phoneNumber": NUMBER},
+            headers={"Sec-Fetch-Site": site},
+        )
+        assert response.status_code == 403, site
+        upload = await client.post(
+            "/console/api/import",
+            content=f"phoneNumber\n{NUMBER}\n".encode(),
+            headers={"Content-Type": "text/csv", "X-CSRF-Token": csrf, "Sec-Fetch-Site": site},
+        )
+        assert upload.status_code == 403, site
+    rows = await sql(org.settings, "SELECT 1 FROM dnc_entries WHERE phone_number = $1", NUMBER)
+    assert rows == []
+    own = await client.post(
+        "/console/lists/default/add",
+        data={"csrf": csrf, "phoneNumber": NUMBER},
+        headers={"Sec-Fetch-Site": "same-origin"},
+        follow_redirects=False,
+    )
+    assert own.status_code == 303
