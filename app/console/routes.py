@@ -9,6 +9,7 @@ from litestar.types import ControllerRouterHandler
 from app.console import actions, pages, uploads
 from app.console.render import STATIC, console_error, template_config
 from app.console.session import MAX_FORM_BYTES, provide_signed
+from app.errors import no_file_named_with_nul
 
 SIGNED = {"signed": Provide(provide_signed)}
 
@@ -53,7 +54,11 @@ upload_api = Router(
     include_in_schema=False,
 )
 console_static = create_static_files_router(
-    path="/console/static", directories=[STATIC], include_in_schema=False, name="console-static"
+    path="/console/static",
+    directories=[STATIC],
+    include_in_schema=False,
+    name="console-static",
+    before_request=no_file_named_with_nul,
 )
 CONSOLE_ROUTES: list[ControllerRouterHandler] = [signing, signed_pages, upload_api, console_static]
 

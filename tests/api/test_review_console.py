@@ -177,3 +177,15 @@ async def test_a_change_another_site_posts_is_refused_even_with_the_token(
         follow_redirects=False,
     )
     assert own.status_code == 303
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/console/static/console.css%00", "/console/static/%00", "/static/openapi/x%00.js"],
+)
+async def test_a_static_path_with_a_nul_is_not_found_not_a_crash(client: Client, path: str) -> None:
+    """The file system refuses a name with a NUL (ValueError: embedded null byte): a 500."""
+    response = await client.get(path)
+    assert response.status_code == 404
+    assert body(response)["status"] is False
+    assert "Traceback" not in response.text
