@@ -8,6 +8,7 @@ value of a short-lived cookie of its own (double submit).
 """
 
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from domain.usecases.console import session_of
 COOKIE = "dnc_console"
 SIGN_IN_COOKIE = "dnc_console_sign_in"
 SIGN_IN_SECONDS = 3600
+SIGN_IN_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")  # what secrets.token_urlsafe(32) gives
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 # The longest each form field may be: what the API's schemas accept for the same field
@@ -111,9 +113,13 @@ def cleared(response: Response[Any], request: Request[Any, Any, Any]) -> Respons
 
 
 def sign_in_cookie(request: Request[Any, Any, Any]) -> Cookie:
+    """The sign-in form's cookie, its lifetime renewed; the value the browser already holds is
+    kept, so a second tab's sign-in page (or one reloaded after a session ended) does not
+    outdate the first's form."""
+    held = request.cookies.get(SIGN_IN_COOKIE, "")
     return Cookie(
         key=SIGN_IN_COOKIE,
-        value=secrets.token_urlsafe(32),
+        value=held if SIGN_IN_VALUE.fullmatch(held) else secrets.token_urlsafe(32),
         path="/console",
         max_age=SIGN_IN_SECONDS,
         httponly=True,

@@ -3,7 +3,7 @@ person and a raw client could do that the API would not let them."""
 
 import pytest
 
-from tests.support.console import signed_in
+from tests.support.console import csrf_of, signed_in
 from tests.support.helpers import Client, Org, body, sql
 
 NUMBER = "12125550142"
@@ -189,3 +189,16 @@ async def test_a_static_path_with_a_nul_is_not_found_not_a_crash(client: Client,
     assert response.status_code == 404
     assert body(response)["status"] is False
     assert "Traceback" not in response.text
+
+
+async def test_a_second_sign_in_page_does_not_outdate_the_first(client: Client, org: Org) -> None:
+    """Two tabs (or a page reloaded after a session ended): every sign-in page drew a new
+    cookie, so the first tab's form answered "The sign-in form expired"."""
+    first = await client.get("/console/login")
+    await client.get("/console/login")
+    response = await client.post(
+        "/console/login",
+        data={"csrf": csrf_of(first), "token": org.token},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
