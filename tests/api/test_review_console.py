@@ -3,7 +3,7 @@ person and a raw client could do that the API would not let them."""
 
 import pytest
 
-from tests.support.console import csrf_of, signed_in
+from tests.support.console import csrf_of, sign_in, signed_in
 from tests.support.helpers import Client, Org, body, sql
 
 NUMBER = "12125550142"
@@ -201,4 +201,10 @@ async def test_a_second_sign_in_page_does_not_outdate_the_first(client: Client, 
         data={"csrf": csrf_of(first), "token": org.token},
         follow_redirects=False,
     )
+    assert response.status_code == 303, response.text
+
+
+async def test_a_token_pasted_with_its_bearer_scheme_signs_in(client: Client, org: Org) -> None:
+    """What a person copies from the README's curl commands: ``Bearer dnc_…``."""
+    response = await sign_in(client, f"Bearer {org.token}")
     assert response.status_code == 303, response.text
