@@ -1,6 +1,8 @@
 """The console reviewed by someone who wants to break it: what a signed-in member, a sloppy
 person and a raw client could do that the API would not let them."""
 
+from urllib.parse import quote
+
 import pytest
 
 from tests.support.console import csrf_of, sign_in, signed_in
@@ -208,3 +210,82 @@ async def test_a_token_pasted_with_its_bearer_scheme_signs_in(client: Client, or
     """What a person copies from the README's curl commands: ``Bearer dnc_…``."""
     response = await sign_in(client, f"Bearer {org.token}")
     assert response.status_code == 303, response.text
+
+
+EVIL = "\"'><script>alert(1)</script><img src=x onerror=alert(2)>"
+
+
+async def test_every_field_a_client_sets_is_shown_as_text(client: Client, org: Org) -> None:
+    """A regression guard more than a finding (autoescaping holds today): every field an API
+    client or a person sets, and every input a page or an error echoes, with markup in it."""
+    headers = org.headers
+    listed = await client.post(
+        "/api/dnc/lists", json={"name": EVIL, "description": EVIL}, headers=headers
+    )
+    list_id = body(listed)["data"]["id"]
+    await client.post(
+        "/api/dnc/prefixes", json={"prefix": "1212555", "reason": EVIL}, headers=headers
+    )
+    await client.post("/api/batches", json={"batchId": "b-1", "name": EVIL}, headers=headers)
+    call = {
+        "requestUUID": EVIL,
+        "phoneNumber": NUMBER,
+        "recordingUrl": 'https://recordings.example.test/r.mp3?x="><script>alert(3)</script>',
+        "transcription": EVIL,
+    }
+    recorded = await client.post("/api/batches/b-1/calls", json=call, headers=headers)
+    assert recorded.status_code == 201, recorded.text
+    added = await client.post(
+        "/api/dnc/add",
+        json={"phoneNumber": NUMBER, "batchId": "b-1", "requestUUID": EVIL, "type": EVIL},
+        headers=headers,
+    )
+    assert added.status_code == 200, added.text
+    csrf = await signed_in(client, org.token)
+    pages = [
+        "/console/",
+        "/console/lists",
+        f"/console/lists/{list_id}",
+        "/console/lists/default",
+        f"/console/lists/default/numbers/{NUMBER}",
+        "/console/prefixes",
+        "/console/import",
+        "/console/audit",
+    ]
+    evidence = await client.get(f"/console/lists/default/numbers/{NUMBER}")
+    assert 'src="https://recordings.example.test/r.mp3?x=&#34;&gt;&lt;script&gt;' in evidence.text
+    removed = await client.post(
+        f"/console/lists/default/numbers/{NUMBER}/remove", data={"csrf": csrf, "reason": EVIL}
+    )
+    assert removed.status_code == 200, removed.text
+    shown = [await client.get(path) for path in pages]
+    shown.append(evidence)
+    shown.append(await client.get("/console/lists/default", params={"search": EVIL}))
+    shown.append(await client.get("/console/audit", params={"action": EVIL}))
+    shown.append(await client.get(f"/console/lists/default/numbers/{quote(EVIL, safe='')}"))
+    shown.append(await client.get(f"/console/lists/{quote(EVIL, safe='')}"))
+    shown.append(
+        await client.post("/console/lists/default/add", data={"csrf": csrf, "phoneNumber": EVIL})
+    )
+    for response in shown:
+        assert response.status_code < 500, response.url
+        if not response.headers["content-type"].startswith("text/html"):
+            # a path the router cannot match is answered in the API's JSON envelope
+            assert response.headers["content-type"] == "application/json", response.url
+            continue
+        for raw in ("<script>alert", "<img src=x", "\"'>"):
+            assert raw not in response.text, (response.url, raw)
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    for page in shown[:8]:  # each field is there, as text (the number is off the list now)
+        if page.url.path != "/console/lists/default":
+            assert escaped in page.text, page.url
+
+
+async def test_the_exports_file_name_carries_no_header(client: Client, org: Org) -> None:
+    """A regression guard: ``listId`` goes into Content-Disposition; only a known id may."""
+    await signed_in(client, org.token)
+    for list_id in ('x"\r\nSet-Cookie: dnc_console=stolen', 'default"; filename="a.exe', "../x"):
+        response = await client.get("/console/export", params={"listId": list_id})
+        assert response.status_code == 400, list_id
+        assert "content-disposition" not in response.headers
+        assert "stolen" not in " ".join(response.headers.get_list("set-cookie"))
