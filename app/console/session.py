@@ -88,11 +88,15 @@ def is_https(request: Request[Any, Any, Any]) -> bool:
 
 
 def session_cookie(request: Request[Any, Any, Any], secret: str, expires: datetime) -> Cookie:
+    # Litestar's ``expires`` and ``max_age`` are both seconds from now (a timestamp there made
+    # the cookie last until 2083)
+    seconds = max(0, int((expires - utcnow()).total_seconds()))
     return Cookie(
         key=COOKIE,
         value=secret,
         path="/console",
-        expires=int(expires.timestamp()),
+        max_age=seconds,
+        expires=seconds,
         httponly=True,
         samesite="strict",
         secure=is_https(request),

@@ -1,6 +1,9 @@
 """The console reviewed by someone who wants to break it: what a signed-in member, a sloppy
 person and a raw client could do that the API would not let them."""
 
+import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 import pytest
@@ -289,3 +292,23 @@ async def test_the_exports_file_name_carries_no_header(client: Client, org: Org)
         assert response.status_code == 400, list_id
         assert "content-disposition" not in response.headers
         assert "stolen" not in " ".join(response.headers.get_list("set-cookie"))
+
+
+async def test_the_session_cookie_expires_with_the_session(client: Client, org: Org) -> None:
+    """Litestar's ``Cookie.expires`` is seconds from now: a Unix timestamp there made the
+    browser keep the cookie until 2083, long after the session it names had ended."""
+    before = datetime.now(UTC)
+    response = await sign_in(client, org.token)
+    cookie = next(
+        c for c in response.headers.get_list("set-cookie") if c.startswith("dnc_console=")
+    )
+    expires = re.search(r"expires=([^;]+)", cookie, re.IGNORECASE)
+    assert expires, cookie
+    at = parsedate_to_datetime(expires.group(1))
+    lifetime = timedelta(minutes=org.settings.console_session_minutes)
+    assert (
+        before + lifetime - timedelta(minutes=1) <= at <= before + lifetime + timedelta(minutes=1)
+    )
+    max_age = re.search(r"max-age=(\d+)", cookie, re.IGNORECASE)
+    assert max_age, cookie
+    assert abs(int(max_age.group(1)) - lifetime.total_seconds()) < 60
