@@ -312,3 +312,36 @@ async def test_the_session_cookie_expires_with_the_session(client: Client, org: 
     max_age = re.search(r"max-age=(\d+)", cookie, re.IGNORECASE)
     assert max_age, cookie
     assert abs(int(max_age.group(1)) - lifetime.total_seconds()) < 60
+
+
+async def test_no_post_changes_anything_without_the_sessions_csrf_token(
+    client: Client, org: Org
+) -> None:
+    """A regression guard: every form of the console, with no token and with a wrong one."""
+    csrf = await signed_in(client, org.token)
+    await client.post("/console/lists/default/add", data={"csrf": csrf, "phoneNumber": NUMBER})
+    await client.post("/console/prefixes", data={"csrf": csrf, "prefix": "1212555"})
+    [rule] = await sql(
+        org.settings, "SELECT id FROM dnc_prefixes WHERE organization_id = $1", org.id
+    )
+    forms = [
+        ("/console/lists", {"name": "Forged"}),
+        ("/console/lists/default/add", {"phoneNumber": "12125550143"}),
+        (f"/console/lists/default/numbers/{NUMBER}/remove", {"reason": "forged"}),
+        ("/console/prefixes", {"prefix": "1646555"}),
+        (f"/console/prefixes/{rule['id']}/delete", {}),
+        ("/console/dnc", {"enable": "false", "confirm": "yes"}),
+        ("/console/rebuild", {}),
+    ]
+    before = await sql(org.settings, "SELECT count(*) AS n FROM audit_log")
+    for path, data in forms:
+        for forged in ({}, {"csrf": "x" * 43}, {"csrf": ""}):
+            response = await client.post(path, data={**data, **forged})
+            assert response.status_code == 403, (path, forged)
+    after = await sql(org.settings, "SELECT count(*) AS n FROM audit_log")
+    assert after[0]["n"] == before[0]["n"]
+    # a forged sign-out ends no session either
+    kept = client.cookies.get("dnc_console") or ""
+    await client.post("/console/logout", data={"csrf": "x" * 43})
+    client.cookies.set("dnc_console", kept, path="/console")
+    assert (await client.get("/console/", follow_redirects=False)).status_code == 200
