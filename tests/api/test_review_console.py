@@ -2,14 +2,18 @@
 person and a raw client could do that the API would not let them."""
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
 import pytest
+from litestar.testing import AsyncTestClient
 
+from app.asgi import create_app
+from infra.settings import Settings
 from tests.support.console import csrf_of, sign_in, signed_in
-from tests.support.helpers import Client, Org, body, sql
+from tests.support.helpers import Client, Org, body, free_port, sql
 
 NUMBER = "12125550142"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -345,3 +349,22 @@ async def test_no_post_changes_anything_without_the_sessions_csrf_token(
     await client.post("/console/logout", data={"csrf": "x" * 43})
     client.cookies.set("dnc_console", kept, path="/console")
     assert (await client.get("/console/", follow_redirects=False)).status_code == 200
+
+
+async def test_a_database_out_of_reach_is_a_503_page_not_a_500(
+    settings: Settings, org: Org
+) -> None:
+    """The API answers 503 ("retry shortly") when Postgres is out of reach; the console's
+    pages answered 500 and logged a traceback for every page a person reloaded."""
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        await signed_in(client, org.token)
+        cookie = client.cookies.get("dnc_console") or ""
+    cut = replace(settings, database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/x")
+    async with AsyncTestClient(app=create_app(cut)) as client:
+        client.cookies.set("dnc_console", cookie, path="/console")
+        page = await client.get("/console/")
+        assert page.status_code == 503
+        assert "text/html" in page.headers["content-type"]
+        assert "database is unreachable" in page.text
+        signing_in = await sign_in(client, org.token)
+        assert signing_in.status_code == 503
