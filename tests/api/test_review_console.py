@@ -11,6 +11,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
+from infra.db.repositories.console_sessions import LIVE_PER_TOKEN
 from infra.settings import Settings
 from tests.support.console import csrf_of, sign_in, signed_in
 from tests.support.helpers import Client, Org, body, free_port, sql
@@ -368,3 +369,21 @@ async def test_a_database_out_of_reach_is_a_503_page_not_a_500(
         assert "database is unreachable" in page.text
         signing_in = await sign_in(client, org.token)
         assert signing_in.status_code == 503
+
+
+async def test_signing_in_again_and_again_keeps_no_dead_sessions(client: Client, org: Org) -> None:
+    """Each sign-in added a row for good: sessions signed out of, expired, and (a script
+    signing in in a loop) live ones past a sane number, all stayed in Postgres."""
+    for _ in range(3):
+        csrf = await signed_in(client, org.token)
+        await client.post("/console/logout", data={"csrf": csrf})
+    await signed_in(client, org.token)
+    await sql(org.settings, "UPDATE console_sessions SET expires_at = now() - interval '1 s'")
+    for _ in range(LIVE_PER_TOKEN + 5):
+        assert (await sign_in(client, org.token)).status_code == 303
+    assert (await client.get("/console/")).status_code == 200  # the newest one
+    rows = await sql(
+        org.settings, "SELECT ended_at, expires_at > now() AS live FROM console_sessions"
+    )
+    assert len(rows) == LIVE_PER_TOKEN
+    assert all(row["live"] and row["ended_at"] is None for row in rows)
