@@ -387,3 +387,20 @@ async def test_signing_in_again_and_again_keeps_no_dead_sessions(client: Client,
     )
     assert len(rows) == LIVE_PER_TOKEN
     assert all(row["live"] and row["ended_at"] is None for row in rows)
+
+
+async def test_a_role_taken_away_applies_to_the_next_request(client: Client, org: Org) -> None:
+    """A regression guard: an admin demoted while signed in neither sees nor uses the switch;
+    the session reads the role on every request."""
+    csrf = await signed_in(client, org.token)
+    assert "/console/dnc" in (await client.get("/console/")).text
+    await sql(org.settings, "UPDATE users SET role = 'member' WHERE id = $1", org.admin_id)
+    assert "/console/dnc" not in (await client.get("/console/")).text
+    for path, data in (
+        ("/console/dnc", {"enable": "false", "confirm": "yes"}),
+        ("/console/rebuild", {}),
+    ):
+        response = await client.post(path, data={"csrf": csrf, **data})
+        assert response.status_code == 403, path
+    settings = await client.get("/api/dnc/settings", headers=org.headers)
+    assert body(settings)["data"]["enabled"] is True
