@@ -404,3 +404,23 @@ async def test_a_role_taken_away_applies_to_the_next_request(client: Client, org
         assert response.status_code == 403, path
     settings = await client.get("/api/dnc/settings", headers=org.headers)
     assert body(settings)["data"]["enabled"] is True
+
+
+async def test_a_link_cannot_make_a_page_say_what_is_not_so(client: Client, org: Org) -> None:
+    """``?done=…`` says what a form just did; anyone can send the link. "DNC is on" above a
+    switch that is off, or "removed" above a number still listed, reassures falsely."""
+    csrf = await signed_in(client, org.token)
+    await client.post("/console/dnc", data={"csrf": csrf, "enable": "false", "confirm": "yes"})
+    spoofed = await client.get("/console/?done=enabled")
+    assert "DNC is on" not in spoofed.text
+    assert "DNC is off" in (await client.get("/console/?done=disabled")).text
+    await client.post("/console/dnc", data={"csrf": csrf, "enable": "true"})
+    assert "DNC is on" in (await client.get("/console/?done=enabled")).text
+    await client.post("/console/lists/default/add", data={"csrf": csrf, "phoneNumber": NUMBER})
+    listed = await client.get(f"/console/lists/default/numbers/{NUMBER}?done=removed")
+    assert "was removed" not in listed.text
+    await client.post(
+        f"/console/lists/default/numbers/{NUMBER}/remove", data={"csrf": csrf, "reason": "asked"}
+    )
+    gone = await client.get(f"/console/lists/default/numbers/{NUMBER}?done=removed")
+    assert "was removed" in gone.text
