@@ -5,7 +5,12 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, InternalServerException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    InternalServerException,
+    NotFoundException,
+    ValidationException,
+)
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -106,6 +111,13 @@ def error_response(
         message=TITLES.get(code, "Error"), status=False, code=code, errorMessage=error_message
     )
     return Response(body, status_code=code, media_type=MediaType.JSON, headers=headers)
+
+
+def no_file_named_with_nul(request: Request[Any, Any, Any]) -> None:
+    """A static files router's ``before_request``: a path with a NUL names no file (404); the
+    file system's ``embedded null byte`` would otherwise be a 500."""
+    if "\x00" in request.scope["path"]:
+        raise NotFoundException(f"No file {request.scope['path']!r}")
 
 
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Envelope]:

@@ -5,6 +5,9 @@
   number answered as callable. Nothing in this API's queries is form-encoded text, and phone
   numbers and times with offsets (``+01:00``) are where a raw ``+`` turns up, so it keeps its
   meaning everywhere.
+- Except on the console's pages (``/console/``): their queries are what a browser's GET form
+  sends, form-encoded, a space as ``+`` and a typed ``+`` as ``%2B``; read as a plus, a search
+  for "customer request" looked for "customer+request" and found nothing.
 - Every parameter appears at most once. A repeated ``phoneNumber`` was answered for its last
   value only; now any repeated parameter is a 400.
 """
@@ -39,9 +42,12 @@ def first_repeated(pairs: Sequence[tuple[str, object]]) -> str | None:
     return None
 
 
+CONSOLE_PAGES = "/console/"
+
+
 class StrictQuery:
     """Litestar middleware: refuses repeated parameters, and makes every ``+`` a plus before
-    Litestar parses the query."""
+    Litestar parses the query (but on the console's pages, which browsers' forms fill)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -50,5 +56,6 @@ class StrictQuery:
         query_string = scope.get("query_string")
         if query_string:
             query_pairs(query_string)
-            scope["query_string"] = literal_plus(query_string)
+            if not str(scope.get("path", "")).startswith(CONSOLE_PAGES):
+                scope["query_string"] = literal_plus(query_string)
         await self.app(scope, receive, send)

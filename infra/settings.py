@@ -1,7 +1,7 @@
 """One typed settings object, read once from ``DNC_*`` environment variables."""
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
@@ -84,12 +84,7 @@ class Settings:
                 "DNC_CONSOLE_SESSION_MINUTES must be more than 0, "
                 "and DNC_IMPORT_WAIT_SECONDS 0 or more"
             )
-        for node in self.mirror_cluster_nodes:
-            host, _, port = node.rpartition(":")
-            if not host or not port.isdigit():
-                raise SettingsError(
-                    "DNC_MIRROR_REDIS_CLUSTER must list cluster nodes as host:port,host:port"
-                )
+        _check_cluster_nodes(self.mirror_cluster_nodes)
         if not self.redis_prefix or "{" in self.redis_prefix or "}" in self.redis_prefix:
             raise SettingsError("DNC_REDIS_PREFIX must be non-empty and free of braces")
 
@@ -122,3 +117,12 @@ def _convert(name: str, raw: str, kind: type) -> object:
     except ValueError:
         raise SettingsError(f"{env_name} must be a number, got {raw!r}") from None
     return raw
+
+
+def _check_cluster_nodes(nodes: Sequence[str]) -> None:
+    for node in nodes:
+        host, _, port = node.rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingsError(
+                "DNC_MIRROR_REDIS_CLUSTER must list cluster nodes as host:port,host:port"
+            )

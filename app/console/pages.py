@@ -47,8 +47,18 @@ NOTICES = {  # what an action that went well says on the page it returns to (?do
 PHONE_LIKE = re.compile(r"[\d\s+().-]*\d[\d\s+().-]*")
 
 
-def notice(done: str | None) -> str | None:
-    return NOTICES.get(done or "")
+# A notice about a state the page shows is shown only while the state holds: anyone can send a
+# link with ?done=enabled, and "DNC is on" above a switch that is off reassures falsely. The
+# state: DNC on (the overview), the number listed (a number's page).
+STATE_NOTICES = {"enabled": True, "disabled": False, "removed": False}
+
+
+def notice(done: str | None, state: bool | None = None) -> str | None:
+    """What ``done`` says went well; a notice about a state, only if ``state`` agrees."""
+    key = done or ""
+    if key in STATE_NOTICES and STATE_NOTICES[key] is not state:
+        return None
+    return NOTICES.get(key)
 
 
 def searchable(raw: str | None) -> str | None:
@@ -90,7 +100,7 @@ async def overview(
         count=count,
         lists=lists,
         mirrors=mirrors,
-        notice=notice(done),
+        notice=notice(done, enabled),
     )
 
 
@@ -180,7 +190,7 @@ async def entry(
             signed.principal.organization_id,
             [p.entry.added_by for p in past] + [p.removed_by for p in past],
         ),
-        notice=notice(done),
+        notice=notice(done, active is not None),
     )
 
 

@@ -4,6 +4,7 @@ failures shown as a page (or, for the sign-in, a redirect) instead of a JSON env
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import MediaType, Request, Response
@@ -49,6 +50,20 @@ def when(value: datetime | str | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def web_url(value: str | None) -> str | None:
+    """A recording's address if it is an http(s) URL, else None: the API records no other,
+    but a row is not trusted to be a link (``javascript:``, ``data:``) a person clicks."""
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc or value != value.strip():
+        return None
+    return value
+
+
 def _environment() -> Environment:
     environment = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -57,6 +72,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     environment.filters["when"] = when
+    environment.filters["web_url"] = web_url
     environment.filters["thousands"] = lambda value: f"{value:,}" if value is not None else "—"
     return environment
 

@@ -8,6 +8,7 @@ value of a short-lived cookie of its own (double submit).
 """
 
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,8 +27,31 @@ from domain.usecases.console import session_of
 COOKIE = "dnc_console"
 SIGN_IN_COOKIE = "dnc_console_sign_in"
 SIGN_IN_SECONDS = 3600
+SIGN_IN_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")  # what secrets.token_urlsafe(32) gives
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
+# The longest each form field may be: what the API's schemas accept for the same field
+# (app/schemas: a type Text64, a list's name Text200 and description Text2k, a removal's or a
+# prefix rule's reason 1,000, a prefix 40, a phone number 64), so the console stores nothing
+# the API would refuse. Any other field (a token, a CSRF token, a time) is short.
+FIELD_LIMITS = {
+    "phoneNumber": 64,
+    "type": 64,
+    "name": 200,
+    "description": 2048,
+    "reason": 1000,
+    "prefix": 40,
+}
+OTHER_FIELD_LIMIT = 256
+# A console form is a few short fields: far below the API's limit for its JSON bulk calls
+MAX_FORM_BYTES = 64 * 1024
+# What a browser says of where a request came from (Fetch Metadata): a form of the console
+# itself is "same-origin"; "none" is a person's own navigation (a bookmark, the address bar)
+OWN_FETCH_SITES = ("same-origin", "none")
+FROM_ELSEWHERE = (
+    "This form was sent from another site or service; the console accepts only its own "
+    "forms: open the console and try again"
+)
 BAD_CSRF = (
     "This form has expired or did not come from the console (its security token does not "
     "match); reload the page and try again"
@@ -64,11 +88,15 @@ def is_https(request: Request[Any, Any, Any]) -> bool:
 
 
 def session_cookie(request: Request[Any, Any, Any], secret: str, expires: datetime) -> Cookie:
+    # Litestar's ``expires`` and ``max_age`` are both seconds from now (a timestamp there made
+    # the cookie last until 2083)
+    seconds = max(0, int((expires - utcnow()).total_seconds()))
     return Cookie(
         key=COOKIE,
         value=secret,
         path="/console",
-        expires=int(expires.timestamp()),
+        max_age=seconds,
+        expires=seconds,
         httponly=True,
         samesite="strict",
         secure=is_https(request),
@@ -89,9 +117,13 @@ def cleared(response: Response[Any], request: Request[Any, Any, Any]) -> Respons
 
 
 def sign_in_cookie(request: Request[Any, Any, Any]) -> Cookie:
+    """The sign-in form's cookie, its lifetime renewed; the value the browser already holds is
+    kept, so a second tab's sign-in page (or one reloaded after a session ended) does not
+    outdate the first's form."""
+    held = request.cookies.get(SIGN_IN_COOKIE, "")
     return Cookie(
         key=SIGN_IN_COOKIE,
-        value=secrets.token_urlsafe(32),
+        value=held if SIGN_IN_VALUE.fullmatch(held) else secrets.token_urlsafe(32),
         path="/console",
         max_age=SIGN_IN_SECONDS,
         httponly=True,
@@ -104,9 +136,21 @@ def same(sent: str | None, expected: str) -> bool:
     return bool(sent) and hmac.compare_digest(str(sent).encode(), expected.encode())
 
 
+def require_own_origin(request: Request[Any, Any, Any]) -> None:
+    """A 403 for a request the browser says another site made. The CSRF tokens stop a site
+    that cannot read the console's pages, but the sign-in's is a double-submit cookie, which a
+    sibling subdomain (same site, so SameSite=Strict lets it through) can set for itself and
+    sign a person in to its own organization; browsers that send no Fetch Metadata (older
+    ones, scripts) are left to the tokens."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site.strip().lower() not in OWN_FETCH_SITES:
+        raise Forbidden(FROM_ELSEWHERE)
+
+
 async def form_of(request: Request[Any, Any, Any]) -> dict[str, str]:
-    """The posted form's text fields; a field sent twice is a 400, as a repeated parameter
-    is everywhere in this API."""
+    """The posted form's text fields, of a form the browser says is the console's own; a field
+    sent twice is a 400, as a repeated parameter is everywhere in this API."""
+    require_own_origin(request)
     try:
         form = await request.form()
     except UnicodeDecodeError:
@@ -118,6 +162,10 @@ async def form_of(request: Request[Any, Any, Any]) -> dict[str, str]:
     fields = {key: value for key, value in pairs if isinstance(value, str)}
     if any("\x00" in value for value in fields.values()):
         raise InvalidInput("Form fields must not contain NUL characters")
+    for key, value in fields.items():
+        limit = FIELD_LIMITS.get(key, OTHER_FIELD_LIMIT)
+        if len(value) > limit:
+            raise InvalidInput(f"the form field {key!r} must be at most {limit} characters")
     return fields
 
 

@@ -10,7 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 
-from app.console.session import CSRF_HEADER, Signed, require_csrf
+from app.console.session import CSRF_HEADER, Signed, require_csrf, require_own_origin
 from app.deps import resources_of
 from app.errors import DataEnvelope, ok
 from app.routes.transfer import CSV_TYPES, MAX_IMPORT_BYTES, import_out, spool, spooled
@@ -25,6 +25,7 @@ async def import_csv(
     signed: NamedDependency[Signed],
     listId: FromQuery[str | None] = None,
 ) -> Response[DataEnvelope[ImportOut]]:
+    require_own_origin(request)
     require_csrf(signed, request.headers.get(CSRF_HEADER))
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in CSV_TYPES:

@@ -8,6 +8,8 @@ from litestar import MediaType, get
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 
+from app.errors import no_file_named_with_nul
+
 ASSETS = Path(__file__).resolve().parent.parent / "static" / "openapi"
 ASSETS_PATH = "/static/openapi"
 
@@ -46,5 +48,9 @@ def openapi_pages() -> SwaggerRenderPlugin:
 
 
 assets = create_static_files_router(
-    path=ASSETS_PATH, directories=[ASSETS], include_in_schema=False, name="openapi-assets"
+    path=ASSETS_PATH,
+    directories=[ASSETS],
+    include_in_schema=False,
+    name="openapi-assets",
+    before_request=no_file_named_with_nul,
 )

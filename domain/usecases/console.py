@@ -22,6 +22,9 @@ async def sign_in(
 ) -> tuple[str, ConsoleSession]:
     """A new session for a full-scope token: the cookie's secret and the session."""
     token = raw_token.strip()
+    scheme, _, rest = token.partition(" ")
+    if scheme.lower() == "bearer":  # pasted from a curl command's Authorization header
+        token = rest.strip()
     if not token:
         raise Unauthenticated("Enter your API token to sign in")
     principal = await authenticate(uow, token)

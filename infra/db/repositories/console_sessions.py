@@ -3,15 +3,41 @@
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from domain.model import ConsoleSession, Principal, Role, Scope
 from infra.db.models import ApiTokenRow, ConsoleSessionRow, UserRow
 from infra.db.repositories.base import Repository
 
+# Sessions a token may hold at once: one per browser a person signs in from, and then some
+LIVE_PER_TOKEN = 50
+
 
 class SqlConsoleSessionRepository(Repository):
     async def open(self, session: ConsoleSession) -> None:
+        """Opens the session, and forgets the token's sessions that have ended or expired and
+        its oldest live ones past ``LIVE_PER_TOKEN``: each sign-in added a row for good."""
+        now = session.created_at
+        newest = (
+            select(ConsoleSessionRow.session_hash)
+            .where(
+                ConsoleSessionRow.token_id == session.token_id,
+                ConsoleSessionRow.ended_at.is_(None),
+                ConsoleSessionRow.expires_at > now,
+            )
+            .order_by(ConsoleSessionRow.created_at.desc())
+            .limit(LIVE_PER_TOKEN - 1)
+        )
+        await self.session.execute(
+            delete(ConsoleSessionRow).where(
+                ConsoleSessionRow.token_id == session.token_id,
+                or_(
+                    ConsoleSessionRow.ended_at.is_not(None),
+                    ConsoleSessionRow.expires_at <= now,
+                    ConsoleSessionRow.session_hash.not_in(newest.scalar_subquery()),
+                ),
+            )
+        )
         self.session.add(
             ConsoleSessionRow(
                 session_hash=session.session_hash,
