@@ -8,6 +8,8 @@
 - Except on the console's pages (``/console/``): their queries are what a browser's GET form
   sends, form-encoded, a space as ``+`` and a typed ``+`` as ``%2B``; read as a plus, a search
   for "customer request" looked for "customer+request" and found nothing.
+- Bytes that are not UTF-8, raw or percent-encoded (``?search=%ff``), are a 400: they were
+  read as U+FFFD and searched for, or compared, as if that had been sent.
 - Every parameter appears at most once. A repeated ``phoneNumber`` was answered for its last
   value only; now any repeated parameter is a 400.
 """
@@ -25,7 +27,13 @@ def literal_plus(query_string: bytes) -> bytes:
 
 def query_pairs(query_string: bytes) -> list[tuple[str, str]]:
     """The decoded parameters, in order; :class:`InvalidInput` when one appears twice."""
-    pairs = parse_qsl(literal_plus(query_string).decode("latin-1"), keep_blank_values=True)
+    try:
+        text = literal_plus(query_string).decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            "the query string is not UTF-8 text; percent-encode the UTF-8 bytes of each value"
+        ) from None
     key = first_repeated(pairs)
     if key is not None:
         raise InvalidInput(f"the query parameter {key!r} appears more than once; send it once")

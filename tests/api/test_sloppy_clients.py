@@ -135,6 +135,21 @@ async def test_a_repeated_parameter_is_refused_on_every_route(
         assert "more than once" in answer["errorMessage"]
 
 
+async def test_a_query_that_is_not_utf8_is_refused(dialer: tuple[int, Org, str]) -> None:
+    """Percent-encoded bytes that are not UTF-8 were read as U+FFFD: searched for, or compared,
+    as if the client had sent that. (Raw ones in the request line are refused by the HTTP
+    server itself, before the app.)"""
+    port, org, token = dialer
+    for target, who in (
+        ("/api/dnc/check?phoneNumber=%2B1212555123%ff", token),
+        ("/api/dnc/list?search=%ff", org.token),
+        ("/api/dnc/audit?action=dnc.add%c3", org.token),
+    ):
+        status, answer = get(port, target, who)
+        assert status == 400, (target, answer)
+        assert "UTF-8" in answer["errorMessage"]
+
+
 async def test_a_duplicate_json_key_is_refused(dialer: tuple[int, Org, str]) -> None:
     port, _, token = dialer
     for content in (
