@@ -6,6 +6,7 @@ anyio task group per request, which cost more than the rest of a single check.""
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Annotated, cast
 from uuid import UUID
 
@@ -18,9 +19,17 @@ from app.auth import ALLOW_CHECK_SCOPE, authorize
 from app.deps import resources_of
 from app.errors import DataEnvelope, error_responses, ok
 from app.layers.metrics import count_check
-from app.schemas.check import LISTS_DESCRIPTION, BulkCheck, CheckItem, CheckRequest, SingleCheck
+from app.schemas.check import (
+    AT_DESCRIPTION,
+    LISTS_DESCRIPTION,
+    BulkCheck,
+    CheckItem,
+    CheckRequest,
+    SingleCheck,
+)
 from domain.errors import InvalidInput
 from domain.model import CheckResult, Principal
+from domain.usecases.as_of import MAX_AT_LENGTH, check_numbers_at, parse_at
 from domain.usecases.checks import YIELD_EVERY, check_numbers, release_in_turns
 from infra.db.uow import SqlUnitOfWork
 
@@ -29,7 +38,7 @@ PATH = "/api/dnc/check"
 EMPTY_RESULTS = b'"results":[]'
 
 
-def single_check(result: CheckResult) -> DataEnvelope[SingleCheck]:
+def single_check(result: CheckResult, at: datetime | None = None) -> DataEnvelope[SingleCheck]:
     [verdict] = result.verdicts
     return ok(
         SingleCheck(
@@ -38,17 +47,20 @@ def single_check(result: CheckResult) -> DataEnvelope[SingleCheck]:
             dnc_enabled=result.dnc_enabled,
             reason=verdict.reason,
             lists=list(verdict.lists),
+            at=at,
         )
     )
 
 
-CHECK_PARAMETERS = frozenset({"phoneNumber", "lists"})
+# what the fast path (app.layers.fast_check) answers: a check of the present, nothing else
+FAST_PARAMETERS = frozenset({"phoneNumber", "lists"})
+CHECK_PARAMETERS = FAST_PARAMETERS | {"at"}
 
 
-def unknown_parameter(names: Iterable[str]) -> str | None:
+def unknown_parameter(names: Iterable[str], known: frozenset[str] = CHECK_PARAMETERS) -> str | None:
     """The first query parameter a check does not take (a ``listId`` or a ``lists[]`` would
     otherwise be ignored, and a number on that list answered callable)."""
-    return next((name for name in names if name not in CHECK_PARAMETERS), None)
+    return next((name for name in names if name not in known), None)
 
 
 def lists_param(raw: str | None) -> list[str]:
@@ -59,10 +71,21 @@ def lists_param(raw: str | None) -> list[str]:
 
 
 async def run_check(
-    state: State, organization_id: UUID, numbers: list[str], lists: Sequence[str] = ()
+    state: State,
+    organization_id: UUID,
+    numbers: list[str],
+    lists: Sequence[str] = (),
+    at: datetime | None = None,
 ) -> CheckResult:
-    """A check as both paths answer it (this route and ``app.layers.fast_check``), counted."""
+    """A check as both paths answer it (this route and ``app.layers.fast_check``), counted;
+    with ``at``, as a check at that moment would have answered (from Postgres)."""
     resources = resources_of(state)
+    if at is not None:
+        past = await check_numbers_at(
+            SqlUnitOfWork(resources.sessions), organization_id, numbers, lists, at
+        )
+        count_check(past)
+        return past
     result = await check_numbers(
         SqlUnitOfWork(resources.sessions),
         resources.mirror,
@@ -94,6 +117,9 @@ class CheckController(Controller):
         lists: Annotated[
             str | None, QueryParameter(description=f"{LISTS_DESCRIPTION}, as ID,ID")
         ] = None,
+        at: Annotated[
+            str | None, QueryParameter(description=AT_DESCRIPTION, max_length=MAX_AT_LENGTH)
+        ] = None,
     ) -> DataEnvelope[SingleCheck]:
         unknown = unknown_parameter(request.query_params)
         if unknown is not None:
@@ -102,7 +128,9 @@ class CheckController(Controller):
             )
         state, organization_id = request.app.state, request.user.organization_id
         named = lists_param(lists)
-        return single_check(await run_check(state, organization_id, [phoneNumber], named))
+        moment = None if at is None else parse_at(at)
+        result = await run_check(state, organization_id, [phoneNumber], named, moment)
+        return single_check(result, moment)
 
     @post(
         "/",
@@ -113,21 +141,26 @@ class CheckController(Controller):
     async def many(
         self, request: CheckRequestOf, data: JSONBody[CheckRequest]
     ) -> Response[DataEnvelope[BulkCheck]]:
+        moment = None if data.at is None else parse_at(data.at)
         result = await run_check(
-            request.app.state, request.user.organization_id, data.phone_numbers, data.lists or ()
+            request.app.state,
+            request.user.organization_id,
+            data.phone_numbers,
+            data.lists or (),
+            moment,
         )
         # Pre-encoded (Litestar sends bytes as they are), so that the answer is encoded in
         # turns too: one encode of 50,000 results holds the event loop for about 10 ms
-        body = cast(DataEnvelope[BulkCheck], await bulk_answer(result))
+        body = cast(DataEnvelope[BulkCheck], await bulk_answer(result, moment))
         await release_in_turns(result.verdicts)
         await release_in_turns(data.phone_numbers)
         return Response(body, media_type=MediaType.JSON)
 
 
-async def bulk_answer(result: CheckResult) -> bytes:
+async def bulk_answer(result: CheckResult, at: datetime | None = None) -> bytes:
     """``ok(BulkCheck(...))`` as Litestar would encode it, :data:`YIELD_EVERY` results at a
     time, giving the event loop back in between (as ``check_numbers`` does)."""
-    empty = encode_json(ok(BulkCheck(result.dnc_enabled, [], result.blocked_count)))
+    empty = encode_json(ok(BulkCheck(result.dnc_enabled, [], result.blocked_count, at)))
     head, tail = empty.split(EMPTY_RESULTS)
     parts = [head, b'"results":[']
     verdicts = result.verdicts

@@ -1,5 +1,6 @@
 """The dialers' lookups."""
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -7,6 +8,7 @@ from msgspec import Meta
 
 from app.schemas import enveloped
 from app.schemas.fields import ListId
+from domain.usecases.as_of import MAX_AT_LENGTH
 from domain.usecases.checks import MAX_BULK_CHECK
 from domain.usecases.lists import MAX_CHECK_LISTS
 
@@ -14,6 +16,13 @@ LISTS_DESCRIPTION = (
     f"The named lists that apply beside the org-wide list: at most {MAX_CHECK_LISTS} "
     "distinct ids (naming the org-wide list, default, changes nothing), each of at most 64 "
     "characters; an unknown id is a 400"
+)
+
+AT_DESCRIPTION = (
+    "Answer as a check at this moment would have (from Postgres: the lists, prefix rules, "
+    "exemptions, subscriptions and DNC switch as they were then): ISO 8601 with a timezone, "
+    "e.g. 2026-11-01T10:03:00-04:00. A time without a timezone, before the organization "
+    "existed, or in the future is a 400"
 )
 
 
@@ -35,15 +44,20 @@ class CheckRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
         ]
         | None
     ) = None
+    at: Annotated[str, Meta(max_length=MAX_AT_LENGTH, description=AT_DESCRIPTION)] | None = None
+
+
+AT_ANSWERED = "With at: the moment answered for, in UTC (absent otherwise)"
 
 
 @enveloped
-class SingleCheck(msgspec.Struct, rename="camel"):
+class SingleCheck(msgspec.Struct, rename="camel", omit_defaults=True):
     phone_number: str
     blocked: bool
     dnc_enabled: bool
     reason: str | None
     lists: list[str]
+    at: Annotated[datetime, Meta(description=AT_ANSWERED)] | None = None
 
 
 class CheckItem(msgspec.Struct, rename="camel"):
@@ -55,7 +69,8 @@ class CheckItem(msgspec.Struct, rename="camel"):
 
 
 @enveloped
-class BulkCheck(msgspec.Struct, rename="camel"):
+class BulkCheck(msgspec.Struct, rename="camel", omit_defaults=True):
     dnc_enabled: bool
     results: list[CheckItem]
     blocked_count: int
+    at: Annotated[datetime, Meta(description=AT_ANSWERED)] | None = None

@@ -16,6 +16,7 @@ from infra.db.repositories import (
     SqlCallRepository,
     SqlDncEntryRepository,
     SqlExemptionRepository,
+    SqlHistoryRepository,
     SqlListRepository,
     SqlOrganizationRepository,
     SqlOutbox,
@@ -60,6 +61,7 @@ class SqlUnitOfWork:
         self.exemptions = SqlExemptionRepository(self.session)
         self.audit = SqlAuditLog(self.session)
         self.outbox = SqlOutbox(self.session)
+        self.history = SqlHistoryRepository(self.session)
         return self
 
     async def __aexit__(

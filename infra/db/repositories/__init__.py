@@ -5,6 +5,7 @@ from infra.db.repositories.audit import SqlAuditLog
 from infra.db.repositories.calls import SqlBatchRepository, SqlCallRepository
 from infra.db.repositories.entries import SqlDncEntryRepository
 from infra.db.repositories.exemptions import SqlExemptionRepository
+from infra.db.repositories.history import SqlHistoryRepository
 from infra.db.repositories.identity import SqlTokenRepository, SqlUserRepository
 from infra.db.repositories.lists import SqlListRepository, SqlPrefixRepository
 from infra.db.repositories.organizations import SqlOrganizationRepository
@@ -17,6 +18,7 @@ __all__ = [
     "SqlCallRepository",
     "SqlDncEntryRepository",
     "SqlExemptionRepository",
+    "SqlHistoryRepository",
     "SqlListRepository",
     "SqlOrganizationRepository",
     "SqlOutbox",
