@@ -45,6 +45,16 @@ mirror is ready until the organization's keys are deleted; the relay (``sync_all
 nothing left to apply, since every write settled the mirror itself; the settings endpoint agrees;
 each write answers what the model expects (added, duplicate, invalid, 404 ...).
 
+**At past moments** (``at=`` on both checks): after every step the machine notes the moment
+and a copy of the model; each invariant then asks ``POST /api/dnc/check`` with ``at`` about
+every number at the moment just before the last step and at one earlier moment (chosen at
+random), naming the named lists alive then (deleted ones included), and ``GET`` with ``at``
+about a few numbers through ``dnc serve``'s stack (whose fast path must hand them to
+Litestar). The answers must equal the copy's exactly (blocked, reason, lists, dncEnabled):
+the switch, the entries (an entry blocks until its ``expiresAt``, exactly), the named lists,
+prefix rules, exemptions and subscriptions as they were then; shared lists answer with their
+current contents and freshness (README: what is not reconstructed).
+
 Expiry runs on the real clock: entries get an ``expiresAt`` a fraction of a second ahead,
 and the expiry job (``domain.usecases.entries.expire_due``) runs either at once or after waiting for
 them. Two neighbouring organizations share the numbers: one lists all of them, the other has
@@ -52,8 +62,10 @@ DNC off; neither may leak into this organization's answers.
 """
 
 import asyncio
+import copy
 import csv
 import io
+import random
 import time
 from collections.abc import Awaitable, Sequence
 from contextlib import AsyncExitStack
@@ -189,6 +201,33 @@ class Model:
         stale = [list_id for list_id in mine if list_id in self.stale and list_id not in holding]
         return holding, stale
 
+    def answer_at(
+        self, number: str, moment: float, now: "Model"
+    ) -> tuple[bool, str | None, list[str]]:
+        """What a check at ``moment`` answers, this model being a copy taken then and ``now``
+        the model of the present (shared lists answer with their current contents and
+        freshness): blocked, reason and the lists that block, exactly."""
+        if not self.enabled:
+            return False, None, []
+        expires = self.listed.get(number, 0.0)
+        own = ["default"] if number in self.listed and (expires is None or expires > moment) else []
+        own += self.held_by(number)
+        holding: list[str] = []
+        stale: list[str] = []
+        if number not in self.exempt:
+            mine = [list_id for list_id in now.shared if list_id in self.subscribed]
+            holding = [list_id for list_id in mine if number in now.shared[list_id]]
+            stale = [x for x in mine if x in now.stale and x not in holding]
+        if own:
+            reason = "dnc"
+        elif self.by_prefix(number):
+            reason = "prefix"
+        elif holding or stale:
+            reason = "registry" if holding else "registry_stale"
+        else:
+            return False, None, []
+        return True, reason, [*own, *holding, *stale]
+
     def state(self, number: str, started: float, ended: float) -> str:
         """What the number is for a request that ran between ``started`` and ``ended``."""
         if number not in self.listed:
@@ -273,6 +312,7 @@ class DncMachine(RuleBasedStateMachine):
         self.lists_made = 0
         self.ready_expected = True  # the organization is created with its mirror built
         self.run(self._create_organization())
+        self.past: list[tuple[float, Model]] = []  # (a moment between steps, the model then)
 
     # plumbing ------------------------------------------------------------------------------
 
@@ -710,6 +750,57 @@ class DncMachine(RuleBasedStateMachine):
         assert self.run(sync_all(self.h.uow, self.h.mirror)) == 0
 
     # the invariant -------------------------------------------------------------------------
+
+    @invariant()
+    def the_past_answers_as_it_was(self) -> None:
+        """Checks with ``at``: at the moment before the last step, and at an earlier one."""
+        time.sleep(0.002)  # nothing of the last step shares the moment
+        now = time.time()
+        time.sleep(0.002)
+        if self.past:
+            moments = [self.past[-1]]
+            if len(self.past) > 1:
+                moments.append(random.Random(len(self.past)).choice(self.past[:-1]))
+            for moment, then in moments:
+                self.run(self._ask_the_past(moment, then))
+        self.past.append((now, copy.deepcopy(self.model)))
+
+    async def _ask_the_past(self, moment: float, then: Model) -> None:
+        at = iso(moment)
+        named = list(then.named)
+        sent = self._probe()
+        request = {"phoneNumbers": sent, "lists": named, "at": at}
+        via = self.app(("server", "plain")[len(self.past) % 2])
+        response = await via.post("/api/dnc/check", json=request, headers=self.check_headers)
+        assert response.status_code == 200, body(response)
+        data = body(response)["data"]
+        detail = f"at={at} then={then} now={self.model}"
+        assert data["dncEnabled"] is then.enabled, (data, detail)
+        wrong = []
+        for result in data["results"]:
+            number = result["normalized"]
+            if number is None:
+                assert (result["blocked"], result["reason"]) == (True, "invalid"), result
+                continue
+            expected = then.answer_at(number, moment, self.model)
+            got = (result["blocked"], result["reason"], result["lists"])
+            if got != expected:
+                wrong.append((number, got, expected))
+        unsafe = [w for w in wrong if w[2][0] and not w[1][0]]
+        assert not unsafe, f"a number listed then answered callable: {unsafe}; {detail}"
+        assert not wrong, f"the past answered wrongly: {wrong}; {detail}"
+        # GET through `dnc serve`'s stack: its fast path must pass these to Litestar
+        for number in random.Random(moment).sample(UNIVERSE, 3):
+            params = {"phoneNumber": f"+{number}", "lists": ",".join(named), "at": at}
+            response = await self.h.server.get(
+                "/api/dnc/check", params=params, headers=self.check_headers
+            )
+            assert response.status_code == 200, body(response)
+            single = body(response)["data"]
+            got = (single["blocked"], single["reason"], single["lists"])
+            expected = then.answer_at(number, moment, self.model)
+            assert got == expected, (number, got, expected, detail)
+            assert single["dncEnabled"] is then.enabled, (single, detail)
 
     @invariant()
     def no_path_calls_a_listed_number(self) -> None:
