@@ -279,6 +279,11 @@ class HistoryRepository(Protocol):
         """The shared lists the organization subscribed to at ``at``, by their creation."""
         ...
 
+    async def shared_changed_since(self, list_ids: Sequence[str], at: datetime) -> list[str]:
+        """Those of these shared lists whose contents changed after ``at`` (or are unknown):
+        their contents at ``at`` are not kept."""
+        ...
+
 
 class ExemptionRepository(Protocol):
     async def add(self, exemption: Exemption) -> None: ...

@@ -7,7 +7,7 @@ anyio task group per request, which cost more than the rest of a single check.""
 import asyncio
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Annotated, cast
+from typing import Annotated, NamedTuple, cast
 from uuid import UUID
 
 from litestar import Controller, MediaType, Request, Response, get, post
@@ -38,7 +38,15 @@ PATH = "/api/dnc/check"
 EMPTY_RESULTS = b'"results":[]'
 
 
-def single_check(result: CheckResult, at: datetime | None = None) -> DataEnvelope[SingleCheck]:
+class Past(NamedTuple):
+    """What an answer at a past moment adds: the moment, and the shared lists it answered
+    with contents that changed since."""
+
+    at: datetime
+    changed: list[str]
+
+
+def single_check(result: CheckResult, past: Past | None = None) -> DataEnvelope[SingleCheck]:
     [verdict] = result.verdicts
     return ok(
         SingleCheck(
@@ -47,7 +55,8 @@ def single_check(result: CheckResult, at: datetime | None = None) -> DataEnvelop
             dnc_enabled=result.dnc_enabled,
             reason=verdict.reason,
             lists=list(verdict.lists),
-            at=at,
+            at=past.at if past else None,
+            shared_lists_changed_since=past.changed if past else None,
         )
     )
 
@@ -70,22 +79,24 @@ def lists_param(raw: str | None) -> list[str]:
     return [list_id for list_id in ids if list_id]
 
 
-async def run_check(
-    state: State,
-    organization_id: UUID,
-    numbers: list[str],
-    lists: Sequence[str] = (),
-    at: datetime | None = None,
-) -> CheckResult:
-    """A check as both paths answer it (this route and ``app.layers.fast_check``), counted;
-    with ``at``, as a check at that moment would have answered (from Postgres)."""
+async def run_check_at(
+    state: State, organization_id: UUID, numbers: list[str], lists: Sequence[str], raw_at: str
+) -> tuple[CheckResult, Past]:
+    """A check as one at the moment ``raw_at`` would have answered it (from Postgres)."""
+    at = parse_at(raw_at)
     resources = resources_of(state)
-    if at is not None:
-        past = await check_numbers_at(
-            SqlUnitOfWork(resources.sessions), organization_id, numbers, lists, at
-        )
-        count_check(past)
-        return past
+    result, changed = await check_numbers_at(
+        SqlUnitOfWork(resources.sessions), organization_id, numbers, lists, at
+    )
+    count_check(result)
+    return result, Past(at, list(changed))
+
+
+async def run_check(
+    state: State, organization_id: UUID, numbers: list[str], lists: Sequence[str] = ()
+) -> CheckResult:
+    """A check as both paths answer it (this route and ``app.layers.fast_check``), counted."""
+    resources = resources_of(state)
     result = await check_numbers(
         SqlUnitOfWork(resources.sessions),
         resources.mirror,
@@ -128,9 +139,9 @@ class CheckController(Controller):
             )
         state, organization_id = request.app.state, request.user.organization_id
         named = lists_param(lists)
-        moment = None if at is None else parse_at(at)
-        result = await run_check(state, organization_id, [phoneNumber], named, moment)
-        return single_check(result, moment)
+        if at is None:
+            return single_check(await run_check(state, organization_id, [phoneNumber], named))
+        return single_check(*await run_check_at(state, organization_id, [phoneNumber], named, at))
 
     @post(
         "/",
@@ -141,26 +152,27 @@ class CheckController(Controller):
     async def many(
         self, request: CheckRequestOf, data: JSONBody[CheckRequest]
     ) -> Response[DataEnvelope[BulkCheck]]:
-        moment = None if data.at is None else parse_at(data.at)
-        result = await run_check(
-            request.app.state,
-            request.user.organization_id,
-            data.phone_numbers,
-            data.lists or (),
-            moment,
-        )
+        state, organization_id = request.app.state, request.user.organization_id
+        past = None
+        if data.at is None:
+            result = await run_check(state, organization_id, data.phone_numbers, data.lists or ())
+        else:
+            result, past = await run_check_at(
+                state, organization_id, data.phone_numbers, data.lists or (), data.at
+            )
         # Pre-encoded (Litestar sends bytes as they are), so that the answer is encoded in
         # turns too: one encode of 50,000 results holds the event loop for about 10 ms
-        body = cast(DataEnvelope[BulkCheck], await bulk_answer(result, moment))
+        body = cast(DataEnvelope[BulkCheck], await bulk_answer(result, past))
         await release_in_turns(result.verdicts)
         await release_in_turns(data.phone_numbers)
         return Response(body, media_type=MediaType.JSON)
 
 
-async def bulk_answer(result: CheckResult, at: datetime | None = None) -> bytes:
+async def bulk_answer(result: CheckResult, past: Past | None = None) -> bytes:
     """``ok(BulkCheck(...))`` as Litestar would encode it, :data:`YIELD_EVERY` results at a
     time, giving the event loop back in between (as ``check_numbers`` does)."""
-    empty = encode_json(ok(BulkCheck(result.dnc_enabled, [], result.blocked_count, at)))
+    at, changed = past if past else (None, None)
+    empty = encode_json(ok(BulkCheck(result.dnc_enabled, [], result.blocked_count, at, changed)))
     head, tail = empty.split(EMPTY_RESULTS)
     parts = [head, b'"results":[']
     verdicts = result.verdicts

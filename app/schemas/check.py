@@ -48,6 +48,11 @@ class CheckRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
 
 
 AT_ANSWERED = "With at: the moment answered for, in UTC (absent otherwise)"
+CHANGED_SINCE = (
+    "With at: the shared lists consulted (subscribed to at that moment) whose contents "
+    "changed after it. Only a shared list's current contents are kept, so these answered "
+    "with their contents of now, which may differ from what they held then (absent without at)"
+)
 
 
 @enveloped
@@ -58,6 +63,7 @@ class SingleCheck(msgspec.Struct, rename="camel", omit_defaults=True):
     reason: str | None
     lists: list[str]
     at: Annotated[datetime, Meta(description=AT_ANSWERED)] | None = None
+    shared_lists_changed_since: Annotated[list[str], Meta(description=CHANGED_SINCE)] | None = None
 
 
 class CheckItem(msgspec.Struct, rename="camel"):
@@ -74,3 +80,4 @@ class BulkCheck(msgspec.Struct, rename="camel", omit_defaults=True):
     results: list[CheckItem]
     blocked_count: int
     at: Annotated[datetime, Meta(description=AT_ANSWERED)] | None = None
+    shared_lists_changed_since: Annotated[list[str], Meta(description=CHANGED_SINCE)] | None = None

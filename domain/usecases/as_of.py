@@ -8,11 +8,13 @@ exemptions (created, deleted, lapsed) and its subscriptions to shared lists. Not
 reconstructed: a shared list's contents and freshness. Postgres keeps only a shared list's
 current generation (a national registry is hundreds of millions of numbers; a history per
 number would cost more than the list), so a subscribed list answers with what it holds now,
-and is stale at ``at`` when its current data would have been. README ("Checks at a past
-moment") says what that means for the answers."""
+and is stale at ``at`` when its current data would have been; the answer names the lists whose
+contents changed after ``at`` (``sharedListsChangedSince``). README ("Checks at a past moment")
+says what that means for the answers."""
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from uuid import UUID
 
 from domain.errors import InvalidInput, Unavailable
@@ -29,6 +31,13 @@ MAX_AT_LENGTH = 64
 EXAMPLE = "e.g. 2026-11-01T10:03:00-04:00 or 2026-11-01T14:03:00Z"
 ISO_CHARACTERS = frozenset("0123456789-:.,+TtZz ")  # (a NUL, another digit: not a time)
 UNAVAILABLE = "The database cannot answer a check at a past moment right now; retry shortly"
+
+
+class PastCheck(NamedTuple):
+    result: CheckResult
+    # the shared lists consulted whose contents changed after the moment: answered with
+    # their current contents, which may not be what they held then
+    shared_changed_since: tuple[str, ...]
 
 
 def parse_at(raw: str) -> datetime:
@@ -55,7 +64,7 @@ async def check_numbers_at(
     raw_numbers: Sequence[str],
     lists: Sequence[str],
     at: datetime,
-) -> CheckResult:
+) -> PastCheck:
     """Each number as a check at ``at`` would have answered it, asking about the org-wide
     list, the named ``lists`` (each must have existed at ``at``) and the prefix rules then in
     force, and the shared lists subscribed to then (their current contents)."""
@@ -80,12 +89,14 @@ async def check_numbers_at(
                     "had no such list then"
                 )
             enabled = await uow.history.enabled_at(organization_id, at)
-            blocking = await _blocking_at(uow, organization_id, unique, named, at)
+            blocking, subscribed = await _blocking_at(uow, organization_id, unique, named, at)
+            changed = await uow.history.shared_changed_since(subscribed, at)
     except InvalidInput:
         raise
     except Exception as exc:  # any failure here means we do not know: refuse, never guess
         raise Unavailable(UNAVAILABLE) from exc
-    return CheckResult.of(enabled, verdicts_for(raw_numbers, normalized, enabled, blocking), SOURCE)
+    verdicts = verdicts_for(raw_numbers, normalized, enabled, blocking)
+    return PastCheck(CheckResult.of(enabled, verdicts, SOURCE), tuple(changed))
 
 
 def _before_organization(created: datetime | None) -> str:
@@ -105,7 +116,9 @@ async def _blocking_at(
     numbers: list[str],
     named: tuple[str, ...],
     at: datetime,
-) -> dict[str, Blocking]:
+) -> tuple[dict[str, Blocking], list[str]]:
+    """What blocked each number at ``at`` (those that nothing blocked: absent), and the
+    shared lists subscribed to then."""
     order = (DEFAULT_LIST, *named)
     history = uow.history
     lists = await history.blocking_lists_at(organization_id, numbers, at, order)
@@ -131,7 +144,7 @@ async def _blocking_at(
         verdict = rules_blocking(held, rules.match(number), theirs, tuple(stale), lifted)
         if verdict is not None:
             found[number] = verdict
-    return found
+    return found, subscribed
 
 
 def _stale_at(shared: SharedList | None, at: datetime) -> bool:

@@ -349,6 +349,8 @@ class SharedListRow(Base):
     max_age_days: Mapped[int] = mapped_column(Integer)
     downloaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     loaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # when its contents last changed here (a load, a change that added or deleted a number)
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     generation: Mapped[int | None] = mapped_column(BigInteger)
     count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     sum1: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))

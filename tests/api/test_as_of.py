@@ -30,7 +30,7 @@ from tests.support.helpers import (
     seed_call,
     sql,
 )
-from tests.support.shared import load, shared_list
+from tests.support.shared import change, load, shared_list
 
 A, B = "12125551234", "13105550100"
 
@@ -63,6 +63,7 @@ async def check_at(
     [result] = bulk["results"]
     assert bulk["dncEnabled"] == single["dncEnabled"]
     assert bulk["at"] == single["at"]
+    assert bulk["sharedListsChangedSince"] == single["sharedListsChangedSince"]
     assert (result["blocked"], result["reason"], result["lists"]) == (
         single["blocked"],
         single["reason"],
@@ -101,6 +102,7 @@ async def test_an_entry_added_then_removed(client: Client, org: Org) -> None:
         "reason": "dnc",
         "lists": ["default"],
         "at": between.isoformat().replace("+00:00", "Z"),
+        "sharedListsChangedSince": [],
     }
     assert verdict(await check_at(client, org, A, after)) == CALLABLE
     # the same moment written in another timezone is the same moment
@@ -109,6 +111,7 @@ async def test_an_entry_added_then_removed(client: Client, org: Org) -> None:
     # the present, without at: callable, and no "at" in the answer
     response = await client.get("/api/dnc/check", params={"phoneNumber": A}, headers=org.headers)
     assert "at" not in body(response)["data"]
+    assert "sharedListsChangedSince" not in body(response)["data"]
     assert body(response)["data"]["blocked"] is False
 
 
@@ -191,6 +194,31 @@ async def test_subscriptions_as_they_were(client: Client, org: Org) -> None:
     assert verdict(await check_at(client, org, B, during)) == CALLABLE
     assert verdict(await check_at(client, org, A, after)) == CALLABLE
     assert verdict(await check_at(client, org, A, again)) == (True, "registry", [list_id])
+
+
+async def test_a_shared_list_answers_with_its_current_contents_and_says_so(
+    client: Client, org: Org
+) -> None:
+    """Only a shared list's current contents are kept: a check at a moment before they changed
+    answers with them, and names the list in sharedListsChangedSince."""
+    list_id = await registry(org, A)
+    async with resources_for(org.settings) as resources:
+        await subscribe(resources.uow(), resources.mirror, org.id, list_id)
+        unchanged = await moment()
+        await change(resources, list_id, added=[], deleted=[])  # renews, changes nothing
+        renewed = await moment()
+        await change(resources, list_id, added=[B], deleted=[A])
+        changed = await moment()
+    for when in (unchanged, renewed):
+        data = await check_at(client, org, B, when)
+        assert verdict(data) == (True, "registry", [list_id])  # added since: blocked (safe)
+        assert data["sharedListsChangedSince"] == [list_id]
+        data = await check_at(client, org, A, when)
+        assert verdict(data) == CALLABLE  # deleted since: not known to have been held
+        assert data["sharedListsChangedSince"] == [list_id]
+    data = await check_at(client, org, B, changed)
+    assert verdict(data) == (True, "registry", [list_id])
+    assert data["sharedListsChangedSince"] == []
 
 
 async def test_exemptions_as_they_were(client: Client, org: Org) -> None:

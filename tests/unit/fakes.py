@@ -929,6 +929,9 @@ class _History:
     async def subscribed_at(self, organization_id: UUID, at: datetime) -> list[str]:
         raise NotImplementedError
 
+    async def shared_changed_since(self, list_ids: Sequence[str], at: datetime) -> list[str]:
+        raise NotImplementedError
+
 
 class FakeUnitOfWork:
     """A transaction over :class:`Tables`: changes are kept on ``commit`` and dropped when

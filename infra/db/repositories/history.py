@@ -130,3 +130,16 @@ class SqlHistoryRepository(Repository):
             .order_by(SharedListRow.created_at.nulls_last(), period.list_id)
         )
         return [list_id for list_id, _ in rows]
+
+    async def shared_changed_since(self, list_ids: Sequence[str], at: datetime) -> list[str]:
+        if not list_ids:
+            return []
+        unchanged = set(
+            await self.session.scalars(
+                select(SharedListRow.id).where(
+                    SharedListRow.id == any_(texts(list_ids)),
+                    SharedListRow.changed_at.is_(None) | (SharedListRow.changed_at <= at),
+                )
+            )
+        )
+        return [list_id for list_id in list_ids if list_id not in unchanged]
