@@ -53,7 +53,8 @@ about a few numbers through ``dnc serve``'s stack (whose fast path must hand the
 Litestar). The answers must equal the copy's exactly (blocked, reason, lists, dncEnabled):
 the switch, the entries (an entry blocks until its ``expiresAt``, exactly), the named lists,
 prefix rules, exemptions and subscriptions as they were then; shared lists answer with their
-current contents and freshness (README: what is not reconstructed).
+current contents and freshness (README: what is not reconstructed), and
+``sharedListsChangedSince`` names exactly those subscribed then whose contents changed since.
 
 Expiry runs on the real clock: entries get an ``expiresAt`` a fraction of a second ahead,
 and the expiry job (``domain.usecases.entries.expire_due``) runs either at once or after waiting for
@@ -183,6 +184,12 @@ class Model:
     stale: set[str] = field(default_factory=set)
     subscribed: set[str] = field(default_factory=set)
     exempt: dict[str, str] = field(default_factory=dict)  # number -> its exemption's id
+    changed: dict[str, float] = field(default_factory=dict)  # shared list -> contents changed
+
+    def changed_since(self, then: "Model", moment: float) -> list[str]:
+        """The shared lists subscribed to at ``moment`` (``then``) whose contents changed
+        after it, as checks at that moment name them (this model being the present)."""
+        return [x for x in self.shared if x in then.subscribed and self.changed[x] > moment]
 
     def held_by(self, number: str) -> list[str]:
         """The named lists that hold the number, in the order checks name them."""
@@ -356,6 +363,7 @@ class DncMachine(RuleBasedStateMachine):
             list_id = await shared_list(self.h.resources, name, kind, max_age_days=31)
             await load(self.h.resources, list_id, held)
             self.model.shared[list_id] = set(held)
+            self.model.changed[list_id] = time.time()
         registry = next(iter(self.model.shared))  # subscribed from the start, as most are
         await subscribe(self.h.resources.uow(), self.h.resources.mirror, self.org_id, registry)
         self.model.subscribed.add(registry)
@@ -637,6 +645,7 @@ class DncMachine(RuleBasedStateMachine):
         assert report.mirrored, report
         assert report.shared.count == len(held), report
         self.model.shared[list_id] = set(held)
+        self.model.changed[list_id] = time.time()  # a load is a change, whatever it holds
         if stale:
             self.model.stale.add(list_id)
         else:
@@ -654,6 +663,8 @@ class DncMachine(RuleBasedStateMachine):
         assert report.mirrored, report
         held = (self.model.shared[list_id] - deleted) | added
         assert report.shared.count == len(held), (report, held)
+        if held != self.model.shared[list_id]:
+            self.model.changed[list_id] = time.time()
         self.model.shared[list_id] = held
         self.model.stale.discard(list_id)
 
@@ -776,6 +787,8 @@ class DncMachine(RuleBasedStateMachine):
         data = body(response)["data"]
         detail = f"at={at} then={then} now={self.model}"
         assert data["dncEnabled"] is then.enabled, (data, detail)
+        changed = self.model.changed_since(then, moment)
+        assert data["sharedListsChangedSince"] == changed, (data["sharedListsChangedSince"], detail)
         wrong = []
         for result in data["results"]:
             number = result["normalized"]
@@ -801,6 +814,7 @@ class DncMachine(RuleBasedStateMachine):
             expected = then.answer_at(number, moment, self.model)
             assert got == expected, (number, got, expected, detail)
             assert single["dncEnabled"] is then.enabled, (single, detail)
+            assert single["sharedListsChangedSince"] == changed, (single, detail)
 
     @invariant()
     def no_path_calls_a_listed_number(self) -> None:
