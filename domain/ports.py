@@ -280,8 +280,8 @@ class HistoryRepository(Protocol):
         ...
 
     async def shared_changed_since(self, list_ids: Sequence[str], at: datetime) -> list[str]:
-        """Those of these shared lists whose contents changed after ``at`` (or are unknown):
-        their contents at ``at`` are not kept."""
+        """Those of these shared lists whose data (numbers or freshness) changed after ``at``:
+        what they held at ``at`` is not kept."""
         ...
 
 

@@ -40,7 +40,7 @@ EMPTY_RESULTS = b'"results":[]'
 
 class Past(NamedTuple):
     """What an answer at a past moment adds: the moment, and the shared lists it answered
-    with contents that changed since."""
+    with data that changed since."""
 
     at: datetime
     changed: list[str]

@@ -49,9 +49,10 @@ class CheckRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
 
 AT_ANSWERED = "With at: the moment answered for, in UTC (absent otherwise)"
 CHANGED_SINCE = (
-    "With at: the shared lists consulted (subscribed to at that moment) whose contents "
-    "changed after it. Only a shared list's current contents are kept, so these answered "
-    "with their contents of now, which may differ from what they held then (absent without at)"
+    "With at: the shared lists consulted (subscribed to at that moment) whose data (numbers "
+    "or freshness) changed after it. Only a shared list's current data is kept, so these "
+    "answered with their data of now, which may differ from what it was then (absent "
+    "without at)"
 )
 
 

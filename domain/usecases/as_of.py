@@ -8,9 +8,9 @@ exemptions (created, deleted, lapsed) and its subscriptions to shared lists. Not
 reconstructed: a shared list's contents and freshness. Postgres keeps only a shared list's
 current generation (a national registry is hundreds of millions of numbers; a history per
 number would cost more than the list), so a subscribed list answers with what it holds now,
-and is stale at ``at`` when its current data would have been; the answer names the lists whose
-contents changed after ``at`` (``sharedListsChangedSince``). README ("Checks at a past moment")
-says what that means for the answers."""
+and is stale at ``at`` when its current data would have been; the answer names the lists
+whose data changed after ``at`` (``sharedListsChangedSince``): for the others it is exact.
+README ("Checks at a past moment") says what that means for the answers."""
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -35,8 +35,8 @@ UNAVAILABLE = "The database cannot answer a check at a past moment right now; re
 
 class PastCheck(NamedTuple):
     result: CheckResult
-    # the shared lists consulted whose contents changed after the moment: answered with
-    # their current contents, which may not be what they held then
+    # the shared lists consulted whose data changed after the moment: answered with their
+    # current numbers and freshness, which may not be what they were then
     shared_changed_since: tuple[str, ...]
 
 

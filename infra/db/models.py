@@ -349,7 +349,7 @@ class SharedListRow(Base):
     max_age_days: Mapped[int] = mapped_column(Integer)
     downloaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     loaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # when its contents last changed here (a load, a change that added or deleted a number)
+    # when its data (numbers or freshness) last changed here: a load or a change file
     changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     generation: Mapped[int | None] = mapped_column(BigInteger)
     count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))

@@ -199,13 +199,14 @@ async def test_subscriptions_as_they_were(client: Client, org: Org) -> None:
 async def test_a_shared_list_answers_with_its_current_contents_and_says_so(
     client: Client, org: Org
 ) -> None:
-    """Only a shared list's current contents are kept: a check at a moment before they changed
-    answers with them, and names the list in sharedListsChangedSince."""
+    """Only a shared list's current data is kept: a check at a moment before it changed (its
+    numbers, or only its freshness) answers with it, and names the list in
+    sharedListsChangedSince."""
     list_id = await registry(org, A)
     async with resources_for(org.settings) as resources:
         await subscribe(resources.uow(), resources.mirror, org.id, list_id)
         unchanged = await moment()
-        await change(resources, list_id, added=[], deleted=[])  # renews, changes nothing
+        await change(resources, list_id, added=[], deleted=[])  # renews its freshness only
         renewed = await moment()
         await change(resources, list_id, added=[B], deleted=[A])
         changed = await moment()

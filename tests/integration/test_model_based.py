@@ -54,7 +54,7 @@ Litestar). The answers must equal the copy's exactly (blocked, reason, lists, dn
 the switch, the entries (an entry blocks until its ``expiresAt``, exactly), the named lists,
 prefix rules, exemptions and subscriptions as they were then; shared lists answer with their
 current contents and freshness (README: what is not reconstructed), and
-``sharedListsChangedSince`` names exactly those subscribed then whose contents changed since.
+``sharedListsChangedSince`` names exactly those subscribed then whose data changed since.
 
 Expiry runs on the real clock: entries get an ``expiresAt`` a fraction of a second ahead,
 and the expiry job (``domain.usecases.entries.expire_due``) runs either at once or after waiting for
@@ -184,11 +184,12 @@ class Model:
     stale: set[str] = field(default_factory=set)
     subscribed: set[str] = field(default_factory=set)
     exempt: dict[str, str] = field(default_factory=dict)  # number -> its exemption's id
-    changed: dict[str, float] = field(default_factory=dict)  # shared list -> contents changed
+    changed: dict[str, float] = field(default_factory=dict)  # shared list -> its data changed
 
     def changed_since(self, then: "Model", moment: float) -> list[str]:
-        """The shared lists subscribed to at ``moment`` (``then``) whose contents changed
-        after it, as checks at that moment name them (this model being the present)."""
+        """The shared lists subscribed to at ``moment`` (``then``) whose data (numbers or
+        freshness) changed after it, as checks at that moment name them (this model being
+        the present)."""
         return [x for x in self.shared if x in then.subscribed and self.changed[x] > moment]
 
     def held_by(self, number: str) -> list[str]:
@@ -663,8 +664,7 @@ class DncMachine(RuleBasedStateMachine):
         assert report.mirrored, report
         held = (self.model.shared[list_id] - deleted) | added
         assert report.shared.count == len(held), (report, held)
-        if held != self.model.shared[list_id]:
-            self.model.changed[list_id] = time.time()
+        self.model.changed[list_id] = time.time()  # its freshness is renewed, at least
         self.model.shared[list_id] = held
         self.model.stale.discard(list_id)
 

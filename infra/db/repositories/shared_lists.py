@@ -176,9 +176,7 @@ class SqlSharedListRepository(Repository):
         old = await self.session.scalar(
             select(SharedListRow.generation).where(SharedListRow.id == list_id).with_for_update()
         )
-        await self._set(
-            list_id, staged.checksum, downloaded_at, loaded_at, staged.generation, changed=True
-        )
+        await self._set(list_id, staged.checksum, downloaded_at, loaded_at, staged.generation)
         if old is not None and old != staged.generation:
             await self.session.execute(text(f"DROP TABLE IF EXISTS {numbers_table(old)}"))
 
@@ -230,8 +228,7 @@ class SqlSharedListRepository(Repository):
             + Checksum.of(added)
             - Checksum.of(removed)
         )
-        changed = bool(added or removed)
-        await self._set(shared.id, checksum, downloaded_at, row.loaded_at, generation, changed)
+        await self._set(shared.id, checksum, downloaded_at, row.loaded_at, generation)
         return len(added), len(removed)
 
     async def _set(
@@ -241,16 +238,14 @@ class SqlSharedListRepository(Repository):
         downloaded_at: datetime,
         loaded_at: datetime | None,
         generation: int,
-        changed: bool,
     ) -> None:
-        """``changed``: the contents changed (``changed_at``, what checks at a past moment
-        read to say they answered with later data)."""
-        when = {"changed_at": func.now()} if changed else {}
+        """The list's data changed (its numbers, its freshness or both): ``changed_at`` tells
+        checks at a past moment that they answer with later data."""
         await self.session.execute(
             update(SharedListRow)
             .where(SharedListRow.id == list_id)
             .values(
-                **when,
+                changed_at=func.now(),
                 generation=generation,
                 downloaded_at=downloaded_at,
                 loaded_at=loaded_at,

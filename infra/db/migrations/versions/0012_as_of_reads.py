@@ -1,4 +1,4 @@
-"""as-of reads: every entry of a number found by index; when a shared list's contents changed
+"""as-of reads: every entry of a number found by index; when a shared list's data changed
 
 Revision ID: 0012_as_of_reads
 Revises: 0011_subscription_history
@@ -9,9 +9,9 @@ Create Date: 2026-12-07 21:20:00.000000
   only index by number covered the listed entries (``uq_dnc_entries_listed``); this one
   covers every row. It is built ``CONCURRENTLY`` (outside the migration's transaction), so
   writers of a large list are not held up while it builds.
-- ``shared_lists.changed_at``: when the list's contents last changed here (a load swapped in,
-  a change file that added or deleted a number). Only the current contents are kept, so a
-  check at a moment before it says that it answered that list with later data. Lists loaded
+- ``shared_lists.changed_at``: when the list's data last changed here (a load swapped in, a
+  change file applied: its numbers, its freshness or both). Only the current data is kept, so
+  a check at a moment before it says that it answered that list with later data. Lists loaded
   before this revision get the migration's time: what they held before it is not known.
 """
 
