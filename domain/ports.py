@@ -279,6 +279,10 @@ class HistoryRepository(Protocol):
         """The shared lists the organization subscribed to at ``at``, by their creation."""
         ...
 
+    async def deleted_since(self, list_id: str, numbers: Sequence[str], at: datetime) -> set[str]:
+        """Those of ``numbers`` a change file deleted from the shared list after ``at``."""
+        ...
+
     async def shared_changed_since(self, list_ids: Sequence[str], at: datetime) -> list[str]:
         """Those of these shared lists whose data (numbers or freshness) changed after ``at``:
         what they held at ``at`` is not kept."""

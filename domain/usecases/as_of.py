@@ -7,9 +7,10 @@ deletion removed its entries then), which named lists existed, its prefix rules,
 exemptions (created, deleted, lapsed) and its subscriptions to shared lists. Not
 reconstructed: a shared list's contents and freshness. Postgres keeps only a shared list's
 current generation (a national registry is hundreds of millions of numbers; a history per
-number would cost more than the list), so a subscribed list answers with what it holds now,
-and is stale at ``at`` when its current data would have been; the answer names the lists
-whose data changed after ``at`` (``sharedListsChangedSince``): for the others it is exact.
+number would cost more than the list), so a subscribed list answers with what it holds now
+(and every number a change file deleted from it since: it may have been held then), and is
+stale at ``at`` when its current data would have been; the answer names the lists whose data
+changed after ``at`` (``sharedListsChangedSince``): for the others it is exact.
 README ("Checks at a past moment") says what that means for the answers."""
 
 from collections.abc import Sequence
@@ -134,7 +135,10 @@ async def _blocking_at(
             if _stale_at(shared, at):
                 stale.append(list_id)
             if shared is not None:
-                for number in await uow.shared_lists.listed_among(shared, numbers):
+                holds = await uow.shared_lists.listed_among(shared, numbers)
+                # a number a change file deleted since may have been held then: it counts
+                holds |= await history.deleted_since(list_id, numbers, at)
+                for number in (n for n in numbers if n in holds):
                     holding[number] = (*holding.get(number, ()), list_id)
     found: dict[str, Blocking] = {}
     for number in numbers:

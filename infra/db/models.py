@@ -359,6 +359,20 @@ class SharedListRow(Base):
     created_at: Mapped[datetime] = _created_at()
 
 
+class SharedDeletionRow(Base):
+    """A number a change file deleted from a shared list, and when (migration 0012): a check
+    at an earlier moment still counts it as held then (only a list's current numbers are
+    kept). A full load's dropped numbers are not recorded."""
+
+    __tablename__ = "shared_list_deletions"
+    __table_args__ = (Index("ix_shared_list_deletions_number", "list_id", "number", "deleted_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    list_id: Mapped[str] = mapped_column(String(64))  # no foreign key: it outlives the list
+    number: Mapped[int] = mapped_column(BigInteger)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class SubscriptionRow(Base):
     """An organization's checks consult this shared list."""
 

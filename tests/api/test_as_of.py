@@ -196,12 +196,12 @@ async def test_subscriptions_as_they_were(client: Client, org: Org) -> None:
     assert verdict(await check_at(client, org, A, again)) == (True, "registry", [list_id])
 
 
-async def test_a_shared_list_answers_with_its_current_contents_and_says_so(
+async def test_a_shared_list_answers_with_its_current_data_and_says_so(
     client: Client, org: Org
 ) -> None:
     """Only a shared list's current data is kept: a check at a moment before it changed (its
-    numbers, or only its freshness) answers with it, and names the list in
-    sharedListsChangedSince."""
+    numbers, or only its freshness) answers with it, plus the numbers change files deleted
+    since, and names the list in sharedListsChangedSince."""
     list_id = await registry(org, A)
     async with resources_for(org.settings) as resources:
         await subscribe(resources.uow(), resources.mirror, org.id, list_id)
@@ -215,11 +215,26 @@ async def test_a_shared_list_answers_with_its_current_contents_and_says_so(
         assert verdict(data) == (True, "registry", [list_id])  # added since: blocked (safe)
         assert data["sharedListsChangedSince"] == [list_id]
         data = await check_at(client, org, A, when)
-        assert verdict(data) == CALLABLE  # deleted since: not known to have been held
+        assert verdict(data) == (True, "registry", [list_id])  # deleted since: held then
         assert data["sharedListsChangedSince"] == [list_id]
-    data = await check_at(client, org, B, changed)
-    assert verdict(data) == (True, "registry", [list_id])
-    assert data["sharedListsChangedSince"] == []
+    for number, expected in ((B, (True, "registry", [list_id])), (A, CALLABLE)):
+        data = await check_at(client, org, number, changed)
+        assert verdict(data) == expected
+        assert data["sharedListsChangedSince"] == []
+
+
+async def test_a_number_a_full_load_dropped_is_not_known_then(client: Client, org: Org) -> None:
+    """A full load is swapped in whole, without comparing it with the list it replaces: a
+    number it dropped answers as not held at earlier moments (README: what cannot be
+    reconstructed), and the answer names the list as answered with later data."""
+    list_id = await registry(org, A)
+    async with resources_for(org.settings) as resources:
+        await subscribe(resources.uow(), resources.mirror, org.id, list_id)
+        held = await moment()
+        await load(resources, list_id, [B])
+    data = await check_at(client, org, A, held)
+    assert verdict(data) == CALLABLE
+    assert data["sharedListsChangedSince"] == [list_id]
 
 
 async def test_exemptions_as_they_were(client: Client, org: Org) -> None:

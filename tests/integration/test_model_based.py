@@ -53,7 +53,8 @@ about a few numbers through ``dnc serve``'s stack (whose fast path must hand the
 Litestar). The answers must equal the copy's exactly (blocked, reason, lists, dncEnabled):
 the switch, the entries (an entry blocks until its ``expiresAt``, exactly), the named lists,
 prefix rules, exemptions and subscriptions as they were then; shared lists answer with their
-current contents and freshness (README: what is not reconstructed), and
+current contents and freshness plus the numbers change files deleted since (README: what is
+not reconstructed), and
 ``sharedListsChangedSince`` names exactly those subscribed then whose data changed since.
 
 Expiry runs on the real clock: entries get an ``expiresAt`` a fraction of a second ahead,
@@ -185,6 +186,8 @@ class Model:
     subscribed: set[str] = field(default_factory=set)
     exempt: dict[str, str] = field(default_factory=dict)  # number -> its exemption's id
     changed: dict[str, float] = field(default_factory=dict)  # shared list -> its data changed
+    # what change files deleted from the shared lists: (when, list, number)
+    deleted: list[tuple[float, str, str]] = field(default_factory=list)
 
     def changed_since(self, then: "Model", moment: float) -> list[str]:
         """The shared lists subscribed to at ``moment`` (``then``) whose data (numbers or
@@ -224,7 +227,8 @@ class Model:
         stale: list[str] = []
         if number not in self.exempt:
             mine = [list_id for list_id in now.shared if list_id in self.subscribed]
-            holding = [list_id for list_id in mine if number in now.shared[list_id]]
+            since = {x for t, x, n in now.deleted if n == number and t > moment}
+            holding = [x for x in mine if number in now.shared[x] or x in since]
             stale = [x for x in mine if x in now.stale and x not in holding]
         if own:
             reason = "dnc"
@@ -664,7 +668,10 @@ class DncMachine(RuleBasedStateMachine):
         assert report.mirrored, report
         held = (self.model.shared[list_id] - deleted) | added
         assert report.shared.count == len(held), (report, held)
-        self.model.changed[list_id] = time.time()  # its freshness is renewed, at least
+        ended = time.time()
+        self.model.changed[list_id] = ended  # its freshness is renewed, at least
+        gone = (self.model.shared[list_id] & deleted) - added
+        self.model.deleted += [(ended, list_id, number) for number in gone]
         self.model.shared[list_id] = held
         self.model.stale.discard(list_id)
 

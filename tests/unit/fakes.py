@@ -929,6 +929,9 @@ class _History:
     async def subscribed_at(self, organization_id: UUID, at: datetime) -> list[str]:
         raise NotImplementedError
 
+    async def deleted_since(self, list_id: str, numbers: Sequence[str], at: datetime) -> set[str]:
+        raise NotImplementedError
+
     async def shared_changed_since(self, list_ids: Sequence[str], at: datetime) -> list[str]:
         raise NotImplementedError
 

@@ -3,6 +3,9 @@ included), lists, prefix rules and exemptions by their start and end times, the 
 changes (``dnc_enabled_changes``) and its subscription periods
 (``shared_list_subscription_periods``), both kept by triggers (migrations 0010, 0011).
 
+A number a change file deleted from a shared list is kept with when (``shared_list_deletions``,
+migration 0012).
+
 A row counts at ``at`` when it began at or before ``at`` and had not ended by then: the
 moment of a removal is the first moment it no longer applies, as ``expiresAt`` is."""
 
@@ -10,7 +13,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, any_, select
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    Text,
+    any_,
+    bindparam,
+    func,
+    select,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 
 from infra.db.models import (
@@ -20,10 +33,16 @@ from infra.db.models import (
     ExemptionRow,
     OrganizationRow,
     PrefixRuleRow,
+    SharedDeletionRow,
     SharedListRow,
     SubscriptionPeriodRow,
 )
 from infra.db.repositories.base import Repository, texts
+
+
+def bigints(numbers: Sequence[str]) -> BindParameter[list[int]]:
+    """E.164 digits as one ``bigint[]`` parameter (shared lists keep numbers as integers)."""
+    return bindparam(None, [int(n) for n in numbers], type_=ARRAY(BigInteger()))  # type: ignore[arg-type]
 
 
 def _during(
@@ -130,6 +149,20 @@ class SqlHistoryRepository(Repository):
             .order_by(SharedListRow.created_at.nulls_last(), period.list_id)
         )
         return [list_id for list_id, _ in rows]
+
+    async def deleted_since(self, list_id: str, numbers: Sequence[str], at: datetime) -> set[str]:
+        if not numbers:
+            return set()
+        found = await self.session.scalars(
+            select(func.cast(SharedDeletionRow.number, Text))
+            .where(
+                SharedDeletionRow.list_id == list_id,
+                SharedDeletionRow.number == any_(bigints(numbers)),
+                SharedDeletionRow.deleted_at > at,
+            )
+            .distinct()
+        )
+        return set(found)
 
     async def shared_changed_since(self, list_ids: Sequence[str], at: datetime) -> list[str]:
         if not list_ids:

@@ -222,6 +222,14 @@ class SqlSharedListRepository(Repository):
             if remove
             else []
         )
+        if removed:  # kept, so that a check at an earlier moment still finds them
+            await self.session.execute(
+                text(
+                    "INSERT INTO shared_list_deletions (list_id, number, deleted_at) "
+                    "SELECT :list_id, unnest(CAST(CAST(:numbers AS text[]) AS bigint[])), now()"
+                ),
+                {"list_id": shared.id, "numbers": [str(number) for number in removed]},
+            )
         row = await self.session.get_one(SharedListRow, shared.id, with_for_update=True)
         checksum = (
             Checksum(row.count, row.sum1, row.sum2, row.sum3)

@@ -1,4 +1,4 @@
-"""as-of reads: every entry of a number found by index; when a shared list's data changed
+"""as-of reads: entries by number; when a shared list's data changed, and its deletions
 
 Revision ID: 0012_as_of_reads
 Revises: 0011_subscription_history
@@ -13,6 +13,11 @@ Create Date: 2026-12-07 21:20:00.000000
   change file applied: its numbers, its freshness or both). Only the current data is kept, so
   a check at a moment before it says that it answered that list with later data. Lists loaded
   before this revision get the migration's time: what they held before it is not known.
+- ``shared_list_deletions``: each number a change file deleted from a shared list, and when,
+  so that a check at an earlier moment still counts it as held then (the safe direction). A
+  full load swaps a whole list in without comparing it with the one it replaces (a national
+  registry is hundreds of millions of numbers), so the numbers it drops are not recorded;
+  nor are deletions before this revision.
 """
 
 from collections.abc import Sequence
@@ -28,6 +33,19 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("shared_lists", sa.Column("changed_at", sa.DateTime(timezone=True)))
+    op.create_table(
+        "shared_list_deletions",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
+        sa.Column("list_id", sa.String(64), nullable=False),
+        sa.Column("number", sa.BigInteger(), nullable=False),
+        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_shared_list_deletions")),
+    )
+    op.create_index(
+        "ix_shared_list_deletions_number",
+        "shared_list_deletions",
+        ["list_id", "number", "deleted_at"],
+    )
     op.execute("UPDATE shared_lists SET changed_at = now() WHERE generation IS NOT NULL")
     with op.get_context().autocommit_block():
         op.execute(
@@ -39,4 +57,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.get_context().autocommit_block():
         op.execute("DROP INDEX CONCURRENTLY IF EXISTS ix_dnc_entries_org_phone")
+    op.drop_table("shared_list_deletions")
     op.drop_column("shared_lists", "changed_at")
