@@ -13,6 +13,7 @@ stale at ``at`` when its current data would have been; the answer names the list
 changed after ``at`` (``sharedListsChangedSince``): for the others it is exact.
 README ("Checks at a past moment") says what that means for the answers."""
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -24,7 +25,7 @@ from domain.ports import UnitOfWork
 from domain.rules import PrefixRules
 from domain.rules import blocking as rules_blocking
 from domain.time import as_utc, utcnow
-from domain.usecases.checks import normalize_all, verdicts_for
+from domain.usecases.checks import YIELD_EVERY, normalize_all, verdicts_for
 from domain.usecases.lists import named_lists_of
 
 SOURCE = "history"  # CheckResult.source of an as-of check
@@ -77,7 +78,7 @@ async def check_numbers_at(
             f"at ({at.isoformat()}) is in the future (the server's time is "
             f"{now.isoformat()}): a check at a past moment needs a moment that has passed"
         )
-    normalized, unique = normalize_all(raw_numbers)
+    normalized, unique = await _normalized(raw_numbers)
     try:
         async with uow:
             created = await uow.history.created_at(organization_id)
@@ -96,8 +97,27 @@ async def check_numbers_at(
         raise
     except Exception as exc:  # any failure here means we do not know: refuse, never guess
         raise Unavailable(UNAVAILABLE) from exc
-    verdicts = verdicts_for(raw_numbers, normalized, enabled, blocking)
+    verdicts = []
+    for start in range(0, len(raw_numbers), YIELD_EVERY):  # 50,000 numbers: in turns
+        if start:
+            await asyncio.sleep(0)
+        end = start + YIELD_EVERY
+        verdicts += verdicts_for(raw_numbers[start:end], normalized[start:end], enabled, blocking)
     return PastCheck(CheckResult.of(enabled, verdicts, SOURCE), tuple(changed))
+
+
+async def _normalized(raw_numbers: Sequence[str]) -> tuple[list[str | None], list[str]]:
+    """``normalize_all``, giving the event loop back every :data:`YIELD_EVERY` numbers (as a
+    check of the present does)."""
+    normalized: list[str | None] = []
+    unique: dict[str, None] = {}
+    for start in range(0, len(raw_numbers), YIELD_EVERY):
+        if start:
+            await asyncio.sleep(0)
+        part, distinct = normalize_all(raw_numbers[start : start + YIELD_EVERY])
+        normalized += part
+        unique.update(dict.fromkeys(distinct))
+    return normalized, list(unique)
 
 
 def _before_organization(created: datetime | None) -> str:

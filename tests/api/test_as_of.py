@@ -483,3 +483,21 @@ async def test_a_check_scope_token_may_ask_about_the_past(client: Client, org: O
     )
     assert response.status_code == 200, body(response)
     assert verdict(body(response)["data"]) == CALLABLE
+
+
+async def test_a_large_check_at_a_moment_answers_every_number_in_order(
+    client: Client, org: Org
+) -> None:
+    """More numbers than one turn of the event loop takes (250): the parts join in order."""
+    await seed_call(client, org)
+    assert (await client.post("/api/dnc/add", json=add_body(A), headers=org.headers)).is_success
+    now = await moment()
+    sent = [f"+1212555{i:04d}" for i in range(1000, 2000)] + ["12345"]  # A is +12125551234
+    response = await client.post(
+        "/api/dnc/check", json={"phoneNumbers": sent, "at": now.isoformat()}, headers=org.headers
+    )
+    data = body(response)["data"]
+    assert [r["phoneNumber"] for r in data["results"]] == sent
+    blocked = [r["normalized"] for r in data["results"] if r["blocked"]]
+    assert blocked == [A, None]
+    assert data["blockedCount"] == 2
