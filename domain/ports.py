@@ -270,6 +270,56 @@ class SharedNumbers(Protocol):
         ...
 
 
+class HistoryRepository(Protocol):
+    """What an organization's checks consulted at a past moment ``at``, from what Postgres
+    keeps: entries with their tombstones, lists and prefix rules with their deletion times,
+    exemptions with theirs, the DNC switch's changes and the subscription periods."""
+
+    async def created_at(self, organization_id: UUID) -> datetime | None:
+        """When the organization was created (None: no such organization)."""
+        ...
+
+    async def enabled_at(self, organization_id: UUID, at: datetime) -> bool:
+        """Whether its DNC switch was on at ``at`` (on, when nothing is known)."""
+        ...
+
+    async def missing_lists_at(
+        self, organization_id: UUID, list_ids: Sequence[str], at: datetime
+    ) -> list[str]:
+        """Those of ``list_ids`` that were not live lists of the organization at ``at``."""
+        ...
+
+    async def blocking_lists_at(
+        self, organization_id: UUID, numbers: Sequence[str], at: datetime, lists: Sequence[str]
+    ) -> dict[str, set[str]]:
+        """number: those of ``lists`` on which it had an entry at ``at``, neither removed nor
+        expired then."""
+        ...
+
+    async def prefixes_at(self, organization_id: UUID, at: datetime) -> list[str]:
+        """The prefix rules in force at ``at``."""
+        ...
+
+    async def exempt_at(
+        self, organization_id: UUID, numbers: Sequence[str], at: datetime
+    ) -> set[str]:
+        """Those of ``numbers`` an exemption lifted the shared lists for at ``at``."""
+        ...
+
+    async def subscribed_at(self, organization_id: UUID, at: datetime) -> list[str]:
+        """The shared lists the organization subscribed to at ``at``, by their creation."""
+        ...
+
+    async def deleted_since(self, list_id: str, numbers: Sequence[str], at: datetime) -> set[str]:
+        """Those of ``numbers`` a change file deleted from the shared list after ``at``."""
+        ...
+
+    async def shared_changed_since(self, list_ids: Sequence[str], at: datetime) -> list[str]:
+        """Those of these shared lists whose data (numbers or freshness) changed after ``at``:
+        what they held at ``at`` is not kept."""
+        ...
+
+
 class ExemptionRepository(Protocol):
     async def add(self, exemption: Exemption) -> None: ...
     async def get(self, organization_id: UUID, exemption_id: UUID) -> Exemption | None:
@@ -529,6 +579,8 @@ class UnitOfWork(Protocol):
     def audit(self) -> AuditLog: ...
     @property
     def outbox(self) -> Outbox: ...
+    @property
+    def history(self) -> HistoryRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -5,11 +5,12 @@ the framework's per-request work (routing, the middleware and guard layers, the 
 object), not the lookup. :class:`FastCheck` wraps the Litestar app and answers a request
 itself only when everything about it is ordinary: a GET of exactly this path, one
 ``Authorization: Bearer`` header whose token is already in the token cache, one
-``phoneNumber``, at most one ``lists`` and no other parameter. The answer is built by the
-same code as the route's (:func:`app.routes.check.single_check`) and encoded by Litestar's own
-encoder. Anything else, and any failure on the way (a token to look up, a bad request, Redis
-and Postgres down), goes to Litestar untouched, which gives the usual answer or error
-envelope.
+``phoneNumber``, at most one ``lists`` and no other parameter (a check at a past moment,
+``at=``, goes to Litestar: it is answered from Postgres, never as a check of the present).
+The answer is built by the same code as the route's (:func:`app.routes.check.single_check`)
+and encoded by Litestar's own encoder. Anything else, and any failure on the way (a token to
+look up, a bad request, Redis and Postgres down), goes to Litestar untouched, which gives the
+usual answer or error envelope.
 ``tests/api/test_fast_check.py`` holds the two paths to the same bytes.
 """
 
@@ -22,7 +23,14 @@ from app.auth import bearer_token
 from app.deps import resources_of
 from app.layers.base import HttpLayer
 from app.query import query_pairs
-from app.routes.check import PATH, lists_param, run_check, single_check, unknown_parameter
+from app.routes.check import (
+    FAST_PARAMETERS,
+    PATH,
+    lists_param,
+    run_check,
+    single_check,
+    unknown_parameter,
+)
 from domain.usecases.identity import hash_token
 
 _HEADERS = [(b"content-type", b"application/json")]
@@ -61,7 +69,8 @@ class FastCheck(HttpLayer):
         try:
             pairs = query_pairs(scope["query_string"])  # a repeated parameter: Litestar's 400
             numbers = [v for k, v in pairs if k == "phoneNumber"]
-            if len(numbers) != 1 or not numbers[0] or unknown_parameter(k for k, _ in pairs):
+            names = (k for k, _ in pairs)
+            if len(numbers) != 1 or not numbers[0] or unknown_parameter(names, FAST_PARAMETERS):
                 return None
             named = lists_param(next((v for k, v in pairs if k == "lists"), None))
             if resources.limiter.wait_for(principal.token_id):  # charged once we will answer

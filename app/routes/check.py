@@ -6,7 +6,8 @@ anyio task group per request, which cost more than the rest of a single check.""
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from typing import Annotated, cast
+from datetime import datetime
+from typing import Annotated, NamedTuple, cast
 from uuid import UUID
 
 from litestar import Controller, MediaType, Request, Response, get, post
@@ -20,6 +21,7 @@ from app.errors import DataEnvelope, error_responses, ok
 from app.layers.metrics import count_check
 from app.routes.receipts import keep_receipt_of, receipt_param
 from app.schemas.check import (
+    AT_DESCRIPTION,
     LISTS_DESCRIPTION,
     RECEIPT_DESCRIPTION,
     BulkCheck,
@@ -30,6 +32,7 @@ from app.schemas.check import (
 from domain.errors import InvalidInput
 from domain.model import CheckResult, Principal
 from domain.time import utcnow
+from domain.usecases.as_of import MAX_AT_LENGTH, check_numbers_at, parse_at
 from domain.usecases.checks import YIELD_EVERY, check_numbers, release_in_turns
 from domain.usecases.receipts import new_receipt_id
 from infra.db.uow import SqlUnitOfWork
@@ -39,7 +42,17 @@ PATH = "/api/dnc/check"
 EMPTY_RESULTS = b'"results":[]'
 
 
-def single_check(result: CheckResult, receipt_id: str | None = None) -> DataEnvelope[SingleCheck]:
+class Past(NamedTuple):
+    """What an answer at a past moment adds: the moment, and the shared lists it answered
+    with data that changed since."""
+
+    at: datetime
+    changed: list[str]
+
+
+def single_check(
+    result: CheckResult, past: Past | None = None, receipt_id: str | None = None
+) -> DataEnvelope[SingleCheck]:
     [verdict] = result.verdicts
     return ok(
         SingleCheck(
@@ -49,13 +62,16 @@ def single_check(result: CheckResult, receipt_id: str | None = None) -> DataEnve
             reason=verdict.reason,
             lists=list(verdict.lists),
             receipt_id=receipt_id,
+            at=past.at if past else None,
+            shared_lists_changed_since=past.changed if past else None,
         )
     )
 
 
-CHECK_PARAMETERS = frozenset({"phoneNumber", "lists"})  # what the fast path answers
-# a receipt is kept by the route only: the fast path takes ``receipt`` for an unknown name
-ROUTE_PARAMETERS = CHECK_PARAMETERS | {"receipt"}
+# what the fast path (app.layers.fast_check) answers: a check of the present, without a
+# receipt, nothing else
+FAST_PARAMETERS = frozenset({"phoneNumber", "lists"})
+CHECK_PARAMETERS = FAST_PARAMETERS | {"at", "receipt"}
 
 
 def unknown_parameter(names: Iterable[str], known: frozenset[str] = CHECK_PARAMETERS) -> str | None:
@@ -69,6 +85,19 @@ def lists_param(raw: str | None) -> list[str]:
     ``+`` (what form-encoding clients send for a space; no list id has one)."""
     ids = (part.strip(" +") for part in (raw or "").split(","))
     return [list_id for list_id in ids if list_id]
+
+
+async def run_check_at(
+    state: State, organization_id: UUID, numbers: list[str], lists: Sequence[str], raw_at: str
+) -> tuple[CheckResult, Past]:
+    """A check as one at the moment ``raw_at`` would have answered it (from Postgres)."""
+    at = parse_at(raw_at)
+    resources = resources_of(state)
+    result, changed = await check_numbers_at(
+        SqlUnitOfWork(resources.sessions), organization_id, numbers, lists, at
+    )
+    count_check(result)
+    return result, Past(at, list(changed))
 
 
 async def run_check(
@@ -108,19 +137,28 @@ class CheckController(Controller):
             str | None, QueryParameter(description=f"{LISTS_DESCRIPTION}, as ID,ID")
         ] = None,
         receipt: Annotated[str | None, QueryParameter(description=RECEIPT_DESCRIPTION)] = None,
+        at: Annotated[
+            str | None, QueryParameter(description=AT_DESCRIPTION, max_length=MAX_AT_LENGTH)
+        ] = None,
     ) -> DataEnvelope[SingleCheck]:
-        unknown = unknown_parameter(request.query_params, ROUTE_PARAMETERS)
+        unknown = unknown_parameter(request.query_params)
         if unknown is not None:
             raise InvalidInput(
                 f"a check takes no query parameter {unknown!r}: name lists as lists=ID,ID"
             )
         state, organization_id = request.app.state, request.user.organization_id
         named = lists_param(lists)
-        if not receipt_param(receipt):
-            return single_check(await run_check(state, organization_id, [phoneNumber], named))
-        asked_at, receipt_id = utcnow(), new_receipt_id()
-        result = await run_check(state, organization_id, [phoneNumber], named)
-        body = encode_json(single_check(result, str(receipt_id)))
+        wants_receipt = receipt_param(receipt)
+        asked_at = utcnow()
+        past = None
+        if at is None:
+            result = await run_check(state, organization_id, [phoneNumber], named)
+        else:
+            result, past = await run_check_at(state, organization_id, [phoneNumber], named, at)
+        if not wants_receipt:
+            return single_check(result, past)
+        receipt_id = new_receipt_id()
+        body = encode_json(single_check(result, past, str(receipt_id)))
         query = {name: request.query_params[name] for name in request.query_params}
         question = b'{"method":"GET","path":"%s","query":%s}' % (PATH.encode(), encode_json(query))
         await keep_receipt_of(request, receipt_id, asked_at, question, body, result, named)
@@ -136,20 +174,25 @@ class CheckController(Controller):
     async def many(
         self, request: CheckRequestOf, data: JSONBody[CheckRequest]
     ) -> Response[DataEnvelope[BulkCheck]]:
+        state, organization_id = request.app.state, request.user.organization_id
         asked_at = utcnow()
         receipt_id = new_receipt_id() if data.receipt else None
-        result = await run_check(
-            request.app.state, request.user.organization_id, data.phone_numbers, data.lists or ()
-        )
+        named = data.lists or ()
+        past = None
+        if data.at is None:
+            result = await run_check(state, organization_id, data.phone_numbers, named)
+        else:
+            result, past = await run_check_at(
+                state, organization_id, data.phone_numbers, named, data.at
+            )
         # Pre-encoded (Litestar sends bytes as they are), so that the answer is encoded in
         # turns too: one encode of 50,000 results holds the event loop for about 10 ms
-        answer = await bulk_answer(result, None if receipt_id is None else str(receipt_id))
+        answer = await bulk_answer(result, past, None if receipt_id is None else str(receipt_id))
         if receipt_id is not None:  # kept before it is sent
             question = b'{"method":"POST","path":"%s","body":%s}' % (
                 PATH.encode(),
                 encode_json(data),
             )
-            named = data.lists or ()
             await keep_receipt_of(request, receipt_id, asked_at, question, answer, result, named)
         body = cast(DataEnvelope[BulkCheck], answer)
         await release_in_turns(result.verdicts)
@@ -157,10 +200,20 @@ class CheckController(Controller):
         return Response(body, media_type=MediaType.JSON)
 
 
-async def bulk_answer(result: CheckResult, receipt_id: str | None = None) -> bytes:
+async def bulk_answer(
+    result: CheckResult, past: Past | None = None, receipt_id: str | None = None
+) -> bytes:
     """``ok(BulkCheck(...))`` as Litestar would encode it, :data:`YIELD_EVERY` results at a
     time, giving the event loop back in between (as ``check_numbers`` does)."""
-    check = BulkCheck(result.dnc_enabled, [], result.blocked_count, receipt_id)
+    at, changed = past if past else (None, None)
+    check = BulkCheck(
+        dnc_enabled=result.dnc_enabled,
+        results=[],
+        blocked_count=result.blocked_count,
+        receipt_id=receipt_id,
+        at=at,
+        shared_lists_changed_since=changed,
+    )
     empty = encode_json(ok(check))
     head, tail = empty.split(EMPTY_RESULTS)
     parts = [head, b'"results":[']

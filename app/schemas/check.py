@@ -1,5 +1,6 @@
 """The dialers' lookups."""
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -7,6 +8,7 @@ from msgspec import Meta
 
 from app.schemas import enveloped
 from app.schemas.fields import ListId
+from domain.usecases.as_of import MAX_AT_LENGTH
 from domain.usecases.checks import MAX_BULK_CHECK
 from domain.usecases.lists import MAX_CHECK_LISTS
 
@@ -20,6 +22,13 @@ RECEIPT_DESCRIPTION = (
     "before answering; a JSON boolean (a query's receipt=true|false)"
 )
 RECEIPT_ID_DESCRIPTION = "The receipt of this check, when it asked for one"
+
+AT_DESCRIPTION = (
+    "Answer as a check at this moment would have (from Postgres: the lists, prefix rules, "
+    "exemptions, subscriptions and DNC switch as they were then): ISO 8601 with a timezone, "
+    "e.g. 2026-11-01T10:03:00-04:00. A time without a timezone, before the organization "
+    "existed, or in the future is a 400"
+)
 
 
 class CheckRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
@@ -41,6 +50,16 @@ class CheckRequest(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
         | None
     ) = None
     receipt: Annotated[bool, Meta(description=RECEIPT_DESCRIPTION)] = False
+    at: Annotated[str, Meta(max_length=MAX_AT_LENGTH, description=AT_DESCRIPTION)] | None = None
+
+
+AT_ANSWERED = "With at: the moment answered for, in UTC (absent otherwise)"
+CHANGED_SINCE = (
+    "With at: the shared lists consulted (subscribed to at that moment) whose data (numbers "
+    "or freshness) changed after it. Only a shared list's current data is kept, so these "
+    "answered with their data of now, which may differ from what it was then (absent "
+    "without at)"
+)
 
 
 @enveloped
@@ -51,6 +70,8 @@ class SingleCheck(msgspec.Struct, rename="camel", omit_defaults=True):
     reason: str | None
     lists: list[str]
     receipt_id: Annotated[str | None, Meta(description=RECEIPT_ID_DESCRIPTION)] = None
+    at: Annotated[datetime, Meta(description=AT_ANSWERED)] | None = None
+    shared_lists_changed_since: Annotated[list[str], Meta(description=CHANGED_SINCE)] | None = None
 
 
 class CheckItem(msgspec.Struct, rename="camel"):
@@ -67,3 +88,5 @@ class BulkCheck(msgspec.Struct, rename="camel", omit_defaults=True):
     results: list[CheckItem]
     blocked_count: int
     receipt_id: Annotated[str | None, Meta(description=RECEIPT_ID_DESCRIPTION)] = None
+    at: Annotated[datetime, Meta(description=AT_ANSWERED)] | None = None
+    shared_lists_changed_since: Annotated[list[str], Meta(description=CHANGED_SINCE)] | None = None

@@ -52,6 +52,23 @@ class OrganizationRow(Base):
     created_at: Mapped[datetime] = _created_at()
 
 
+class EnabledChangeRow(Base):
+    """One change of an organization's DNC switch (and its state at creation), written by a
+    trigger on ``organizations`` (migration 0010): what as-of checks read."""
+
+    __tablename__ = "dnc_enabled_changes"
+    __table_args__ = (
+        Index("ix_dnc_enabled_changes_org_changed", "organization_id", "changed_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class UserRow(Base):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint("role IN ('admin', 'member')", name="role"),)
@@ -131,6 +148,7 @@ class DncEntryRow(Base):
             postgresql_where=text("removed_at IS NULL"),
         ),
         Index("ix_dnc_entries_org_created", "organization_id", "list_id", "created_at", "id"),
+        Index("ix_dnc_entries_org_phone", "organization_id", "phone_number", "created_at"),
         Index(
             "ix_dnc_entries_expiring",
             "expires_at",
@@ -332,12 +350,28 @@ class SharedListRow(Base):
     max_age_days: Mapped[int] = mapped_column(Integer)
     downloaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     loaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # when its data (numbers or freshness) last changed here: a load or a change file
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     generation: Mapped[int | None] = mapped_column(BigInteger)
     count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     sum1: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     sum2: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     sum3: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     created_at: Mapped[datetime] = _created_at()
+
+
+class SharedDeletionRow(Base):
+    """A number a change file deleted from a shared list, and when (migration 0012): a check
+    at an earlier moment still counts it as held then (only a list's current numbers are
+    kept). A full load's dropped numbers are not recorded."""
+
+    __tablename__ = "shared_list_deletions"
+    __table_args__ = (Index("ix_shared_list_deletions_number", "list_id", "number", "deleted_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    list_id: Mapped[str] = mapped_column(String(64))  # no foreign key: it outlives the list
+    number: Mapped[int] = mapped_column(BigInteger)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class SubscriptionRow(Base):
@@ -352,6 +386,24 @@ class SubscriptionRow(Base):
         ForeignKey("shared_lists.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     created_at: Mapped[datetime] = _created_at()
+
+
+class SubscriptionPeriodRow(Base):
+    """When an organization subscribed to a shared list, and when it stopped (null: still
+    does), kept by triggers on ``shared_list_subscriptions`` (migration 0011)."""
+
+    __tablename__ = "shared_list_subscription_periods"
+    __table_args__ = (
+        Index("ix_shared_list_subscription_periods_org", "organization_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    list_id: Mapped[str] = mapped_column(String(64))  # no foreign key: it outlives the list
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ExemptionRow(Base):

@@ -17,6 +17,7 @@ from infra.db.repositories import (
     SqlConsoleSessionRepository,
     SqlDncEntryRepository,
     SqlExemptionRepository,
+    SqlHistoryRepository,
     SqlListRepository,
     SqlOrganizationRepository,
     SqlOutbox,
@@ -62,6 +63,7 @@ class SqlUnitOfWork:
         self.exemptions = SqlExemptionRepository(self.session)
         self.audit = SqlAuditLog(self.session)
         self.outbox = SqlOutbox(self.session)
+        self.history = SqlHistoryRepository(self.session)
         return self
 
     async def __aexit__(

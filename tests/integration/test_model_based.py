@@ -45,6 +45,18 @@ mirror is ready until the organization's keys are deleted; the relay (``sync_all
 nothing left to apply, since every write settled the mirror itself; the settings endpoint agrees;
 each write answers what the model expects (added, duplicate, invalid, 404 ...).
 
+**At past moments** (``at=`` on both checks): after every step the machine notes the moment
+and a copy of the model; each invariant then asks ``POST /api/dnc/check`` with ``at`` about
+every number at the moment just before the last step and at one earlier moment (chosen at
+random), naming the named lists alive then (deleted ones included), and ``GET`` with ``at``
+about a few numbers through ``dnc serve``'s stack (whose fast path must hand them to
+Litestar). The answers must equal the copy's exactly (blocked, reason, lists, dncEnabled):
+the switch, the entries (an entry blocks until its ``expiresAt``, exactly), the named lists,
+prefix rules, exemptions and subscriptions as they were then; shared lists answer with their
+current contents and freshness plus the numbers change files deleted since (README: what is
+not reconstructed), and
+``sharedListsChangedSince`` names exactly those subscribed then whose data changed since.
+
 Expiry runs on the real clock: entries get an ``expiresAt`` a fraction of a second ahead,
 and the expiry job (``domain.usecases.entries.expire_due``) runs either at once or after waiting for
 them. Two neighbouring organizations share the numbers: one lists all of them, the other has
@@ -52,8 +64,10 @@ DNC off; neither may leak into this organization's answers.
 """
 
 import asyncio
+import copy
 import csv
 import io
+import random
 import time
 from collections.abc import Awaitable, Sequence
 from contextlib import AsyncExitStack
@@ -171,6 +185,15 @@ class Model:
     stale: set[str] = field(default_factory=set)
     subscribed: set[str] = field(default_factory=set)
     exempt: dict[str, str] = field(default_factory=dict)  # number -> its exemption's id
+    changed: dict[str, float] = field(default_factory=dict)  # shared list -> its data changed
+    # what change files deleted from the shared lists: (when, list, number)
+    deleted: list[tuple[float, str, str]] = field(default_factory=list)
+
+    def changed_since(self, then: "Model", moment: float) -> list[str]:
+        """The shared lists subscribed to at ``moment`` (``then``) whose data (numbers or
+        freshness) changed after it, as checks at that moment name them (this model being
+        the present)."""
+        return [x for x in self.shared if x in then.subscribed and self.changed[x] > moment]
 
     def held_by(self, number: str) -> list[str]:
         """The named lists that hold the number, in the order checks name them."""
@@ -188,6 +211,34 @@ class Model:
         holding = [list_id for list_id in mine if number in self.shared[list_id]]
         stale = [list_id for list_id in mine if list_id in self.stale and list_id not in holding]
         return holding, stale
+
+    def answer_at(
+        self, number: str, moment: float, now: "Model"
+    ) -> tuple[bool, str | None, list[str]]:
+        """What a check at ``moment`` answers, this model being a copy taken then and ``now``
+        the model of the present (shared lists answer with their current contents and
+        freshness): blocked, reason and the lists that block, exactly."""
+        if not self.enabled:
+            return False, None, []
+        expires = self.listed.get(number, 0.0)
+        own = ["default"] if number in self.listed and (expires is None or expires > moment) else []
+        own += self.held_by(number)
+        holding: list[str] = []
+        stale: list[str] = []
+        if number not in self.exempt:
+            mine = [list_id for list_id in now.shared if list_id in self.subscribed]
+            since = {x for t, x, n in now.deleted if n == number and t > moment}
+            holding = [x for x in mine if number in now.shared[x] or x in since]
+            stale = [x for x in mine if x in now.stale and x not in holding]
+        if own:
+            reason = "dnc"
+        elif self.by_prefix(number):
+            reason = "prefix"
+        elif holding or stale:
+            reason = "registry" if holding else "registry_stale"
+        else:
+            return False, None, []
+        return True, reason, [*own, *holding, *stale]
 
     def state(self, number: str, started: float, ended: float) -> str:
         """What the number is for a request that ran between ``started`` and ``ended``."""
@@ -273,6 +324,7 @@ class DncMachine(RuleBasedStateMachine):
         self.lists_made = 0
         self.ready_expected = True  # the organization is created with its mirror built
         self.run(self._create_organization())
+        self.past: list[tuple[float, Model]] = []  # (a moment between steps, the model then)
 
     # plumbing ------------------------------------------------------------------------------
 
@@ -316,6 +368,7 @@ class DncMachine(RuleBasedStateMachine):
             list_id = await shared_list(self.h.resources, name, kind, max_age_days=31)
             await load(self.h.resources, list_id, held)
             self.model.shared[list_id] = set(held)
+            self.model.changed[list_id] = time.time()
         registry = next(iter(self.model.shared))  # subscribed from the start, as most are
         await subscribe(self.h.resources.uow(), self.h.resources.mirror, self.org_id, registry)
         self.model.subscribed.add(registry)
@@ -597,6 +650,7 @@ class DncMachine(RuleBasedStateMachine):
         assert report.mirrored, report
         assert report.shared.count == len(held), report
         self.model.shared[list_id] = set(held)
+        self.model.changed[list_id] = time.time()  # a load is a change, whatever it holds
         if stale:
             self.model.stale.add(list_id)
         else:
@@ -614,6 +668,10 @@ class DncMachine(RuleBasedStateMachine):
         assert report.mirrored, report
         held = (self.model.shared[list_id] - deleted) | added
         assert report.shared.count == len(held), (report, held)
+        ended = time.time()
+        self.model.changed[list_id] = ended  # its freshness is renewed, at least
+        gone = (self.model.shared[list_id] & deleted) - added
+        self.model.deleted += [(ended, list_id, number) for number in gone]
         self.model.shared[list_id] = held
         self.model.stale.discard(list_id)
 
@@ -710,6 +768,60 @@ class DncMachine(RuleBasedStateMachine):
         assert self.run(sync_all(self.h.uow, self.h.mirror)) == 0
 
     # the invariant -------------------------------------------------------------------------
+
+    @invariant()
+    def the_past_answers_as_it_was(self) -> None:
+        """Checks with ``at``: at the moment before the last step, and at an earlier one."""
+        time.sleep(0.002)  # nothing of the last step shares the moment
+        now = time.time()
+        time.sleep(0.002)
+        if self.past:
+            moments = [self.past[-1]]
+            if len(self.past) > 1:
+                moments.append(random.Random(len(self.past)).choice(self.past[:-1]))
+            for moment, then in moments:
+                self.run(self._ask_the_past(moment, then))
+        self.past.append((now, copy.deepcopy(self.model)))
+
+    async def _ask_the_past(self, moment: float, then: Model) -> None:
+        at = iso(moment)
+        named = list(then.named)
+        sent = self._probe()
+        request = {"phoneNumbers": sent, "lists": named, "at": at}
+        via = self.app(("server", "plain")[len(self.past) % 2])
+        response = await via.post("/api/dnc/check", json=request, headers=self.check_headers)
+        assert response.status_code == 200, body(response)
+        data = body(response)["data"]
+        detail = f"at={at} then={then} now={self.model}"
+        assert data["dncEnabled"] is then.enabled, (data, detail)
+        changed = self.model.changed_since(then, moment)
+        assert data["sharedListsChangedSince"] == changed, (data["sharedListsChangedSince"], detail)
+        wrong = []
+        for result in data["results"]:
+            number = result["normalized"]
+            if number is None:
+                assert (result["blocked"], result["reason"]) == (True, "invalid"), result
+                continue
+            expected = then.answer_at(number, moment, self.model)
+            got = (result["blocked"], result["reason"], result["lists"])
+            if got != expected:
+                wrong.append((number, got, expected))
+        unsafe = [w for w in wrong if w[2][0] and not w[1][0]]
+        assert not unsafe, f"a number listed then answered callable: {unsafe}; {detail}"
+        assert not wrong, f"the past answered wrongly: {wrong}; {detail}"
+        # GET through `dnc serve`'s stack: its fast path must pass these to Litestar
+        for number in random.Random(moment).sample(UNIVERSE, 3):
+            params = {"phoneNumber": f"+{number}", "lists": ",".join(named), "at": at}
+            response = await self.h.server.get(
+                "/api/dnc/check", params=params, headers=self.check_headers
+            )
+            assert response.status_code == 200, body(response)
+            single = body(response)["data"]
+            got = (single["blocked"], single["reason"], single["lists"])
+            expected = then.answer_at(number, moment, self.model)
+            assert got == expected, (number, got, expected, detail)
+            assert single["dncEnabled"] is then.enabled, (single, detail)
+            assert single["sharedListsChangedSince"] == changed, (single, detail)
 
     @invariant()
     def no_path_calls_a_listed_number(self) -> None:

@@ -1000,6 +1000,47 @@ class FakeExemptionRepository:
         }
 
 
+class _History:
+    """As-of checks read the history Postgres keeps (triggers, tombstones): they are tested
+    against the real database (tests/api/test_as_of.py, the model-based test), not here."""
+
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+
+    async def created_at(self, organization_id: UUID) -> datetime | None:
+        raise NotImplementedError
+
+    async def enabled_at(self, organization_id: UUID, at: datetime) -> bool:
+        raise NotImplementedError
+
+    async def missing_lists_at(
+        self, organization_id: UUID, list_ids: Sequence[str], at: datetime
+    ) -> list[str]:
+        raise NotImplementedError
+
+    async def blocking_lists_at(
+        self, organization_id: UUID, numbers: Sequence[str], at: datetime, lists: Sequence[str]
+    ) -> dict[str, set[str]]:
+        raise NotImplementedError
+
+    async def prefixes_at(self, organization_id: UUID, at: datetime) -> list[str]:
+        raise NotImplementedError
+
+    async def exempt_at(
+        self, organization_id: UUID, numbers: Sequence[str], at: datetime
+    ) -> set[str]:
+        raise NotImplementedError
+
+    async def subscribed_at(self, organization_id: UUID, at: datetime) -> list[str]:
+        raise NotImplementedError
+
+    async def deleted_since(self, list_id: str, numbers: Sequence[str], at: datetime) -> set[str]:
+        raise NotImplementedError
+
+    async def shared_changed_since(self, list_ids: Sequence[str], at: datetime) -> list[str]:
+        raise NotImplementedError
+
+
 class FakeUnitOfWork:
     """A transaction over :class:`Tables`: changes are kept on ``commit`` and dropped when
     the block ends without one, as in Postgres. ``fail_next`` makes the next block raise on
@@ -1037,6 +1078,7 @@ class FakeUnitOfWork:
         self.exemptions = FakeExemptionRepository(t)
         self.audit = _Audit(t)
         self.outbox = _Outbox(t)
+        self.history = _History(t)
 
     async def __aenter__(self) -> Self:
         if self.fail_next is not None:

@@ -6,6 +6,7 @@ from infra.db.repositories.calls import SqlBatchRepository, SqlCallRepository
 from infra.db.repositories.console_sessions import SqlConsoleSessionRepository
 from infra.db.repositories.entries import SqlDncEntryRepository
 from infra.db.repositories.exemptions import SqlExemptionRepository
+from infra.db.repositories.history import SqlHistoryRepository
 from infra.db.repositories.identity import SqlTokenRepository, SqlUserRepository
 from infra.db.repositories.lists import SqlListRepository, SqlPrefixRepository
 from infra.db.repositories.organizations import SqlOrganizationRepository
@@ -19,6 +20,7 @@ __all__ = [
     "SqlConsoleSessionRepository",
     "SqlDncEntryRepository",
     "SqlExemptionRepository",
+    "SqlHistoryRepository",
     "SqlListRepository",
     "SqlOrganizationRepository",
     "SqlOutbox",

@@ -222,6 +222,14 @@ class SqlSharedListRepository(Repository):
             if remove
             else []
         )
+        if removed:  # kept, so that a check at an earlier moment still finds them
+            await self.session.execute(
+                text(
+                    "INSERT INTO shared_list_deletions (list_id, number, deleted_at) "
+                    "SELECT :list_id, unnest(CAST(CAST(:numbers AS text[]) AS bigint[])), now()"
+                ),
+                {"list_id": shared.id, "numbers": [str(number) for number in removed]},
+            )
         row = await self.session.get_one(SharedListRow, shared.id, with_for_update=True)
         checksum = (
             Checksum(row.count, row.sum1, row.sum2, row.sum3)
@@ -239,10 +247,13 @@ class SqlSharedListRepository(Repository):
         loaded_at: datetime | None,
         generation: int,
     ) -> None:
+        """The list's data changed (its numbers, its freshness or both): ``changed_at`` tells
+        checks at a past moment that they answer with later data."""
         await self.session.execute(
             update(SharedListRow)
             .where(SharedListRow.id == list_id)
             .values(
+                changed_at=func.now(),
                 generation=generation,
                 downloaded_at=downloaded_at,
                 loaded_at=loaded_at,

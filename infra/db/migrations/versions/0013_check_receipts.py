@@ -1,7 +1,7 @@
 """check_receipts: receipted checks, kept as evidence
 
 Revision ID: 0013_check_receipts
-Revises: 0009_entry_requested_at
+Revises: 0012_as_of_reads
 Create Date: 2026-12-07 21:20:00.000000
 
 One row a receipted check: the question and the answer exactly as it was sent, each
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0013_check_receipts"
-down_revision: str | None = "0009_entry_requested_at"
+down_revision: str | None = "0012_as_of_reads"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
