@@ -99,7 +99,12 @@ async def test_a_bulk_check_with_a_receipt_is_kept_byte_for_byte(
     assert kept["question"] == {
         "method": "POST",
         "path": CHECK,
-        "body": {"phoneNumbers": question["phoneNumbers"], "lists": None, "receipt": True},
+        "body": {
+            "phoneNumbers": question["phoneNumbers"],
+            "lists": None,
+            "receipt": True,
+            "at": None,
+        },
     }
     versions = kept["versions"]
     assert versions["answeredFrom"] == "redis"
@@ -411,3 +416,20 @@ async def test_postgres_gone_is_a_503_never_an_answer_without_its_receipt(
     finally:
         proxy.close()
     assert await receipt_rows(settings) == 1
+
+
+async def test_a_check_at_a_past_moment_can_have_a_receipt(client: Client, listed: Org) -> None:
+    """Evidence of evidence: the as-of answer, with the moment it was asked about, is kept."""
+    await asyncio.sleep(1.5)  # a moment after the organization was created, to the second
+    moment = (datetime.now(UTC) - timedelta(milliseconds=200)).isoformat()
+    question = {"phoneNumbers": ["+1 212 555 1234"], "receipt": True, "at": moment}
+    response = await client.post(CHECK, json=question, headers=listed.headers)
+    assert response.status_code == 200, response.text
+    receipt_id = receipted_answer(response.content)
+    data = body(response)["data"]
+    assert data["at"]
+    raw, kept = await read_receipt(client, listed, receipt_id)
+    assert_kept_unchanged(raw, response.content)
+    assert kept["question"]["body"]["at"] == moment
+    assert kept["answer"]["data"]["results"] == data["results"]
+    assert kept["versions"]["answeredFrom"] == "history"  # Postgres, as it was at that moment
