@@ -24,6 +24,7 @@ from domain.model import (
     BulkOutcome,
     DncEntry,
     Principal,
+    WrittenChange,
 )
 from domain.phone import normalize
 from domain.ports import DncMirror, JobQueue, UnitOfWork
@@ -54,6 +55,25 @@ async def list_numbers(
     await record_change(uow, organization_id, [*added, *retired], list_id)
     await uow.organizations.lock_mirror(organization_id)
     await apply_in_chunks(mirror, organization_id, add=sorted(added), list_id=list_id)
+
+
+async def list_many(
+    uow: UnitOfWork,
+    mirror: DncMirror,
+    organization_id: UUID,
+    added: Sequence[str],
+    retired: Iterable[str] = (),
+    list_id: str = DEFAULT_LIST,
+) -> WrittenChange:
+    """:func:`list_numbers` for a change of many numbers (an import; ``added`` sorted): also
+    what the mirror was when they were written, for
+    :func:`domain.usecases.mirror_sync.settle_written` to spare writing them again after the
+    commit (settle with it, not with ``settle``)."""
+    change_id = await record_change(uow, organization_id, [*added, *retired], list_id)
+    await uow.organizations.lock_mirror(organization_id)
+    written_to = await mirror.state(organization_id, list_id)
+    await apply_in_chunks(mirror, organization_id, add=added, list_id=list_id)
+    return WrittenChange(change_id, list_id, written_to)
 
 
 async def remove_numbers(
