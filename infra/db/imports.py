@@ -122,13 +122,16 @@ async def process_import(
         ):  # fmt: skip  # held until the commit: the list cannot be deleted meanwhile
             raise InvalidInput(f"Unknown list id {list_id!r}: it was deleted before the import ran")
         table, checked = staging_table(import_id), f"dnc_checked_{import_id.hex}"
+        inserted = f"dnc_inserted_{import_id.hex}"
         await db.execute(
             f"CREATE TEMP TABLE {checked} (line bigint, number text, type text, "
             "expires_at timestamptz, error text) ON COMMIT DROP"
         )
+        await db.execute(f"CREATE TEMP TABLE {inserted} (LIKE dnc_entries) ON COMMIT DROP")
         await _check_rows(db, engine, import_id, table, checked, total, progress)
-        added, retired = await _insert(db, checked, org_id, list_id, user_id, import_id)
-        written = await list_many(uow, mirror, org_id, added, retired, list_id)
+        added, retired = await _insert(db, checked, inserted, org_id, list_id, user_id)
+        audit = _audit(db, inserted, user_id, import_id)
+        written = await list_many(uow, mirror, org_id, added, retired, list_id, audit)
         report = await _finish(db, import_id, checked, total, len(added))
         await uow.audit.record(
             AuditEvent(
@@ -222,12 +225,12 @@ async def _report_progress(
 async def _insert(
     db: asyncpg.Connection,
     checked: str,
+    inserted: str,
     org_id: UUID,
     list_id: str,
     user_id: UUID | None,
-    import_id: UUID,
 ) -> tuple[list[str], list[str]]:
-    """The numbers added to the list (sorted), each with its entry's audit row, and the
+    """The numbers added to the list (sorted; their entries copied to ``inserted``), and the
     numbers whose expired entry was retired."""
     await db.execute(f"CREATE INDEX ON {checked} (number, line)")
     retired = await db.fetch(
@@ -237,39 +240,48 @@ async def _insert(
         "RETURNING e.phone_number",
         org_id, list_id, EXPIRED,
     )  # fmt: skip  # the rules of domain.rules, set-based: an expired entry is retired
-    arguments = (org_id, user_id, SOURCE_IMPORT, list_id, json.dumps({"importId": str(import_id)}))
     # Without ON CONFLICT, the insert takes half the time: the numbers already listed are left
     # out first. A writer on another path may list one of them meanwhile; then the insert is
     # run again, with ON CONFLICT (it waits for such a writer either way).
     await db.execute("SAVEPOINT import_insert")
+    arguments = (org_id, SOURCE_IMPORT, list_id, user_id)
     try:
-        rows = await db.fetch(_insert_sql(checked, conflicts=False), *arguments)
+        await db.execute(_insert_sql(checked, inserted, conflicts=False), *arguments)
     except asyncpg.UniqueViolationError:
         await db.execute("ROLLBACK TO SAVEPOINT import_insert")
-        rows = await db.fetch(_insert_sql(checked, conflicts=True), *arguments)
+        await db.execute(_insert_sql(checked, inserted, conflicts=True), *arguments)
     await db.execute("RELEASE SAVEPOINT import_insert")
-    return [r[0] for r in rows], [r[0] for r in retired]
+    numbers = [r[0] for r in await db.fetch(f"SELECT phone_number FROM {inserted}")]
+    return sorted(numbers), [r[0] for r in retired]
 
 
-def _insert_sql(checked: str, conflicts: bool) -> str:
-    """Each number's first valid row inserted unless listed, its audit row written from the
-    inserted entry; the numbers inserted, sorted. $1 organization, $2 user, $3 source,
-    $4 list, $5 the audit rows' details."""
+def _insert_sql(checked: str, inserted: str, conflicts: bool) -> str:
+    """Each number's first valid row inserted unless listed, the new entries copied to
+    ``inserted``. $1 organization, $2 source, $3 list, $4 user."""
     unlisted = (
         "ON CONFLICT (organization_id, list_id, phone_number) WHERE removed_at IS NULL DO NOTHING"
         if conflicts
         else "WHERE NOT EXISTS (SELECT FROM dnc_entries e WHERE e.organization_id = $1 "
-        "AND e.list_id = $4::text AND e.phone_number = first.number AND e.removed_at IS NULL)"
+        "AND e.list_id = $3::text AND e.phone_number = first.number AND e.removed_at IS NULL)"
     )
     return (
         "WITH added AS (INSERT INTO dnc_entries (id, organization_id, list_id, phone_number, "
         "type, source, added_by_user_id, created_at, expires_at) "
-        "SELECT gen_random_uuid(), $1::uuid, $4::text, number, type, $3::text, $2::uuid, now(), "
-        "expires_at FROM "
-        f"(SELECT DISTINCT ON (number) number, type, expires_at FROM {checked} "
-        f" WHERE number IS NOT NULL ORDER BY number, line) first {unlisted} RETURNING *), "
-        f"audited AS ({audit_added_sql('added', '$2::uuid', '$5::jsonb')}) "
-        "SELECT phone_number FROM added ORDER BY phone_number"
+        "SELECT gen_random_uuid(), $1::uuid, $3::text, number, type, $2::text, $4::uuid, now(), "
+        f"expires_at FROM (SELECT DISTINCT ON (number) number, type, expires_at FROM {checked} "
+        f" WHERE number IS NOT NULL ORDER BY number, line) first {unlisted} RETURNING *) "
+        f"INSERT INTO {inserted} SELECT * FROM added"
+    )
+
+
+async def _audit(
+    db: asyncpg.Connection, inserted: str, user_id: UUID | None, import_id: UUID
+) -> None:
+    """Each added entry's ``dnc.add`` audit row, in the number's order."""
+    await db.execute(
+        audit_added_sql(inserted, "$1::uuid", "$2::jsonb") + " ORDER BY e.phone_number",
+        user_id,
+        json.dumps({"importId": str(import_id)}),
     )
 
 

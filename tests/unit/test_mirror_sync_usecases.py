@@ -175,3 +175,22 @@ async def test_a_change_written_while_redis_is_down_stays_pending(world: World) 
     world.mirror.down = False
     assert await settle(world.uow, world.mirror, world.org) is True
     assert world.pending_syncs() == 0
+
+
+async def test_the_callers_last_writes_run_while_the_numbers_go_to_the_mirror(
+    world: World,
+) -> None:
+    ran: list[str] = []
+
+    async def audit() -> None:
+        ran.append("audit")
+
+    async with world.uow:
+        await list_many(world.uow, world.mirror, world.org, [LISTED], meanwhile=audit())
+    assert ran == ["audit"]
+    assert LISTED in world.mirror.live[world.org].numbers
+    world.mirror.down = True
+    async with world.uow:
+        with pytest.raises(Unavailable):  # not started, and not left unawaited either
+            await list_many(world.uow, world.mirror, world.org, [OTHER], meanwhile=audit())
+    assert ran == ["audit"]
