@@ -122,7 +122,6 @@ async def test_import_export_throughput(
 
     results += [
         ("import: COPY into staging", staged, "raw COPY in", raw_copy_in),
-        ("import: whole (stage, check, insert)", imported, "raw COPY in", raw_copy_in),
         ("export (streamed CSV)", exported, "raw COPY out", raw_copy_out),
         (
             f"list page {deep_page:,} (keyset cursor)",
