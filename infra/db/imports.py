@@ -1,7 +1,8 @@
 """A staged CSV import, processed in one transaction: rows are read back in chunks, checked
 by the domain's row rules, copied into a second table, and inserted set-based (first occurrence
 of each number wins, numbers already listed are duplicates), each added entry's audit row
-written by the same statement. The mirror is kept as every other write keeps it
+written in one statement from the new entries while their numbers go to Redis. The mirror is
+kept as every other write keeps it
 (``domain.usecases.entries.list_many``: a ``mirror.sync`` change, the organization's mirror
 lock, Redis before the commit, the sync after it, which need not write the numbers again when
 the mirror is the one they were written to). Lost imports are picked up again or marked failed.
