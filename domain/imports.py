@@ -62,22 +62,66 @@ def header_columns(header: str) -> list[str]:
     return names
 
 
+Checked = tuple[int, str | None, str | None, datetime | None, str | None]
+CACHED_CELLS = 10_000  # distinct (type, expiresAt) cells remembered by a RowReader
+
+
 def read_row(
     line: int, phone_raw: str | None, type_raw: str | None, expires_raw: str | None, now: datetime
 ) -> ImportedRow:
-    kind = restored((type_raw or "").strip()) or None
     try:
         number = normalize(phone_raw or "")
     except InvalidPhoneNumber as exc:
-        return ImportedRow(line, None, kind, None, exc.message)
+        return ImportedRow(line, None, _kind(type_raw), None, exc.message)
+    kind, expires_at, error = read_cells(type_raw, expires_raw, now)
+    return ImportedRow(line, None if error else number, kind, expires_at, error)
+
+
+class RowReader:
+    """:func:`read_row` for the rows of one file, as tuples (line, number, type, expiresAt,
+    error), with the same answers: the verdict on a row's type and expiresAt cells is
+    remembered (a file repeats a handful of them), so a row costs about its number's
+    normalization."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self._cells: dict[
+            tuple[str | None, str | None], tuple[str | None, datetime | None, str | None]
+        ] = {}
+
+    def read(
+        self, line: int, phone_raw: str | None, type_raw: str | None, expires_raw: str | None
+    ) -> Checked:
+        try:
+            number = normalize(phone_raw or "")
+        except InvalidPhoneNumber as exc:
+            return (line, None, _kind(type_raw), None, exc.message)
+        cells = self._cells.get((type_raw, expires_raw))
+        if cells is None:
+            if len(self._cells) >= CACHED_CELLS:
+                self._cells.clear()
+            cells = read_cells(type_raw, expires_raw, self.now)
+            self._cells[type_raw, expires_raw] = cells
+        kind, expires_at, error = cells
+        return (line, None if error else number, kind, expires_at, error)
+
+
+def _kind(type_raw: str | None) -> str | None:
+    return restored((type_raw or "").strip()) or None
+
+
+def read_cells(
+    type_raw: str | None, expires_raw: str | None, now: datetime
+) -> tuple[str | None, datetime | None, str | None]:
+    """A row's type and expiresAt (once its number is valid): both, or the row's error (with
+    the type it keeps in the report, if any)."""
+    kind = _kind(type_raw)
     try:
         one_line("type", kind)
     except InvalidInput as exc:
-        return ImportedRow(line, None, None, None, exc.message)
+        return None, None, exc.message
     if kind is not None and len(kind) > MAX_TYPE_LENGTH:
-        return ImportedRow(
-            line, None, None, None, f"type is longer than {MAX_TYPE_LENGTH} characters"
-        )
+        return None, None, f"type is longer than {MAX_TYPE_LENGTH} characters"
     expires_at = None
     if expires_raw and expires_raw.strip():
         try:
@@ -85,11 +129,9 @@ def read_row(
         except ValueError:
             expires_at = None
         if expires_at is None or expires_at.tzinfo is None:
-            return ImportedRow(
-                line, None, kind, None, "expiresAt must be an ISO 8601 time with a timezone"
-            )
+            return kind, None, "expiresAt must be an ISO 8601 time with a timezone"
         try:
             expires_at = expiry(expires_at, now)
         except InvalidInput as exc:
-            return ImportedRow(line, None, kind, None, exc.message)
-    return ImportedRow(line, number, kind, expires_at, None)
+            return kind, None, exc.message
+    return kind, expires_at, None

@@ -295,6 +295,17 @@ class MirrorState:
 
 
 @dataclass(frozen=True, slots=True)
+class WrittenChange:
+    """A change whose numbers reached the mirror before its commit: its ``mirror.sync``
+    message, and the list's mirror as it was when they were written (under the
+    organization's mirror lock)."""
+
+    change_id: int
+    list_id: str
+    written_to: MirrorState
+
+
+@dataclass(frozen=True, slots=True)
 class ListMirrorStatus:
     """How one list's mirror is doing: ``postgres`` the numbers it should hold, ``redis``
     what it holds (None when it is not ready)."""

@@ -796,8 +796,9 @@ class ListTransfers(Protocol):
     async def process(
         self, import_id: UUID, mirror: DncMirror, progress: Progress | None = None
     ) -> ImportReport:
-        """Check the staged rows (``domain.imports.read_row``) and list the good ones as every
-        path lists numbers (``domain.usecases.entries.list_numbers``), in one transaction;
+        """Check the staged rows (``domain.imports.RowReader``) and list the good ones as every
+        path lists numbers (``domain.usecases.entries.list_many``, settled after the commit
+        with ``domain.usecases.mirror_sync.settle_written``), in one transaction;
         safe to run again (a finished import answers with how it ended). Raises
         :class:`domain.errors.Unavailable` (nothing listed, the rows still staged) when the
         mirror cannot take the numbers, and :class:`domain.errors.InvalidInput` when its

@@ -9,10 +9,11 @@ extra block that the mirror sync removes; anything that unblocks reaches Redis o
 the sync after the commit.
 """
 
+import asyncio
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Coroutine, Iterable, Sequence
 from dataclasses import replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from domain.errors import AlreadyListed, InvalidInput, NotFound, Unavailable
@@ -24,6 +25,7 @@ from domain.model import (
     BulkOutcome,
     DncEntry,
     Principal,
+    WrittenChange,
 )
 from domain.phone import normalize
 from domain.ports import DncMirror, JobQueue, UnitOfWork
@@ -54,6 +56,43 @@ async def list_numbers(
     await record_change(uow, organization_id, [*added, *retired], list_id)
     await uow.organizations.lock_mirror(organization_id)
     await apply_in_chunks(mirror, organization_id, add=sorted(added), list_id=list_id)
+
+
+async def list_many(
+    uow: UnitOfWork,
+    mirror: DncMirror,
+    organization_id: UUID,
+    added: Sequence[str],
+    retired: Iterable[str] = (),
+    list_id: str = DEFAULT_LIST,
+    meanwhile: Coroutine[Any, Any, None] | None = None,
+) -> WrittenChange:
+    """:func:`list_numbers` for a change of many numbers (an import; ``added`` sorted): also
+    what the mirror was when they were written, for
+    :func:`domain.usecases.mirror_sync.settle_written` to spare writing them again after the
+    commit (settle with it, not with ``settle``). ``meanwhile``, the caller's own last writes
+    to its transaction (an import's audit rows), runs while the numbers go to the mirror."""
+    try:
+        change_id = await record_change(uow, organization_id, [*added, *retired], list_id)
+        await uow.organizations.lock_mirror(organization_id)
+        written_to = await mirror.state(organization_id, list_id)
+    except BaseException:
+        if meanwhile is not None:
+            meanwhile.close()  # never started
+        raise
+    alongside = asyncio.ensure_future(meanwhile) if meanwhile is not None else None
+    try:
+        await apply_in_chunks(mirror, organization_id, add=added, list_id=list_id)
+    except BaseException:
+        if alongside is not None:
+            alongside.cancel()
+            await asyncio.wait([alongside])
+            if not alongside.cancelled():
+                alongside.exception()  # the mirror's error is the one raised
+        raise
+    if alongside is not None:
+        await alongside
+    return WrittenChange(change_id, list_id, written_to)
 
 
 async def remove_numbers(

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from uuid import UUID
 
-from domain.model import DEFAULT_LIST
+from domain.model import DEFAULT_LIST, MirrorState, WrittenChange
 from domain.ports import DncMirror, UnitOfWork
 from domain.time import utcnow
 
@@ -26,13 +26,13 @@ SYNC_BATCH = 500  # outbox messages applied per transaction
 
 async def record_change(
     uow: UnitOfWork, organization_id: UUID, numbers: Iterable[str], list_id: str = DEFAULT_LIST
-) -> None:
+) -> int:
     """Note, inside the caller's transaction, that these numbers' state on the list may have
-    changed (no numbers: the DNC flag may have)."""
+    changed (no numbers: the DNC flag may have); the message's id."""
     payload: dict[str, object] = {"numbers": sorted(set(numbers))}
     if list_id != DEFAULT_LIST:
         payload["list"] = list_id
-    await uow.outbox.add(organization_id, MIRROR_SYNC, payload)
+    return await uow.outbox.add(organization_id, MIRROR_SYNC, payload)
 
 
 async def record_list_dropped(uow: UnitOfWork, organization_id: UUID, list_id: str) -> None:
@@ -130,6 +130,41 @@ async def settle(uow: UnitOfWork, mirror: DncMirror, organization_id: UUID) -> b
         )
         return False
     return True
+
+
+async def settle_written(
+    uow: UnitOfWork, mirror: DncMirror, organization_id: UUID, written: WrittenChange
+) -> bool:
+    """:func:`settle`, after the commit of a change whose numbers were written to the mirror
+    before it (:func:`domain.usecases.entries.list_many`: a million of them, for an import).
+    If the list's mirror is still the generation they were written to, ready, and no rebuild
+    has begun since (a rebuild's new generation might lack them: its swap applies what is
+    still pending), then only later changes can have touched those numbers, and their own
+    syncs apply them: the change is marked applied without writing its numbers again. In any
+    other case (or if that fails) it is applied like any other, by :func:`settle`."""
+    try:
+        async with uow:
+            await uow.organizations.lock_mirror(organization_id)
+            now = await mirror.state(organization_id, written.list_id)
+            if still_holds(written.written_to, now):
+                await uow.outbox.mark_processed_many([written.change_id])
+                await uow.commit()
+    except Exception:  # settle below applies it, or the relay does
+        log.warning("could not check the mirror of %s", organization_id, exc_info=True)
+    return await settle(uow, mirror, organization_id)
+
+
+def still_holds(written_to: MirrorState, now: MirrorState) -> bool:
+    """Whether the live generation written to (ready, no rebuild under way) is still live,
+    with no rebuild begun since."""
+    return (
+        written_to.ready
+        and now.ready
+        and not written_to.building
+        and not now.building
+        and written_to.generation is not None
+        and written_to.generation == now.generation
+    )
 
 
 async def apply_changes(

@@ -6,11 +6,12 @@ import asyncio
 import csv
 import io
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
@@ -18,6 +19,8 @@ from litestar.testing import AsyncTestClient
 from app.asgi import create_app
 from domain.usecases.mirror_sync import settle
 from infra.db.copy import stage_import, staging_table
+from infra.db.imports import process_import
+from infra.db.uow import create_engine
 from infra.redis.mirror import RedisMirror
 from infra.settings import Settings
 from jobs.worker import IMPORT_MAX_ATTEMPTS, relay_imports, resources_of, shutdown, startup
@@ -307,3 +310,62 @@ async def test_an_inline_import_that_fails_leaves_no_staging_table_and_says_why(
         ]
         listed = await sql(settings, "SELECT 1 FROM dnc_entries")
         assert listed == []
+
+
+async def test_a_number_listed_on_another_path_during_the_insert_is_a_duplicate(
+    settings: Settings, org: Org
+) -> None:
+    """The import inserts without ON CONFLICT, having left out what is listed; a writer that
+    lists one of its numbers meanwhile (here: an uncommitted entry, committed while the
+    import waits on it) makes it insert again with ON CONFLICT: that number is a duplicate,
+    the others are listed, and the import is done."""
+    other = await asyncpg.connect(settings.database_url)
+    engine = create_engine(settings, "dnc-tests")
+    try:
+        writer = other.transaction()
+        await writer.start()
+        await other.execute(
+            "INSERT INTO dnc_entries (id, organization_id, phone_number, source) "
+            "VALUES (gen_random_uuid(), $1, $2, 'bulk')",
+            org.id, NUMBER,
+        )  # fmt: skip
+        async with mirror_for(settings) as mirror:
+            staged, _ = await stage_import(
+                engine, org.id, None, lines(f"phoneNumber\n{NUMBER}\n2125550198\n")
+            )
+            running = asyncio.create_task(process_import(engine, mirror, staged, None))
+
+            async def waiting() -> bool:
+                return bool(
+                    await sql(
+                        settings,
+                        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO dnc_entries%'",
+                    )
+                )
+
+            await until(waiting)
+            await writer.commit()
+            report = await running
+            assert (report.added, report.duplicate, report.invalid) == (1, 1, 0)
+            assert list((await mirror.check(org.id, ["12125550198"])).listed) == [True]
+        listed = await sql(
+            settings,
+            "SELECT phone_number, source FROM dnc_entries WHERE organization_id = $1 "
+            "AND removed_at IS NULL ORDER BY phone_number",
+            org.id,
+        )
+        assert [tuple(r) for r in listed] == [("12125550198", "import"), (NUMBER, "bulk")]
+        audited = await sql(
+            settings,
+            "SELECT phone_number FROM audit_log WHERE organization_id = $1 AND action = 'dnc.add'",
+            org.id,
+        )
+        assert [r[0] for r in audited] == ["12125550198"]
+    finally:
+        await other.close()
+        await engine.dispose()
+
+
+async def lines(text: str) -> AsyncIterator[bytes]:
+    yield text.encode()

@@ -8,9 +8,19 @@ from uuid import UUID
 import pytest
 
 from domain.errors import Unavailable
+from domain.model import WrittenChange
+from domain.rules import SOURCE_IMPORT, new_entry
+from domain.time import utcnow
 from domain.usecases import mirror_sync
-from domain.usecases.entries import remove_number, set_dnc_enabled
-from domain.usecases.mirror_sync import MIRROR_SYNC, SYNC_BATCH, settle, sync_all, sync_mirror
+from domain.usecases.entries import list_many, remove_number, set_dnc_enabled
+from domain.usecases.mirror_sync import (
+    MIRROR_SYNC,
+    SYNC_BATCH,
+    settle,
+    settle_written,
+    sync_all,
+    sync_mirror,
+)
 from tests.unit.world import LISTED, World
 
 OTHER = "12125550101"
@@ -111,3 +121,76 @@ async def test_a_message_without_a_list_of_numbers_is_applied_as_naming_none(
     assert await sync_mirror(world.uow, world.mirror, world.org) == 1
     assert world.mirror.numbers[world.org] == {LISTED}
     assert world.pending_syncs() == 0
+
+
+async def listed_many(world: World, numbers: list[str]) -> WrittenChange:
+    """What an import leaves: entries committed, their numbers written to the mirror before."""
+    async with world.uow:
+        for number in numbers:
+            await world.uow.entries.add(
+                new_entry(world.org, number, None, utcnow(), SOURCE_IMPORT, None, None)
+            )
+        written = await list_many(world.uow, world.mirror, world.org, numbers)
+        await world.uow.commit()
+    return written
+
+
+async def test_a_change_written_to_the_mirror_still_live_is_settled_without_writing_again(
+    world: World,
+) -> None:
+    written = await listed_many(world, [LISTED, OTHER])
+    writes = len(world.mirror.writes)
+    assert await settle_written(world.uow, world.mirror, world.org, written) is True
+    assert world.pending_syncs() == 0
+    assert len(world.mirror.writes) == writes  # nothing written a second time
+    assert await world.blocked(LISTED, OTHER) == [True, True]
+
+
+@pytest.mark.parametrize("meanwhile", ["restarted", "rebuilding", "rebuilt"])
+async def test_a_change_written_to_a_mirror_replaced_since_is_written_again(
+    world: World, meanwhile: str
+) -> None:
+    """Redis restarted empty (and rebuilt from what Postgres had then, without the change),
+    or a rebuild begun (its generation may lack the numbers), or one done since: the numbers
+    are written again from Postgres's truth."""
+    written = await listed_many(world, [LISTED, OTHER])
+    if meanwhile == "rebuilding":
+        await world.mirror.begin_rebuild(world.org, 2)
+    else:
+        world.mirror.restart()
+        world.mirror.load(world.org, set() if meanwhile == "restarted" else {LISTED})
+    assert await settle_written(world.uow, world.mirror, world.org, written) is True
+    assert world.pending_syncs() == 0
+    live = world.mirror.live[world.org].numbers
+    assert {LISTED, OTHER} <= live
+    if meanwhile == "rebuilding":
+        assert {LISTED, OTHER} <= world.mirror.building[world.org].numbers
+
+
+async def test_a_change_written_while_redis_is_down_stays_pending(world: World) -> None:
+    written = await listed_many(world, [LISTED])
+    world.mirror.down = True
+    assert await settle_written(world.uow, world.mirror, world.org, written) is False
+    assert world.pending_syncs() == 1
+    world.mirror.down = False
+    assert await settle(world.uow, world.mirror, world.org) is True
+    assert world.pending_syncs() == 0
+
+
+async def test_the_callers_last_writes_run_while_the_numbers_go_to_the_mirror(
+    world: World,
+) -> None:
+    ran: list[str] = []
+
+    async def audit() -> None:
+        ran.append("audit")
+
+    async with world.uow:
+        await list_many(world.uow, world.mirror, world.org, [LISTED], meanwhile=audit())
+    assert ran == ["audit"]
+    assert LISTED in world.mirror.live[world.org].numbers
+    world.mirror.down = True
+    async with world.uow:
+        with pytest.raises(Unavailable):  # not started, and not left unawaited either
+            await list_many(world.uow, world.mirror, world.org, [OTHER], meanwhile=audit())
+    assert ran == ["audit"]

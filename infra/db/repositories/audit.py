@@ -111,15 +111,24 @@ class SqlAuditLog(Repository):
             )
 
 
+def audit_added_sql(entries: str, actor: str, details: str) -> str:
+    """One ``dnc.add`` audit row per entry of ``entries`` (``dnc_entries``, or a query with
+    its columns, aliased ``e``), by ``actor``, with ``details`` added to each row's ``after``
+    (SQL expressions both): the one shape of an added entry's audit row, for the bulk add and
+    the import (``infra.db.imports``)."""
+    return (
+        "INSERT INTO audit_log (organization_id, actor_user_id, action, phone_number, "  # noqa: S608
+        f"entity_id, list_id, after) SELECT e.organization_id, {actor}, 'dnc.add', "
+        "e.phone_number, e.id::text, e.list_id, jsonb_build_object('type', e.type, 'source', "
+        """e.source, 'expiresAt', to_char(e.expires_at AT TIME ZONE 'UTC', """
+        f"""'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) || {details} FROM {entries} e"""
+    )
+
+
 # One ``dnc.add`` row per listed entry, built from the entries themselves in one statement.
 _AUDIT_ADDED = text(
-    "INSERT INTO audit_log (organization_id, actor_user_id, action, phone_number, entity_id, "
-    "list_id, after) "
-    "SELECT e.organization_id, :actor, 'dnc.add', e.phone_number, e.id::text, e.list_id, "
-    "jsonb_build_object('type', e.type, 'source', e.source, 'expiresAt', "
-    """to_char(e.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) || :details """
-    "FROM dnc_entries e WHERE e.organization_id = :org AND e.id = ANY(:ids) "
-    "ORDER BY e.phone_number"
+    audit_added_sql("dnc_entries", ":actor", ":details")
+    + " WHERE e.organization_id = :org AND e.id = ANY(:ids) ORDER BY e.phone_number"
 ).bindparams(
     bindparam("actor", type_=PG_UUID(as_uuid=True)),
     bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))),
