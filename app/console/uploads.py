@@ -13,10 +13,10 @@ from litestar.params import FromPath, FromQuery
 from app.console.session import CSRF_HEADER, Signed, require_csrf, require_own_origin
 from app.deps import resources_of
 from app.errors import DataEnvelope, ok
-from app.routes.transfer import CSV_TYPES, MAX_IMPORT_BYTES, import_out, spool, spooled
+from app.routes.transfer import MAX_IMPORT_BYTES, import_out, imported
 from app.schemas.transfer import ImportOut
-from domain.errors import NotFound, UnsupportedMediaType
-from domain.usecases.transfer import get_import, import_list
+from domain.errors import NotFound
+from domain.usecases.transfer import get_import
 
 
 @post("/import", status_code=200, request_max_body_size=MAX_IMPORT_BYTES)
@@ -27,25 +27,8 @@ async def import_csv(
 ) -> Response[DataEnvelope[ImportOut]]:
     require_own_origin(request)
     require_csrf(signed, request.headers.get(CSRF_HEADER))
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in CSV_TYPES:
-        raise UnsupportedMediaType("send the file with Content-Type: text/csv")
     resources = resources_of(request.app.state)
-    with await spool(request.stream()) as file:
-        async with resources.import_slot() as transfers:
-            started = await import_list(
-                resources.uow(),
-                transfers,
-                resources.queue,
-                resources.mirror,
-                signed.principal,
-                spooled(file),
-                listId,
-            )
-    out = import_out(started.report, started.job_id)
-    if started.queued:
-        return Response(ok(out, "Import queued", 202), status_code=202)
-    return Response(ok(out, "Import finished"))
+    return await imported(request, resources.uow(), signed.principal, listId)
 
 
 @get("/imports/{import_id:str}")

@@ -4,6 +4,7 @@ import asyncio
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
@@ -92,6 +93,35 @@ def import_out(report: ImportReport, job_id: str | None = None) -> ImportOut:
     )
 
 
+async def imported(
+    request: Request[Any, Any, Any],
+    uow: SqlUnitOfWork,
+    principal: Principal,
+    list_id: str | None,
+) -> Response[DataEnvelope[ImportOut]]:
+    """The request's CSV body imported into the list (the API's import and the console's):
+    finished (200), or queued for the worker (202) when it is large."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in CSV_TYPES:
+        raise UnsupportedMediaType("send the file with Content-Type: text/csv")
+    resources = resources_of(request.app.state)
+    with await spool(request.stream()) as file:
+        async with resources.import_slot() as transfers:
+            started = await import_list(
+                uow,
+                transfers,
+                resources.queue,
+                resources.mirror,
+                principal,
+                spooled(file),
+                list_id,
+            )
+    out = import_out(started.report, started.job_id)
+    if started.queued:
+        return Response(ok(out, "Import queued", 202), status_code=202)
+    return Response(ok(out, "Import finished"))
+
+
 class TransferController(Controller):
     path = "/api/dnc"
     guards = (authorize,)
@@ -119,25 +149,7 @@ class TransferController(Controller):
         principal: NamedDependency[Principal],
         listId: FromQuery[str | None] = None,
     ) -> Response[DataEnvelope[ImportOut]]:
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type not in CSV_TYPES:
-            raise UnsupportedMediaType("send the file with Content-Type: text/csv")
-        resources = resources_of(request.app.state)
-        with await spool(request.stream()) as file:
-            async with resources.import_slot() as transfers:
-                started = await import_list(
-                    uow,
-                    transfers,
-                    resources.queue,
-                    resources.mirror,
-                    principal,
-                    spooled(file),
-                    listId,
-                )
-        out = import_out(started.report, started.job_id)
-        if started.queued:
-            return Response(ok(out, "Import queued", 202), status_code=202)
-        return Response(ok(out, "Import finished"))
+        return await imported(request, uow, principal, listId)
 
     @get(
         "/imports/{importId:str}",
