@@ -6,6 +6,7 @@ from uuid import UUID
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     any_,
     func,
     select,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     cast as cast_,
 )
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import AlreadyListed
 from domain.model import (
@@ -156,20 +158,9 @@ class SqlDncEntryRepository(MirrorQueries):
     async def blocking_lists(
         self, organization_id: UUID, numbers: Sequence[str], now: datetime, lists: Sequence[str]
     ) -> dict[str, set[str]]:
-        if not numbers or not lists:
-            return {}
-        rows = await self.session.execute(
-            select(DncEntryRow.phone_number, DncEntryRow.list_id).where(
-                DncEntryRow.organization_id == organization_id,
-                DncEntryRow.list_id == any_(texts(lists)),
-                DncEntryRow.phone_number == any_(texts(numbers)),
-                *still_blocking(now),
-            )
+        return await lists_blocking(
+            self.session, organization_id, numbers, lists, still_blocking(now)
         )
-        found: dict[str, set[str]] = {}
-        for number, list_id in rows:
-            found.setdefault(number, set()).add(list_id)
-        return found
 
     async def stream_blocked(
         self, organization_id: UUID, now: datetime, chunk: int, list_id: str = DEFAULT_LIST
@@ -299,3 +290,28 @@ class SqlDncEntryRepository(MirrorQueries):
                 .returning(DncEntryRow.id)
             )
         )
+
+
+async def lists_blocking(
+    session: AsyncSession,
+    organization_id: UUID,
+    numbers: Sequence[str],
+    lists: Sequence[str],
+    blocking: Sequence[ColumnElement[bool]],
+) -> dict[str, set[str]]:
+    """Which of ``lists`` block each of ``numbers``: entries that meet ``blocking`` (now, or
+    at a past moment)."""
+    if not numbers or not lists:
+        return {}
+    rows = await session.execute(
+        select(DncEntryRow.phone_number, DncEntryRow.list_id).where(
+            DncEntryRow.organization_id == organization_id,
+            DncEntryRow.list_id == any_(texts(lists)),
+            DncEntryRow.phone_number == any_(texts(numbers)),
+            *blocking,
+        )
+    )
+    found: dict[str, set[str]] = {}
+    for number, list_id in rows:
+        found.setdefault(number, set()).add(list_id)
+    return found

@@ -38,6 +38,7 @@ from infra.db.models import (
     SubscriptionPeriodRow,
 )
 from infra.db.repositories.base import Repository, texts
+from infra.db.repositories.entries import lists_blocking
 
 
 def bigints(numbers: Sequence[str]) -> BindParameter[list[int]]:
@@ -90,21 +91,11 @@ class SqlHistoryRepository(Repository):
     async def blocking_lists_at(
         self, organization_id: UUID, numbers: Sequence[str], at: datetime, lists: Sequence[str]
     ) -> dict[str, set[str]]:
-        if not numbers or not lists:
-            return {}
-        rows = await self.session.execute(
-            select(DncEntryRow.phone_number, DncEntryRow.list_id).where(
-                DncEntryRow.organization_id == organization_id,
-                DncEntryRow.phone_number == any_(texts(numbers)),
-                DncEntryRow.list_id == any_(texts(lists)),
-                *_during(at, DncEntryRow.created_at, DncEntryRow.removed_at),
-                DncEntryRow.expires_at.is_(None) | (DncEntryRow.expires_at > at),
-            )
-        )
-        found: dict[str, set[str]] = {}
-        for number, list_id in rows:
-            found.setdefault(number, set()).add(list_id)
-        return found
+        during = [
+            *_during(at, DncEntryRow.created_at, DncEntryRow.removed_at),
+            DncEntryRow.expires_at.is_(None) | (DncEntryRow.expires_at > at),
+        ]
+        return await lists_blocking(self.session, organization_id, numbers, lists, during)
 
     async def prefixes_at(self, organization_id: UUID, at: datetime) -> list[str]:
         return list(
