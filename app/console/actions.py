@@ -48,7 +48,10 @@ def to(location: str) -> Redirect:
     return redirect
 
 
-def _sign_in_again(request: Request[Any, Any, Any], error: str, status: int) -> Template:
+def sign_in_page(
+    request: Request[Any, Any, Any], error: str | None = None, status: int = 200
+) -> Template:
+    """The sign-in form (with what went wrong, if anything) and its own CSRF cookie."""
     cookie = sign_in_cookie(request)
     return Template(
         template_name="login.html",
@@ -63,15 +66,15 @@ def _sign_in_again(request: Request[Any, Any, Any], error: str, status: int) -> 
 async def post_sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await form_of(request)
     if not same(form.get(CSRF_FIELD), request.cookies.get(SIGN_IN_COOKIE, "")):
-        return _sign_in_again(request, BAD_SIGN_IN_FORM, 403)
+        return sign_in_page(request, BAD_SIGN_IN_FORM, 403)
     resources = resources_of(request.app.state)
     lifetime = timedelta(minutes=resources.settings.console_session_minutes)
     try:
         secret, session = await sign_in(resources.uow(), form.get("token", ""), utcnow(), lifetime)
     except Unauthenticated as exc:
-        return _sign_in_again(request, exc.message, 401)
+        return sign_in_page(request, exc.message, 401)
     except Forbidden as exc:
-        return _sign_in_again(request, exc.message, 403)
+        return sign_in_page(request, exc.message, 403)
     response = to("/console/")
     response.set_cookie(session_cookie(request, secret, session.expires_at))
     response.set_cookie(SIGN_IN_COOKIE, "", path="/console", max_age=0)

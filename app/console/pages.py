@@ -10,13 +10,15 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Stream, Template
 
+from app.console.actions import sign_in_page
 from app.console.render import HEADERS, page
-from app.console.session import Signed, form_time, sign_in_cookie
+from app.console.session import Signed, form_time
 from app.deps import resources_of
 from app.routes.lists import decode_cursor, encode_cursor
 from app.schemas.subscriptions import SubscriptionRead
 from domain.errors import InvalidInput
 from domain.model import DEFAULT_LIST, AuditQuery, PageRequest
+from domain.rules import blocks
 from domain.time import as_utc, utcnow
 from domain.usecases.browse import (
     emails_of,
@@ -72,13 +74,7 @@ def searchable(raw: str | None) -> str | None:
 
 @get("/login")
 async def sign_in_form(request: Request[Any, Any, Any]) -> Template:
-    cookie = sign_in_cookie(request)
-    return Template(
-        template_name="login.html",
-        context={"csrf": cookie.value, "error": None},
-        cookies=[cookie],
-        headers=HEADERS,
-    )
+    return sign_in_page(request)
 
 
 @get("/")
@@ -170,11 +166,7 @@ async def entry(
     normalized, past = await entry_history(resources.uow(), signed.principal, number, list_id)
     now = utcnow()
     active = next(
-        (
-            p
-            for p in reversed(past)
-            if p.removed_at is None and (p.entry.expires_at is None or p.entry.expires_at > now)
-        ),
+        (p for p in reversed(past) if p.removed_at is None and blocks(p.entry, now)),
         None,
     )
     return await page(
