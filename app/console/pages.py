@@ -64,9 +64,8 @@ def notice(done: str | None, state: bool | None = None) -> str | None:
 
 
 def searchable(raw: str | None) -> str | None:
-    """What a person typed to find a number, as the list stores numbers: "+1 (212) 555-0142"
-    is searched as 12125550142 (in a query string the browser's "+" for a space would
-    otherwise stay a "+", as this API reads it). Other text is searched as typed."""
+    """What a person typed to find a number, as the list stores numbers (digits only):
+    "+1 (212) 555-0142" is searched as 12125550142. Other text is searched as typed."""
     if raw and PHONE_LIKE.fullmatch(raw.strip()):
         return re.sub(r"\D", "", raw)
     return raw or None
