@@ -10,7 +10,9 @@ applications are serialized, the order in which writes happened cannot leave Red
 """
 
 import logging
+import operator
 from collections.abc import Iterable, Sequence
+from itertools import islice
 from uuid import UUID
 
 from domain.model import DEFAULT_LIST, MirrorState, WrittenChange
@@ -29,7 +31,10 @@ async def record_change(
 ) -> int:
     """Note, inside the caller's transaction, that these numbers' state on the list may have
     changed (no numbers: the DNC flag may have); the message's id."""
-    payload: dict[str, object] = {"numbers": sorted(set(numbers))}
+    named = list(numbers)
+    if not all(map(operator.lt, named, islice(named, 1, None))):  # an import's are in order
+        named = sorted(set(named))
+    payload: dict[str, object] = {"numbers": named}
     if list_id != DEFAULT_LIST:
         payload["list"] = list_id
     return await uow.outbox.add(organization_id, MIRROR_SYNC, payload)

@@ -128,7 +128,10 @@ async def process_import(
             f"CREATE TEMP TABLE {checked} (line bigint, number text, type text, "
             "expires_at timestamptz, error text) ON COMMIT DROP"
         )
-        await db.execute(f"CREATE TEMP TABLE {inserted} (LIKE dnc_entries) ON COMMIT DROP")
+        await db.execute(
+            f"CREATE TEMP TABLE {inserted} (id uuid, organization_id uuid, list_id text, "
+            "phone_number text, type text, source text, expires_at timestamptz) ON COMMIT DROP"
+        )  # what the added entries' audit rows need of them (``audit_added_sql``)
         await _check_rows(db, engine, import_id, table, checked, total, progress)
         added, retired, retired_ids = await _insert(db, checked, inserted, org_id, list_id, user_id)
         await audit_expired(uow, org_id, retired_ids)  # before the audit that runs alongside
@@ -248,18 +251,20 @@ async def _insert(
     await db.execute("SAVEPOINT import_insert")
     arguments = (org_id, SOURCE_IMPORT, list_id, user_id)
     try:
-        await db.execute(_insert_sql(checked, inserted, conflicts=False), *arguments)
+        numbers = await db.fetchval(_insert_sql(checked, inserted, conflicts=False), *arguments)
     except asyncpg.UniqueViolationError:
         await db.execute("ROLLBACK TO SAVEPOINT import_insert")
-        await db.execute(_insert_sql(checked, inserted, conflicts=True), *arguments)
+        numbers = await db.fetchval(_insert_sql(checked, inserted, conflicts=True), *arguments)
     await db.execute("RELEASE SAVEPOINT import_insert")
-    numbers = [r[0] for r in await db.fetch(f"SELECT phone_number FROM {inserted}")]
-    return sorted(numbers), [r[1] for r in retired], [r[0] for r in retired]
+    added = sorted(numbers.split(",")) if numbers else []  # inserted in order: sorted at once
+    return added, [r[1] for r in retired], [r[0] for r in retired]
 
 
 def _insert_sql(checked: str, inserted: str, conflicts: bool) -> str:
     """Each number's first valid row inserted unless listed, the new entries copied to
-    ``inserted``. $1 organization, $2 source, $3 list, $4 user."""
+    ``inserted`` (what their audit rows need), and their numbers answered as one
+    comma-separated value: a million rows arrive several times faster as one value than as
+    records. $1 organization, $2 source, $3 list, $4 user."""
     unlisted = (
         "ON CONFLICT (organization_id, list_id, phone_number) WHERE removed_at IS NULL DO NOTHING"
         if conflicts
@@ -271,8 +276,10 @@ def _insert_sql(checked: str, inserted: str, conflicts: bool) -> str:
         "type, source, added_by_user_id, created_at, expires_at) "
         "SELECT gen_random_uuid(), $1::uuid, $3::text, number, type, $2::text, $4::uuid, now(), "
         f"expires_at FROM (SELECT DISTINCT ON (number) number, type, expires_at FROM {checked} "
-        f" WHERE number IS NOT NULL ORDER BY number, line) first {unlisted} RETURNING *) "
-        f"INSERT INTO {inserted} SELECT * FROM added"
+        f" WHERE number IS NOT NULL ORDER BY number, line) first {unlisted} "
+        "RETURNING id, organization_id, list_id, phone_number, type, source, expires_at), "
+        f"kept AS (INSERT INTO {inserted} SELECT * FROM added) "
+        "SELECT string_agg(phone_number, ',') FROM added"
     )
 
 

@@ -156,29 +156,25 @@ class DncEntryRow(Base):
         ),
     )
 
+    # The references to organizations, batches, calls and users are checked once per statement
+    # by triggers, not by foreign keys (migration 0016: an import writes a million rows).
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE")
-    )
+    organization_id: Mapped[uuid.UUID] = mapped_column(UUID)
     list_id: Mapped[str] = mapped_column(String(64), server_default=DEFAULT_LIST)
     phone_number: Mapped[str] = mapped_column(String(15))
     type: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(16))
-    batch_pk: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("batches.id"))
+    batch_pk: Mapped[uuid.UUID | None] = mapped_column(UUID)
     batch_id: Mapped[str | None] = mapped_column(String(64))
-    call_record_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("call_records.id"))
+    call_record_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
     request_uuid: Mapped[str | None] = mapped_column(Text)
     call_recording: Mapped[str | None] = mapped_column(Text)
     transcription: Mapped[str | None] = mapped_column(Text)
-    added_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    added_by_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
     created_at: Mapped[datetime] = _created_at()
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    removed_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    removed_by_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
     removal_reason: Mapped[str | None] = mapped_column(Text)
     requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -271,9 +267,8 @@ class AuditRow(Base):
     __table_args__ = (Index("ix_audit_log_org_created", "organization_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    organization_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE")
-    )
+    # checked once per statement by triggers, not by a foreign key (migration 0016)
+    organization_id: Mapped[uuid.UUID] = mapped_column(UUID)
     actor_user_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
     action: Mapped[str] = mapped_column(String(32))
     list_id: Mapped[str | None] = mapped_column(String(64))
