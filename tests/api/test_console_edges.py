@@ -2,21 +2,36 @@
 bytes on a socket to a real server, the same number written through the console and the API
 at once, Postgres cut under a signed-in person, an upload that stops halfway."""
 
+import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from app.asgi import create_server_app
 from infra.settings import Settings
-from tests.support.helpers import Client, RawAnswer, body, raw_exchange
+from tests.support.console import signed_in
+from tests.support.helpers import (
+    Client,
+    Org,
+    RawAnswer,
+    add_body,
+    assert_error,
+    body,
+    raw_exchange,
+    sql,
+)
 from tests.support.processes import served_in_thread
 
 ENVELOPE_KEYS = {"message", "status", "code", "errorMessage"}
+NUMBER = "12125550142"
+STAGING_TABLES = "SELECT tablename FROM pg_tables WHERE tablename LIKE 'dnc\\_import\\_%'"
 
 
 @pytest.fixture(scope="module")
 def served(base_settings: Settings) -> Iterator[int]:
-    """The app on a real server (uvicorn, in a thread); yields its port."""
-    with served_in_thread(base_settings) as url:
+    """What ``dnc serve`` runs, on a real server (uvicorn, in a thread); yields its port."""
+    with served_in_thread(base_settings, create_server_app) as url:
         yield int(url.rsplit(":", 1)[1])
 
 
@@ -113,3 +128,79 @@ def test_raw_requests_get_a_page_under_console_and_the_envelope_elsewhere(served
     # the API, asked for HTML, still answers JSON: only the console's paths are pages
     api = raw(served, "GET", "/api/nope", "Accept: text/html\r\n")
     assert api.envelope()["code"] == 404
+
+
+ROUNDS = 24
+
+
+async def test_one_number_added_through_the_console_and_the_api_at_once_is_listed_once(
+    served: int, org: Org
+) -> None:
+    """Round after round, the console's add form and the API's add race for one number, on
+    the org-wide list and on a campaign list by turns: one of them lists it, the other is told
+    it is listed already; one entry, one ``dnc.add`` row naming it, ``dnc.bulk_add`` summaries
+    that agree, and a check that says blocked as soon as both have answered."""
+    numbers = [f"1212555{7000 + i:04d}" for i in range(ROUNDS)]
+    async with (
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{served}", timeout=30) as person,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{served}", headers=org.headers) as api,
+    ):
+        made = await api.post("/api/batches", json={"batchId": "race"})
+        assert made.status_code == 201, made.text
+        calls = [{"requestUUID": f"r-{n}", "phoneNumber": n} for n in numbers]
+        recorded = await api.post("/api/batches/race/calls", json={"calls": calls})
+        assert recorded.status_code == 201, recorded.text
+        campaign = body(await api.post("/api/dnc/lists", json={"name": "Race"}))["data"]["id"]
+        csrf = await signed_in(person, org.token)
+        console_won = 0
+        for turn, number in enumerate(numbers):
+            list_id = ("default", campaign)[turn % 2]
+            form, call = await asyncio.gather(
+                person.post(
+                    f"/console/lists/{list_id}/add",
+                    data={"csrf": csrf, "phoneNumber": number, "type": "console"},
+                ),
+                api.post(
+                    "/api/dnc/add", json=add_body(number, "race", f"r-{number}", listId=list_id)
+                ),
+            )
+            outcome = (form.status_code, call.status_code)
+            assert outcome in ((303, 400), (400, 200)), (outcome, form.text[:300], call.text)
+            if form.status_code == 303:
+                console_won += 1
+                assert_error(call, 400, "already on")
+            else:
+                assert "already on this list" in form.text
+            check = await api.get(
+                "/api/dnc/check", params={"phoneNumber": number, "lists": campaign}
+            )
+            assert body(check)["data"]["blocked"] is True, number
+        together = await api.post(
+            "/api/dnc/check", json={"phoneNumbers": numbers, "lists": [campaign]}
+        )
+        assert body(together)["data"]["blockedCount"] == ROUNDS
+    entries = await sql(
+        org.settings,
+        "SELECT list_id, phone_number, id::text AS id, source FROM dnc_entries "
+        "WHERE organization_id = $1 AND removed_at IS NULL",
+        org.id,
+    )
+    assert sorted(row["phone_number"] for row in entries) == numbers  # once each
+    assert {(row["phone_number"], row["list_id"]) for row in entries} == {
+        (number, ("default", campaign)[turn % 2]) for turn, number in enumerate(numbers)
+    }
+    assert sum(row["source"] != "call" for row in entries) == console_won
+    adds = await sql(
+        org.settings, "SELECT phone_number, entity_id FROM audit_log WHERE action = 'dnc.add'"
+    )
+    assert sorted((row["phone_number"], row["entity_id"]) for row in adds) == sorted(
+        (row["phone_number"], row["id"]) for row in entries
+    )
+    [summary] = await sql(
+        org.settings,
+        "SELECT count(*) AS forms, sum((after->>'added')::int) AS added, "
+        "sum((after->>'duplicate')::int) AS duplicate "
+        "FROM audit_log WHERE action = 'dnc.bulk_add'",
+    )
+    assert (summary["forms"], summary["added"]) == (ROUNDS, console_won)
+    assert summary["duplicate"] == ROUNDS - console_won
