@@ -3,12 +3,19 @@ bytes on a socket to a real server, the same number written through the console 
 at once, Postgres cut under a signed-in person, an upload that stops halfway."""
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import replace
+from urllib.parse import urlsplit
+from uuid import UUID
 
 import httpx
 import pytest
+from litestar.testing import AsyncTestClient
 
-from app.asgi import create_server_app
+from app.asgi import create_app, create_server_app
+from domain.model import DncEntry
+from infra.db import copy
+from infra.db.repositories.entries import SqlDncEntryRepository
 from infra.settings import Settings
 from tests.support.console import signed_in
 from tests.support.helpers import (
@@ -22,6 +29,7 @@ from tests.support.helpers import (
     sql,
 )
 from tests.support.processes import served_in_thread
+from tests.support.servers import TcpProxy
 
 ENVELOPE_KEYS = {"message", "status", "code", "errorMessage"}
 NUMBER = "12125550142"
@@ -204,3 +212,104 @@ async def test_one_number_added_through_the_console_and_the_api_at_once_is_liste
     )
     assert (summary["forms"], summary["added"]) == (ROUNDS, console_won)
     assert summary["duplicate"] == ROUNDS - console_won
+
+
+@pytest.fixture
+def proxied(settings: Settings) -> Iterator[tuple[Settings, TcpProxy]]:
+    """The test's settings with Postgres reached through a proxy the test can cut."""
+    db = urlsplit(settings.database_url)
+    proxy = TcpProxy(db.port or 5432)
+    proxy.start()
+    netloc = f"{db.username}@127.0.0.1:{proxy.port}"
+    try:
+        yield replace(settings, database_url=db._replace(netloc=netloc).geturl()), proxy
+    finally:
+        proxy.close()
+
+
+async def test_postgres_cut_under_a_signed_in_person_is_a_page_that_says_so(
+    proxied: tuple[Settings, TcpProxy], org: Org
+) -> None:
+    """Every connection to Postgres dropped and new ones refused, while a person is signed in:
+    each page and form answers the 503 page (not a traceback, not the sign-in page, the cookie
+    kept); once Postgres is back the same session works again, with no restart."""
+    settings, proxy = proxied
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        csrf = await signed_in(client, org.token)
+        pages = ["/console/", "/console/lists", "/console/lists/default", "/console/audit"]
+        for path in pages:
+            assert (await client.get(path)).status_code == 200, path
+        proxy.cut()
+        add = ("/console/lists/default/add", {"csrf": csrf, "phoneNumber": NUMBER})
+        for method, path, data in [*(("GET", p, None) for p in pages), ("POST", *add)]:
+            response = await client.request(method, path, data=data, follow_redirects=False)
+            assert response.status_code == 503, (path, response.status_code, response.text)
+            assert response.headers["content-type"].startswith("text/html"), path
+            assert "database is unreachable" in response.text
+            assert "Traceback" not in response.text
+            assert not response.headers.get_list("set-cookie"), path  # not signed out
+        upload = await client.post(
+            "/console/api/import",
+            content=f"phoneNumber\n{NUMBER}\n".encode(),
+            headers={"Content-Type": "text/csv", "X-CSRF-Token": csrf},
+        )
+        assert_error(upload, 503, "database is unreachable")
+        proxy.restore()
+        for path in pages:
+            assert (await client.get(path)).status_code == 200, path
+        added = await client.post(add[0], data=add[1], follow_redirects=False)
+        assert added.status_code == 303, added.text
+    assert await sql(org.settings, "SELECT 1 FROM dnc_entries WHERE phone_number = $1", NUMBER)
+
+
+async def test_postgres_cut_in_the_middle_of_a_request_is_a_503_not_a_500(
+    proxied: tuple[Settings, TcpProxy], org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cut lands between two statements of one transaction (the connection was checked out
+    and pinged a moment before): SQLAlchemy raises a bare ``DBAPIError``, "connection was
+    closed in the middle of operation". The console's add form and the API's bulk add alike
+    answer 503, and nothing is half-written."""
+    settings, proxy = proxied
+    add_many = SqlDncEntryRepository.add_many
+
+    async def cut_first(self: SqlDncEntryRepository, entries: Sequence[DncEntry]) -> set[UUID]:
+        proxy.cut()
+        return await add_many(self, entries)
+
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        csrf = await signed_in(client, org.token)
+        monkeypatch.setattr(SqlDncEntryRepository, "add_many", cut_first)
+        form = await client.post(
+            "/console/lists/default/add", data={"csrf": csrf, "phoneNumber": NUMBER}
+        )
+        assert form.status_code == 503, form.text
+        assert "text/html" in form.headers["content-type"]
+        assert "database is unreachable" in form.text
+        assert not form.headers.get_list("set-cookie")
+        proxy.restore()
+        bulk = await client.post(
+            "/api/dnc/bulk-add", json={"numbers": [{"phoneNumber": NUMBER}]}, headers=org.headers
+        )
+        assert_error(bulk, 503, "database is unreachable")
+        proxy.restore()
+        # and in the middle of the upload's COPY, where asyncpg is used directly
+        streamed = copy.refuse_end_marker
+
+        async def cut_midway(rows: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+            async for chunk in streamed(rows):
+                yield chunk
+                proxy.cut()
+
+        monkeypatch.setattr(copy, "refuse_end_marker", cut_midway)
+        upload = await client.post(
+            "/console/api/import",
+            content=b"phoneNumber\n" + b"\n".join(b"1212555%04d" % n for n in range(3000)),
+            headers={"Content-Type": "text/csv", "X-CSRF-Token": csrf},
+        )
+        assert_error(upload, 503, "database is unreachable")
+        proxy.restore()
+        monkeypatch.undo()
+        assert (await client.get("/console/lists/default")).status_code == 200
+    assert not await sql(org.settings, "SELECT 1 FROM dnc_entries")
+    assert not await sql(org.settings, "SELECT 1 FROM imports")
+    assert not await sql(org.settings, STAGING_TABLES)
