@@ -3,6 +3,8 @@ bytes on a socket to a real server, the same number written through the console 
 at once, Postgres cut under a signed-in person, an upload that stops halfway."""
 
 import asyncio
+import socket
+import struct
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
 from urllib.parse import urlsplit
@@ -33,6 +35,7 @@ from tests.support.servers import TcpProxy
 
 ENVELOPE_KEYS = {"message", "status", "code", "errorMessage"}
 NUMBER = "12125550142"
+LISTED = "SELECT phone_number FROM dnc_entries WHERE removed_at IS NULL"
 STAGING_TABLES = "SELECT tablename FROM pg_tables WHERE tablename LIKE 'dnc\\_import\\_%'"
 
 
@@ -313,3 +316,58 @@ async def test_postgres_cut_in_the_middle_of_a_request_is_a_503_not_a_500(
     assert not await sql(org.settings, "SELECT 1 FROM dnc_entries")
     assert not await sql(org.settings, "SELECT 1 FROM imports")
     assert not await sql(org.settings, STAGING_TABLES)
+
+
+def interrupted_upload(port: int, cookie: str, csrf: str, how: str) -> None:
+    """A console upload whose body stops partway, the connection then closed (``fin``), reset
+    (``rst``), or, for a chunked body, closed in the middle of a chunk (``chunked``)."""
+    rows = b"phoneNumber,type\n" + b"".join(b"1646555%04d,cut\n" % n for n in range(10_000))
+    rows += b"x" * (1 << 20)  # past what is spooled in memory: the rest goes to a file
+    framing = "Transfer-Encoding: chunked" if how == "chunked" else "Content-Length: 5000000"
+    head = (
+        "POST /console/api/import HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Cookie: dnc_console={cookie}\r\nX-CSRF-Token: {csrf}\r\n"
+        f"Content-Type: text/csv\r\n{framing}\r\n\r\n"
+    ).encode()
+    body = (
+        b"%x\r\n%s\r\n%x\r\n%s" % (len(rows), rows, 4096, b"16465550000,")
+        if how == "chunked"
+        else rows
+    )
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    try:
+        sock.sendall(head + body)
+        if how == "rst":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    finally:
+        sock.close()
+
+
+async def test_an_upload_cut_off_midway_imports_nothing_and_the_server_keeps_serving(
+    served: int, org: Org
+) -> None:
+    """The console's CSV upload stops partway through its body, on a raw socket, more times
+    than there are import slots: no entry, no import, no staging table, no audit row; the
+    server answers the person's pages and takes a whole upload at once afterwards."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{served}", timeout=30) as person:
+        csrf = await signed_in(person, org.token)
+        cookie = person.cookies["dnc_console"]
+        for how in ("fin", "rst", "chunked") * 2:
+            interrupted_upload(served, cookie, csrf, how)
+            page = await person.get("/console/import")
+            assert page.status_code == 200, how
+        whole = await person.post(
+            "/console/api/import",
+            content=f"phoneNumber\n{NUMBER}\n".encode(),
+            headers={"Content-Type": "text/csv", "X-CSRF-Token": csrf},
+        )
+        assert whole.status_code == 200, whole.text
+        assert body(whole)["data"]["added"] == 1
+    await asyncio.sleep(0.3)  # anything the cut uploads were still doing has had its time
+    assert [row["phone_number"] for row in await sql(org.settings, LISTED)] == [NUMBER]
+    assert len(await sql(org.settings, "SELECT 1 FROM imports")) == 1
+    assert not await sql(org.settings, STAGING_TABLES)
+    audited = await sql(
+        org.settings, "SELECT action FROM audit_log WHERE action LIKE 'dnc.%' ORDER BY id"
+    )
+    assert [row["action"] for row in audited] == ["dnc.add", "dnc.import"]
