@@ -14,7 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from app.auth import PUBLIC_PATHS, BearerTokenMiddleware
 from app.body import require_strict_json
-from app.console.routes import CONSOLE_ROUTES, template_config
+from app.console.routes import CONSOLE_ROUTES, handle_any_exception, template_config
 from app.deps import (
     provide_mirror,
     provide_principal,
@@ -22,7 +22,6 @@ from app.deps import (
     provide_rebuilds,
     provide_uow,
 )
-from app.errors import handle_exception
 from app.layers.body_timeout import BodyTimeout
 from app.layers.fast_check import FastCheck
 from app.layers.metrics import HttpMetrics
@@ -102,7 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "principal": Provide(provide_principal, sync_to_thread=False),
         },
         before_request=require_strict_json,
-        exception_handlers={Exception: handle_exception},
+        exception_handlers={Exception: handle_any_exception},
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
         openapi_config=OpenAPIConfig(

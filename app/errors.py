@@ -13,7 +13,6 @@ from litestar.exceptions import (
 )
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from app.layers.ratelimit import RateLimited
 from domain.errors import (
@@ -26,6 +25,7 @@ from domain.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
+from infra.db import postgres_unreachable
 
 log = logging.getLogger(__name__)
 TOO_DEEP = "The request is nested deeper than any request this API takes"
@@ -139,7 +139,7 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
     if isinstance(exc, RecursionError):  # a body nested past what a decoder goes through
         log.warning("too deeply nested input on %s %s", request.method, request.url.path)
         return error_response(400, TOO_DEEP)
-    if isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError):
+    if postgres_unreachable(exc):
         log.warning("database unreachable on %s %s: %s", request.method, request.url.path, exc)
         return error_response(503, "The database is unreachable; retry shortly")
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

@@ -22,6 +22,8 @@ from app.console.session import (
     SIGN_IN_COOKIE,
     Signed,
     cleared,
+    console_cookie,
+    cookie_of,
     form_of,
     form_time,
     require_csrf,
@@ -65,7 +67,7 @@ def sign_in_page(
 @post("/login", status_code=303)
 async def post_sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await form_of(request)
-    if not same(form.get(CSRF_FIELD), request.cookies.get(SIGN_IN_COOKIE, "")):
+    if not same(form.get(CSRF_FIELD), cookie_of(request, SIGN_IN_COOKIE)):
         return sign_in_page(request, BAD_SIGN_IN_FORM, 403)
     resources = resources_of(request.app.state)
     lifetime = timedelta(minutes=resources.settings.console_session_minutes)
@@ -77,7 +79,7 @@ async def post_sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
         return sign_in_page(request, exc.message, 403)
     response = to("/console/")
     response.set_cookie(session_cookie(request, secret, session.expires_at))
-    response.set_cookie(SIGN_IN_COOKIE, "", path="/console", max_age=0)
+    response.set_cookie(console_cookie(request, SIGN_IN_COOKIE, "", 0))
     return response
 
 
@@ -85,7 +87,7 @@ async def post_sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
 async def post_sign_out(request: Request[Any, Any, Any]) -> Response[Any]:
     """Ends the session whose cookie came with the form (if its CSRF token matches)."""
     form = await form_of(request)
-    secret = request.cookies.get(COOKIE, "")
+    secret = cookie_of(request, COOKIE)
     resources = resources_of(request.app.state)
     if secret:
         try:

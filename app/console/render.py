@@ -1,6 +1,7 @@
 """What every console page shares: the templates, the page frame, the security headers, and
 failures shown as a page (or, for the sign-in, a redirect) instead of a JSON envelope."""
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,12 @@ HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+
+# What an error page keeps of the API's answer besides its code: when to retry (429, 503) and
+# the methods a route takes (405)
+KEPT = ("retry-after", "allow")
+# Characters no page should carry, which a raw client can put in the path an error echoes
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def when(value: datetime | str | None) -> str:
@@ -114,10 +121,11 @@ def console_error(request: Request[Any, Any, Any], exc: Exception) -> Response[A
         return secure_headers(cleared(redirect, request))
     answer = handle_exception(request, exc)  # the API's own mapping of failures to codes
     envelope = answer.content
+    words = CONTROL.sub("\N{REPLACEMENT CHARACTER}", envelope.errorMessage)
     return Template(
         template_name="error.html",
-        context={"code": envelope.code, "title": envelope.message, "words": envelope.errorMessage},
+        context={"code": envelope.code, "title": envelope.message, "words": words},
         status_code=envelope.code,
-        headers={**HEADERS, **{k: v for k, v in answer.headers.items() if k == "Retry-After"}},
+        headers={**HEADERS, **{k: v for k, v in answer.headers.items() if k.lower() in KEPT}},
         media_type=MediaType.HTML,
     )

@@ -1,10 +1,18 @@
 """Who is signed in to the console, and the checks every console request passes.
 
-The session cookie (``dnc_console``) is HttpOnly, SameSite=Strict, Secure when the request
-came over HTTPS (directly or, as a proxy says in ``X-Forwarded-Proto``, to it), and expires
-with the session. Every form posts the session's CSRF token (``csrf``; the import's upload
-sends it as ``X-CSRF-Token``); the sign-in form, before there is a session, posts the random
-value of a short-lived cookie of its own (double submit).
+The session cookie (``dnc_console``) is HttpOnly, SameSite=Strict, and expires with the
+session. Every form posts the session's CSRF token (``csrf``; the import's upload sends it as
+``X-CSRF-Token``); the sign-in form, before there is a session, posts the random value of a
+short-lived cookie of its own (double submit).
+
+Over HTTPS (directly or, as a proxy says in ``X-Forwarded-Proto``, to it) both cookies are
+Secure and named with the ``__Host-`` prefix, which a browser keeps only when the cookie is
+Secure, has ``Path=/`` and no ``Domain``: no sibling subdomain and no plain-HTTP page can set
+one of that name, so a cookie planted to sign a person in to someone else's session or to
+pass the sign-in's double submit is never read. ``Path=/`` sends them to the API's paths too,
+which is harmless: the API reads a bearer token and never a cookie. Over plain HTTP a cookie
+cannot be Secure, so it cannot carry the prefix: it keeps its plain name, limited to
+``/console``.
 """
 
 import hmac
@@ -26,6 +34,7 @@ from domain.usecases.console import session_of
 
 COOKIE = "dnc_console"
 SIGN_IN_COOKIE = "dnc_console_sign_in"
+HOST_PREFIX = "__Host-"
 SIGN_IN_SECONDS = 3600
 SIGN_IN_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")  # what secrets.token_urlsafe(32) gives
 CSRF_FIELD = "csrf"
@@ -77,7 +86,7 @@ class Signed:
 async def provide_signed(request: Request[Any, Any, Any]) -> Signed:
     """The request's session, or :class:`Unauthenticated` (the pages send you to sign in)."""
     resources = resources_of(request.app.state)
-    secret = request.cookies.get(COOKIE, "")
+    secret = cookie_of(request, COOKIE)
     principal, session = await session_of(resources.uow(), secret, utcnow())
     return Signed(principal, session)
 
@@ -87,32 +96,40 @@ def is_https(request: Request[Any, Any, Any]) -> bool:
     return request.url.scheme == "https" or forwarded == "https"
 
 
-def session_cookie(request: Request[Any, Any, Any], secret: str, expires: datetime) -> Cookie:
-    # Litestar's ``expires`` and ``max_age`` are both seconds from now (a timestamp there made
-    # the cookie last until 2083)
-    seconds = max(0, int((expires - utcnow()).total_seconds()))
+def cookie_name(request: Request[Any, Any, Any], name: str) -> str:
+    """The name a console cookie has on this request: ``__Host-`` prefixed over HTTPS."""
+    return HOST_PREFIX + name if is_https(request) else name
+
+
+def cookie_of(request: Request[Any, Any, Any], name: str) -> str:
+    """The value the request's console cookie ``name`` has under this scheme's name, or ""."""
+    return request.cookies.get(cookie_name(request, name), "")
+
+
+def console_cookie(request: Request[Any, Any, Any], name: str, value: str, seconds: int) -> Cookie:
+    """A console cookie as the request's scheme allows (see the module's docstring), lasting
+    ``seconds`` (0 removes it). Litestar's ``expires`` and ``max_age`` are both seconds from
+    now (a timestamp there made the cookie last until 2083)."""
+    https = is_https(request)
     return Cookie(
-        key=COOKIE,
-        value=secret,
-        path="/console",
+        key=cookie_name(request, name),
+        value=value,
+        path="/" if https else "/console",
         max_age=seconds,
         expires=seconds,
         httponly=True,
         samesite="strict",
-        secure=is_https(request),
+        secure=https,
     )
+
+
+def session_cookie(request: Request[Any, Any, Any], secret: str, expires: datetime) -> Cookie:
+    seconds = max(0, int((expires - utcnow()).total_seconds()))
+    return console_cookie(request, COOKIE, secret, seconds)
 
 
 def cleared(response: Response[Any], request: Request[Any, Any, Any]) -> Response[Any]:
-    response.set_cookie(
-        COOKIE,
-        "",
-        path="/console",
-        max_age=0,
-        httponly=True,
-        samesite="strict",
-        secure=is_https(request),
-    )
+    response.set_cookie(console_cookie(request, COOKIE, "", 0))
     return response
 
 
@@ -120,16 +137,9 @@ def sign_in_cookie(request: Request[Any, Any, Any]) -> Cookie:
     """The sign-in form's cookie, its lifetime renewed; the value the browser already holds is
     kept, so a second tab's sign-in page (or one reloaded after a session ended) does not
     outdate the first's form."""
-    held = request.cookies.get(SIGN_IN_COOKIE, "")
-    return Cookie(
-        key=SIGN_IN_COOKIE,
-        value=held if SIGN_IN_VALUE.fullmatch(held) else secrets.token_urlsafe(32),
-        path="/console",
-        max_age=SIGN_IN_SECONDS,
-        httponly=True,
-        samesite="strict",
-        secure=is_https(request),
-    )
+    held = cookie_of(request, SIGN_IN_COOKIE)
+    value = held if SIGN_IN_VALUE.fullmatch(held) else secrets.token_urlsafe(32)
+    return console_cookie(request, SIGN_IN_COOKIE, value, SIGN_IN_SECONDS)
 
 
 def same(sent: str | None, expected: str) -> bool:

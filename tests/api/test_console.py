@@ -4,9 +4,10 @@ what a page shows. (A real browser drives it in tests/browser.)"""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from httpx import Response
 from litestar.testing import AsyncTestClient
 
-from app.asgi import create_app
+from app.asgi import create_app, create_server_app
 from domain.usecases.identity import rotate_token
 from infra.settings import Settings
 from tests.support.console import csrf_of, sign_in, signed_in
@@ -49,7 +50,8 @@ async def test_signing_in_opens_an_httponly_strict_session_that_expires(
     assert "samesite=strict" in lowered
     assert "path=/console" in lowered
     assert "expires=" in lowered
-    assert "secure" not in lowered  # plain HTTP here; see the HTTPS test
+    assert "secure" not in lowered  # plain HTTP here: no __Host- either; see the HTTPS tests
+    assert "__host-" not in " ".join(response.headers.get_list("set-cookie")).lower()
     assert org.token not in cookie
     overview = await client.get("/console/")
     assert overview.status_code == 200
@@ -57,23 +59,132 @@ async def test_signing_in_opens_an_httponly_strict_session_that_expires(
     assert org.admin_email in overview.text
 
 
-async def test_the_session_cookie_is_secure_behind_https(client: Client, org: Org) -> None:
-    form = await client.get("/console/login", headers={"X-Forwarded-Proto": "https"})
-    form_cookie = form.headers["set-cookie"]
-    assert "secure" in form_cookie.lower()
-    # the client will not send a Secure cookie over plain HTTP; the proxy in front would
-    client.cookies.set("dnc_console_sign_in", csrf_of(form), path="/console")
+HTTPS = {"X-Forwarded-Proto": "https"}
+
+
+def set_cookie(response: Response, name: str) -> str:
+    """The Set-Cookie header of the cookie ``name`` (exactly that name)."""
+    return next(c for c in response.headers.get_list("set-cookie") if c.startswith(f"{name}="))
+
+
+def value_of(cookie: str) -> str:
+    return cookie.split(";")[0].split("=", 1)[1]
+
+
+async def https_sign_in(client: Client, token: str) -> str:
+    """Sign in as a browser behind a TLS proxy would (the client sends no Secure cookie over
+    the test's plain HTTP, so each request carries its cookie by hand); the session cookie."""
+    client.cookies.clear()
+    form = await client.get("/console/login", headers=HTTPS)
+    form_cookie = set_cookie(form, "__Host-dnc_console_sign_in")
     response = await client.post(
         "/console/login",
-        data={"csrf": csrf_of(form), "token": org.token},
-        headers={"X-Forwarded-Proto": "https"},
+        data={"csrf": csrf_of(form), "token": token},
+        headers={**HTTPS, "Cookie": f"__Host-dnc_console_sign_in={value_of(form_cookie)}"},
         follow_redirects=False,
     )
-    assert response.status_code == 303
-    cookie = next(
-        c for c in response.headers.get_list("set-cookie") if c.startswith("dnc_console=")
+    assert response.status_code == 303, response.text
+    client.cookies.clear()
+    for cookie in (form_cookie, set_cookie(response, "__Host-dnc_console")):
+        lowered = cookie.lower()
+        assert "; secure" in lowered
+        assert "; path=/;" in lowered or lowered.endswith("; path=/")
+        assert "domain=" not in lowered
+        assert "httponly" in lowered
+        assert "samesite=strict" in lowered
+    removed = set_cookie(response, "__Host-dnc_console_sign_in")  # the form's, spent
+    assert "max-age=0" in removed.lower()
+    assert "; secure" in removed.lower()
+    return set_cookie(response, "__Host-dnc_console")
+
+
+async def test_behind_https_the_cookies_are_host_only(client: Client, org: Org) -> None:
+    """Over HTTPS the cookies carry the ``__Host-`` prefix: a browser keeps such a cookie only
+    if it is Secure, for Path=/ and with no Domain, so a sibling subdomain cannot plant one.
+    Only that name is read over HTTPS: a plain ``dnc_console`` (what a sibling can set) is no
+    session there."""
+    secret = value_of(await https_sign_in(client, org.token))
+    page = await client.get(
+        "/console/", headers={**HTTPS, "Cookie": f"__Host-dnc_console={secret}"}
     )
-    assert "secure" in cookie.lower()
+    assert page.status_code == 200
+    assert org.admin_email in page.text
+    planted = await client.get(
+        "/console/",
+        headers={**HTTPS, "Cookie": f"dnc_console={secret}"},
+        follow_redirects=False,
+    )
+    assert planted.status_code == 303
+    out = await client.post(
+        "/console/logout",
+        data={"csrf": csrf_of(page)},
+        headers={**HTTPS, "Cookie": f"__Host-dnc_console={secret}"},
+        follow_redirects=False,
+    )
+    cleared = set_cookie(out, "__Host-dnc_console").lower()
+    assert "max-age=0" in cleared
+    assert "; secure" in cleared
+    assert "path=/;" in cleared or cleared.endswith("path=/")
+    after = await client.get(
+        "/console/",
+        headers={**HTTPS, "Cookie": f"__Host-dnc_console={secret}"},
+        follow_redirects=False,
+    )
+    assert after.status_code == 303
+
+
+async def test_behind_https_a_planted_sign_in_cookie_passes_no_double_submit(
+    client: Client, org: Org
+) -> None:
+    """Login CSRF by cookie tossing, from a browser that sends no Fetch Metadata: a sibling
+    subdomain can set ``dnc_console_sign_in`` but never ``__Host-dnc_console_sign_in``."""
+    _, attackers_token = await org.add_user("admin")
+    response = await client.post(
+        "/console/login",
+        data={"csrf": "t" * 43, "token": attackers_token},
+        headers={**HTTPS, "Cookie": f"dnc_console_sign_in={'t' * 43}"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 403
+    assert "dnc_console=" not in " ".join(response.headers.get_list("set-cookie"))
+
+
+async def test_the_api_never_takes_the_consoles_cookie_as_credentials(
+    client: Client, org: Org
+) -> None:
+    """``__Host-`` means ``Path=/``: the browser now sends the session cookie to the API's paths
+    too. The API reads a bearer token and nothing else: neither cookie, nor the session's
+    secret sent as a token, opens it."""
+    secure = value_of(await https_sign_in(client, org.token))
+    await signed_in(client, org.token)
+    plain = client.cookies.get("dnc_console") or ""
+    client.cookies.clear()
+    cookies = f"__Host-dnc_console={secure}; dnc_console={plain}"
+    for headers in (
+        {"Cookie": cookies},
+        {**HTTPS, "Cookie": cookies},
+        {"Authorization": f"Bearer {secure}"},
+        {"Authorization": f"Bearer {plain}", "Cookie": cookies},
+    ):
+        for method, path, data in (
+            ("GET", "/api/me", None),
+            ("GET", "/api/dnc/settings", None),
+            ("GET", "/api/dnc/check?phoneNumber=12125550142", None),
+            ("POST", "/api/dnc/bulk-add", {"numbers": [{"phoneNumber": NUMBER}]}),
+        ):
+            response = await client.request(method, path, json=data, headers=headers)
+            assert response.status_code == 401, (path, headers, response.text)
+            assert body(response)["status"] is False
+    # nor the check ``dnc serve`` answers before routing (app/layers/fast_check.py)
+    async with AsyncTestClient(app=create_server_app(org.settings)) as served:
+        for headers in ({"Cookie": cookies}, {"Authorization": f"Bearer {secure}"}):
+            check = await served.get(f"/api/dnc/check?phoneNumber={NUMBER}", headers=headers)
+            assert check.status_code == 401, headers
+    rows = await sql(org.settings, "SELECT 1 FROM dnc_entries WHERE phone_number = $1", NUMBER)
+    assert rows == []
+    # and both sessions are still good on the console itself
+    assert (await client.get("/console/", headers={**HTTPS, "Cookie": cookies})).status_code == 200
+    assert (await client.get("/console/", headers={"Cookie": cookies})).status_code == 200
 
 
 async def test_a_check_scope_token_or_a_bad_one_cannot_sign_in(client: Client, org: Org) -> None:

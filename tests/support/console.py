@@ -3,9 +3,7 @@ the session cookie; and reading the CSRF token a page's forms carry."""
 
 import re
 
-from httpx import Response
-
-from tests.support.helpers import Client
+from httpx import AsyncClient, Response
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -16,7 +14,7 @@ def csrf_of(page: Response) -> str:
     return found.group(1)
 
 
-async def sign_in(client: Client, token: str) -> Response:
+async def sign_in(client: AsyncClient, token: str) -> Response:
     """POST the sign-in form with ``token``; the client keeps the cookies it is given."""
     form = await client.get("/console/login")
     assert form.status_code == 200
@@ -25,7 +23,7 @@ async def sign_in(client: Client, token: str) -> Response:
     )
 
 
-async def signed_in(client: Client, token: str) -> str:
+async def signed_in(client: AsyncClient, token: str) -> str:
     """Sign in; the CSRF token of the new session."""
     response = await sign_in(client, token)
     assert response.status_code == 303, response.text

@@ -3,6 +3,8 @@ worker, free ports."""
 
 import asyncio
 import email
+import http.client
+import json
 import socket
 import threading
 import time
@@ -204,6 +206,29 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    def envelope(self) -> dict[str, Any]:
+        """The JSON envelope the answer carries; its ``code`` is the status."""
+        answer: dict[str, Any] = json.loads(self.body)
+        assert answer["code"] == self.status, answer
+        return answer
+
+
+def raw_exchange(port: int, request: bytes) -> RawAnswer:
+    """Send ``request`` to 127.0.0.1:``port`` as it is, bytes no client library tidied up; the
+    answer as the standard library's HTTP client reads it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return RawAnswer(response.status, response.headers, response.read())
 
 
 class _Collector:

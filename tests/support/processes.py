@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import pytest
 import uvicorn
+from litestar.types import ASGIApp
 
 from app.asgi import create_app
 from infra.settings import Settings
@@ -53,12 +54,15 @@ def running(*commands: tuple[str, Settings], stop_within: float = 30) -> Iterato
 
 
 @contextmanager
-def served_in_thread(settings: Settings) -> Iterator[str]:
-    """The app on a real server (uvicorn) in a thread of this process: requests run side by
-    side (the test client runs one at a time), and the test's patches apply to them."""
+def served_in_thread(
+    settings: Settings, factory: Callable[[Settings], ASGIApp] = create_app
+) -> Iterator[str]:
+    """The app (or, with ``factory=create_server_app``, what ``dnc serve`` runs) on a real
+    server (uvicorn) in a thread of this process: requests run side by side (the test client
+    runs one at a time), and the test's patches apply to them."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(factory(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=asyncio.run, args=(server.serve(),), daemon=True)
     thread.start()
