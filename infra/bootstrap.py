@@ -106,8 +106,10 @@ def build(settings: Settings, client_name: str, *, redis: ArqRedis | None = None
     """Every resource, named ``client_name`` to Postgres and Redis; ``redis``, when given, is
     a connection the caller owns (the worker's, which arq closes)."""
     engine = create_engine(settings, client_name)
+    # an import uses up to three connections (its transaction, the reader of its staged rows,
+    # the writer of its progress); a pool holds twice its size with the overflow
     import_engine = create_engine(
-        replace(settings, db_pool_size=settings.import_concurrency), f"{client_name}-import"
+        replace(settings, db_pool_size=2 * settings.import_concurrency), f"{client_name}-import"
     )
     arq = (
         redis

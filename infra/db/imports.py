@@ -1,8 +1,8 @@
 """A staged CSV import, processed in one transaction: rows are read back in chunks, checked
-by the domain's row rules, copied into a second table, and inserted set-based (first occurrence
-of each number wins, numbers already listed are duplicates), each added entry's audit row
-written in one statement from the new entries while their numbers go to Redis. The mirror is
-kept as every other write keeps it
+by the domain's row rules and listed chunk by chunk (the database inserts one chunk while
+the next is read and checked; first occurrence of each number wins, numbers already listed
+are duplicates), each added entry's audit row written in one statement from the new entries
+while their numbers go to Redis. The mirror is kept as every other write keeps it
 (``domain.usecases.entries.list_many``: a ``mirror.sync`` change, the organization's mirror
 lock, Redis before the commit, the sync after it, which need not write the numbers again when
 the mirror is the one they were written to). Lost imports are picked up again or marked failed.
@@ -12,6 +12,7 @@ the mirror is the one they were written to). Lost imports are picked up again or
 ``domain.usecases.transfer``.
 """
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,7 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.errors import InvalidInput, NotFound
-from domain.imports import RowReader
+from domain.imports import Checked, RowReader
 from domain.model import DEFAULT_LIST, AuditEvent, ImportReport, LostImports, StagedImport
 from domain.ports import DncMirror, JobQueue, Progress
 from domain.rules import EXPIRED, SOURCE_IMPORT
@@ -102,8 +103,9 @@ async def process_import(
     engine: AsyncEngine, mirror: DncMirror, import_id: UUID, progress: Progress | None = None
 ) -> ImportReport:
     """``ListTransfers.process``: one run at a time (an advisory lock on the import), the
-    staged rows checked in chunks and inserted set-based (see the module's doc); progress is
-    written on connections of its own, so status readers see it at once."""
+    staged rows checked and listed in chunks (see the module's doc); progress is written on
+    connections of its own, so status readers see it at once. Up to three connections: the
+    transaction's, the staged rows' reader and the progress writer's."""
     uow = SqlUnitOfWork(create_sessionmaker(engine))
     async with uow:
         # One run at a time; the row itself stays unlocked so progress can be written to it.
@@ -122,22 +124,14 @@ async def process_import(
             org_id, list_id,
         ):  # fmt: skip  # held until the commit: the list cannot be deleted meanwhile
             raise InvalidInput(f"Unknown list id {list_id!r}: it was deleted before the import ran")
-        table, checked = staging_table(import_id), f"dnc_checked_{import_id.hex}"
-        inserted = f"dnc_inserted_{import_id.hex}"
-        await db.execute(
-            f"CREATE TEMP TABLE {checked} (line bigint, number text, type text, "
-            "expires_at timestamptz, error text) ON COMMIT DROP"
-        )
-        await db.execute(
-            f"CREATE TEMP TABLE {inserted} (id uuid, organization_id uuid, list_id text, "
-            "phone_number text, type text, source text, expires_at timestamptz) ON COMMIT DROP"
-        )  # what the added entries' audit rows need of them (``audit_added_sql``)
-        await _check_rows(db, engine, import_id, table, checked, total, progress)
-        added, retired, retired_ids = await _insert(db, checked, inserted, org_id, list_id, user_id)
-        await audit_expired(uow, org_id, retired_ids)  # before the audit that runs alongside
-        audit = _audit(db, inserted, user_id, import_id)
-        written = await list_many(uow, mirror, org_id, added, retired, list_id, audit)
-        report = await _finish(db, import_id, checked, total, len(added))
+        listing = _Listing(db, import_id, org_id, list_id, user_id)
+        await listing.prepare()
+        await _list_rows(listing, engine, total, progress)
+        added = sorted(listing.added)  # each chunk's are in order: a merge of sorted runs
+        await audit_expired(uow, org_id, listing.retired_ids)  # before the audit alongside
+        audit = _audit(db, listing.inserted, user_id, import_id)
+        written = await list_many(uow, mirror, org_id, added, listing.retired, list_id, audit)
+        report = await _finish(db, import_id, listing.invalid, total, len(added))
         await uow.audit.record(
             AuditEvent(
                 organization_id=org_id,
@@ -152,7 +146,7 @@ async def process_import(
                 },
             )
         )
-        await db.execute(f"DROP TABLE {table}")
+        await db.execute(f"DROP TABLE {staging_table(import_id)}")
         await uow.commit()
     await settle_written(uow, mirror, org_id, written)
     log.info("import %s: %d rows, %d added", import_id, total, report.added)
@@ -188,34 +182,151 @@ async def _mark_running(engine: AsyncEngine, import_id: UUID) -> None:
         await db.execute("UPDATE imports SET status = 'running' WHERE id = $1", import_id)
 
 
-async def _check_rows(
-    db: asyncpg.Connection,
-    engine: AsyncEngine,
-    import_id: UUID,
-    table: str,
-    checked: str,
-    total: int,
-    progress: Progress | None,
+class _Listing:
+    """An import's rows listed a chunk at a time in its transaction. Each chunk's valid rows
+    go to a small table and are inserted from it: each number's first row (by line), unless
+    the number is listed. The list's unique index is what tells: the insert runs without ON
+    CONFLICT (a fifth faster) until it meets a listed number (one listed before the import,
+    by another writer meanwhile, or by an earlier chunk: the first occurrence in the file wins
+    as if the file were one chunk), then that chunk and the rest with it. An expired entry of
+    a number is retired first, when the list held any at the start (the expiry job retires
+    them). Refused rows go to ``invalid`` for the report, the added entries to ``inserted``
+    for their audit rows."""
+
+    def __init__(
+        self,
+        db: asyncpg.Connection,
+        import_id: UUID,
+        organization_id: UUID,
+        list_id: str,
+        user_id: UUID | None,
+    ) -> None:
+        self.db, self.import_id = db, import_id
+        self.arguments = (organization_id, SOURCE_IMPORT, list_id, user_id)
+        self.staged = staging_table(import_id)
+        self.chunk = f"dnc_chunk_{import_id.hex}"
+        self.invalid = f"dnc_invalid_{import_id.hex}"
+        self.inserted = f"dnc_inserted_{import_id.hex}"
+        self.conflicts = False
+        self.expired = False
+        self.added: list[str] = []
+        self.retired: list[str] = []
+        self.retired_ids: list[UUID] = []
+
+    async def prepare(self) -> None:
+        await self.db.execute(
+            f"CREATE TEMP TABLE {self.chunk} (line bigint, number text, type text, "
+            f"expires_at timestamptz) ON COMMIT DROP; "
+            f"CREATE TEMP TABLE {self.invalid} (line bigint, error text) ON COMMIT DROP; "
+            f"CREATE TEMP TABLE {self.inserted} (id uuid, organization_id uuid, list_id text, "
+            "phone_number text, type text, source text, expires_at timestamptz) ON COMMIT DROP"
+        )  # ``inserted``: what the audit rows need of the added entries (``audit_added_sql``)
+        self.expired = await self.db.fetchval(
+            "SELECT EXISTS (SELECT FROM dnc_entries WHERE organization_id = $1 "
+            "AND list_id = $2 AND removed_at IS NULL AND expires_at <= now())",
+            *self.arguments[::2],
+        )
+
+    async def copy(self, rows: list[Checked]) -> None:
+        """The chunk's rows into ``chunk`` (the valid ones) and ``invalid``."""
+        db = self.db
+        await db.execute(f"TRUNCATE {self.chunk}")
+        await db.copy_records_to_table(
+            self.chunk,
+            records=[row[:4] for row in rows if row[4] is None],
+            columns=["line", "number", "type", "expires_at"],
+        )
+        refused = [(row[0], row[4]) for row in rows if row[4] is not None]
+        if refused:
+            await db.copy_records_to_table(self.invalid, records=refused)
+        if self.expired:
+            retired = await db.fetch(
+                "UPDATE dnc_entries e SET removed_at = now(), removal_reason = $3::text "
+                "WHERE e.id IN (SELECT (SELECT x.id FROM dnc_entries x "
+                "WHERE x.organization_id = $1 AND x.list_id = $2 AND x.phone_number = c.number "
+                "AND x.removed_at IS NULL AND x.expires_at <= now() OFFSET 0) "
+                f"FROM {self.chunk} c) RETURNING e.id, e.phone_number",
+                *self.arguments[::2], EXPIRED,
+            )  # fmt: skip  # the rules of domain.rules; one index probe a number
+            self.retired += [r[1] for r in retired]
+            self.retired_ids += [r[0] for r in retired]
+
+    async def insert(self) -> None:
+        """The chunk copied last inserted (see the class's doc)."""
+        db = self.db
+        await db.execute("SAVEPOINT import_insert")
+        try:
+            numbers = await db.fetchval(self._insert_sql(), *self.arguments)
+        except asyncpg.UniqueViolationError:
+            await db.execute("ROLLBACK TO SAVEPOINT import_insert")
+            self.conflicts = True
+            numbers = await db.fetchval(self._insert_sql(), *self.arguments)
+        await db.execute("RELEASE SAVEPOINT import_insert")
+        if numbers:
+            self.added += sorted(numbers.split(","))
+
+    def _insert_sql(self) -> str:
+        """The new entries copied to ``inserted`` too, and their numbers answered as one
+        comma-separated value (rows arrive several times faster as one value than as
+        records). $1 organization, $2 source, $3 list, $4 user."""
+        unlisted = (
+            "ON CONFLICT (organization_id, list_id, phone_number) WHERE removed_at IS NULL "
+            "DO NOTHING"
+            if self.conflicts
+            else ""
+        )
+        return (
+            "WITH added AS (INSERT INTO dnc_entries (id, organization_id, list_id, "
+            "phone_number, type, source, added_by_user_id, created_at, expires_at) "
+            "SELECT gen_random_uuid(), $1::uuid, $3::text, number, type, $2::text, $4::uuid, "
+            "now(), expires_at FROM (SELECT DISTINCT ON (number) number, type, expires_at "
+            f"FROM {self.chunk} ORDER BY number, line) first {unlisted} "
+            "RETURNING id, organization_id, list_id, phone_number, type, source, expires_at), "
+            f"kept AS (INSERT INTO {self.inserted} SELECT * FROM added) "
+            "SELECT string_agg(phone_number, ',') FROM added"
+        )
+
+
+async def _list_rows(
+    listing: _Listing, engine: AsyncEngine, total: int, progress: Progress | None
 ) -> None:
-    """Every staged row through the domain's row rules (in the order the table returns them:
-    each keeps its line number), CHUNK rows a round trip each way."""
+    """Every staged row through the domain's row rules, CHUNK rows at a time in line order
+    (each keeps its line number), the next chunk read and checked while the database inserts
+    one: the staged rows are read on a connection of their own (the staging table is
+    committed), and checked on a thread, so the loop keeps serving the insert's round trips.
+    Progress counts the rows listed."""
     read = RowReader(utcnow()).read
     done = 0
-    await db.execute(
-        f"DECLARE staged NO SCROLL CURSOR FOR SELECT line, phone_raw, type_raw, expires_raw "
-        f"FROM {table}"
-    )
-    while records := await db.fetch(f"FETCH {CHUNK} FROM staged"):
-        await db.copy_records_to_table(
-            checked,
-            records=[read(*record) for record in records],
-            columns=["line", "number", "type", "expires_at", "error"],
+    async with transaction(engine) as reader:
+        # In line order without a sort: a table written by one COPY and never changed is read
+        # in the order it was written, from its first page once no scan may join another.
+        await reader.execute("SET LOCAL synchronize_seqscans = off")
+        await reader.execute(
+            "DECLARE staged NO SCROLL CURSOR FOR SELECT line, phone_raw, type_raw, expires_raw "
+            f"FROM {listing.staged}"
         )
-        done += len(records)
-        await _report_progress(engine, import_id, done, total, progress)
-    await db.execute("CLOSE staged")
+        fetch = f"FETCH {CHUNK} FROM staged"
+        rows = _checked(read, await reader.fetch(fetch))
+        inserting: asyncio.Task[None] | None = None
+        try:
+            while rows:
+                await listing.copy(rows)
+                inserting = asyncio.create_task(listing.insert())
+                next_rows = await asyncio.to_thread(_checked, read, await reader.fetch(fetch))
+                await inserting
+                done += len(rows)
+                await _report_progress(engine, listing.import_id, done, total, progress)
+                rows = next_rows
+        finally:
+            if inserting is not None and not inserting.done():
+                inserting.cancel()
+                await asyncio.wait([inserting])
     if not done:
-        await _report_progress(engine, import_id, done, total, progress)
+        await _report_progress(engine, listing.import_id, done, total, progress)
+
+
+def _checked(read: Callable[..., Checked], records: list[asyncpg.Record]) -> list[Checked]:
+    return [read(*record) for record in records]
 
 
 async def _report_progress(
@@ -225,62 +336,6 @@ async def _report_progress(
         progress(done, total)
     async with transaction(engine) as db:
         await db.execute("UPDATE imports SET processed = $2 WHERE id = $1", import_id, done)
-
-
-async def _insert(
-    db: asyncpg.Connection,
-    checked: str,
-    inserted: str,
-    org_id: UUID,
-    list_id: str,
-    user_id: UUID | None,
-) -> tuple[list[str], list[str], list[UUID]]:
-    """The numbers added to the list (sorted; their entries copied to ``inserted``), the
-    numbers whose expired entry was retired, and those entries' ids."""
-    await db.execute(f"CREATE INDEX ON {checked} (number, line)")
-    retired = await db.fetch(
-        f"UPDATE dnc_entries e SET removed_at = now(), removal_reason = $3::text "
-        f"FROM {checked} c WHERE e.organization_id = $1 AND e.list_id = $2 "
-        "AND e.phone_number = c.number AND e.removed_at IS NULL AND e.expires_at <= now() "
-        "RETURNING e.id, e.phone_number",
-        org_id, list_id, EXPIRED,
-    )  # fmt: skip  # the rules of domain.rules, set-based: an expired entry is retired
-    # Without ON CONFLICT, the insert takes half the time: the numbers already listed are left
-    # out first. A writer on another path may list one of them meanwhile; then the insert is
-    # run again, with ON CONFLICT (it waits for such a writer either way).
-    await db.execute("SAVEPOINT import_insert")
-    arguments = (org_id, SOURCE_IMPORT, list_id, user_id)
-    try:
-        numbers = await db.fetchval(_insert_sql(checked, inserted, conflicts=False), *arguments)
-    except asyncpg.UniqueViolationError:
-        await db.execute("ROLLBACK TO SAVEPOINT import_insert")
-        numbers = await db.fetchval(_insert_sql(checked, inserted, conflicts=True), *arguments)
-    await db.execute("RELEASE SAVEPOINT import_insert")
-    added = sorted(numbers.split(",")) if numbers else []  # inserted in order: sorted at once
-    return added, [r[1] for r in retired], [r[0] for r in retired]
-
-
-def _insert_sql(checked: str, inserted: str, conflicts: bool) -> str:
-    """Each number's first valid row inserted unless listed, the new entries copied to
-    ``inserted`` (what their audit rows need), and their numbers answered as one
-    comma-separated value: a million rows arrive several times faster as one value than as
-    records. $1 organization, $2 source, $3 list, $4 user."""
-    unlisted = (
-        "ON CONFLICT (organization_id, list_id, phone_number) WHERE removed_at IS NULL DO NOTHING"
-        if conflicts
-        else "WHERE NOT EXISTS (SELECT FROM dnc_entries e WHERE e.organization_id = $1 "
-        "AND e.list_id = $3::text AND e.phone_number = first.number AND e.removed_at IS NULL)"
-    )
-    return (
-        "WITH added AS (INSERT INTO dnc_entries (id, organization_id, list_id, phone_number, "
-        "type, source, added_by_user_id, created_at, expires_at) "
-        "SELECT gen_random_uuid(), $1::uuid, $3::text, number, type, $2::text, $4::uuid, now(), "
-        f"expires_at FROM (SELECT DISTINCT ON (number) number, type, expires_at FROM {checked} "
-        f" WHERE number IS NOT NULL ORDER BY number, line) first {unlisted} "
-        "RETURNING id, organization_id, list_id, phone_number, type, source, expires_at), "
-        f"kept AS (INSERT INTO {inserted} SELECT * FROM added) "
-        "SELECT string_agg(phone_number, ',') FROM added"
-    )
 
 
 async def _audit(
@@ -295,14 +350,13 @@ async def _audit(
 
 
 async def _finish(
-    db: asyncpg.Connection, import_id: UUID, checked: str, total: int, added: int
+    db: asyncpg.Connection, import_id: UUID, refused: str, total: int, added: int
 ) -> ImportReport:
-    invalid = await db.fetchval(f"SELECT count(*) FROM {checked} WHERE error IS NOT NULL")
+    invalid = await db.fetchval(f"SELECT count(*) FROM {refused}")
     errors = [
         {"line": r["line"], "error": r["error"]}
         for r in await db.fetch(
-            f"SELECT line, error FROM {checked} WHERE error IS NOT NULL "
-            f"ORDER BY line LIMIT {MAX_ERRORS}"
+            f"SELECT line, error FROM {refused} ORDER BY line LIMIT {MAX_ERRORS}"
         )
     ]
     report = ImportReport(

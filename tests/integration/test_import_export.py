@@ -12,8 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from infra.db import imports
 from infra.settings import Settings
-from tests.support.helpers import Client, Org, assert_error, body, is_blocked, run_worker
+from tests.support.helpers import (
+    Client,
+    Org,
+    assert_error,
+    body,
+    is_blocked,
+    run_worker,
+    sql,
+)
 from tests.support.processes import DNC, env_of
 
 CSV = {"Content-Type": "text/csv"}
@@ -235,3 +244,78 @@ def _read(fd: int) -> bytes:
         return os.read(fd, 65536)
     except OSError:  # the terminal's other end closed: all read
         return b""
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 50_000])
+async def test_an_import_lists_the_same_whatever_size_its_rows_are_read_in(
+    settings: Settings, client: Client, org: Org, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Rows are checked and listed a chunk at a time: a number's first valid row wins across
+    chunks, a number listed before (or by an earlier chunk) is a duplicate, an expired entry
+    is retired and the number listed again, and the report's lines are the file's."""
+    monkeypatch.setattr(imports, "CHUNK", chunk)
+    later = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    await client.post(
+        "/api/dnc/bulk-add", json={"numbers": [{"phoneNumber": "2125550105"}]}, headers=org.headers
+    )
+    await sql(
+        settings,
+        "INSERT INTO dnc_entries (id, organization_id, phone_number, source, type, created_at, "
+        "expires_at) VALUES (gen_random_uuid(), $1, '12125550107', 'api', 'old', "
+        "now() - interval '2 hours', now() - interval '1 hour')",
+        org.id,
+    )
+    text = "\n".join(
+        [
+            "phoneNumber,type,expiresAt",
+            "+1 212 555 0101,complaint,",
+            "not a number,first,",
+            "(212) 555-0102,,",
+            "2125550101,again,",  # a second time in the file
+            f"2125550103,,{later}",
+            "2125550104,,yesterday",
+            "2125550105,,",  # listed already
+            "2125550107,renewed,",  # its entry expired
+            "2125550102,third,",
+            "2125550104,valid now,",  # the first valid row of a number refused on line 7
+        ]
+    )
+    code, payload = await upload(client, org, text + "\n")
+    assert code == 200, payload
+    data = payload["data"]
+    assert isinstance(data, dict)
+    assert (data["rows"], data["added"], data["duplicate"], data["invalid"]) == (10, 5, 3, 2)
+    assert [e["line"] for e in data["errors"]] == [3, 7]
+    listed = await sql(
+        settings,
+        "SELECT phone_number, type FROM dnc_entries WHERE organization_id = $1 "
+        "AND removed_at IS NULL ORDER BY phone_number",
+        org.id,
+    )
+    assert [tuple(r) for r in listed] == [
+        ("12125550101", "complaint"),
+        ("12125550102", None),
+        ("12125550103", None),
+        ("12125550104", "valid now"),
+        ("12125550105", None),
+        ("12125550107", "renewed"),
+    ]
+    expired = await sql(
+        settings,
+        "SELECT removal_reason FROM dnc_entries WHERE organization_id = $1 "
+        "AND phone_number = '12125550107' AND type = 'old'",
+        org.id,
+    )
+    assert [r[0] for r in expired] == ["expired"]
+    audited = await sql(
+        settings,
+        "SELECT action, phone_number FROM audit_log WHERE organization_id = $1 "
+        "AND phone_number IS NOT NULL AND after->>'importId' = $2 ORDER BY phone_number",
+        org.id, data["importId"],
+    )  # fmt: skip
+    assert [tuple(r) for r in audited] == [
+        ("dnc.add", n) for n in ("12125550101", "12125550102", "12125550103", "12125550104",
+                                 "12125550107")
+    ]  # fmt: skip
+    for number in ("12125550101", "12125550102", "12125550104", "12125550107"):
+        assert await is_blocked(client, org, number) is True
