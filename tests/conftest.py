@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
@@ -57,9 +58,19 @@ def settings(base_settings: Settings) -> Iterator[Settings]:
         PrivateRedisCluster.flush(base_settings.mirror_redis_cluster)
 
 
+@pytest.fixture(scope="session")
+def apps() -> dict[Settings, Litestar]:
+    """``create_app(settings)`` once per settings for the session: building the app (its
+    routes, their signatures and encoders) is most of what a test costs, and the app keeps
+    nothing between runs of its lifespan (the resources are built anew by each, in
+    ``app.state``)."""
+    return {}
+
+
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[Client]:
-    async with AsyncTestClient(app=create_app(settings)) as test_client:
+async def client(settings: Settings, apps: dict[Settings, Litestar]) -> AsyncIterator[Client]:
+    app = apps.get(settings) or apps.setdefault(settings, create_app(settings))
+    async with AsyncTestClient(app=app) as test_client:
         yield test_client
 
 

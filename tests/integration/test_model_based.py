@@ -116,6 +116,7 @@ from tests.support.helpers import (
     uow_for,
 )
 from tests.support.shared import change, load, shared_list
+from tests.support.suite import ON_CLUSTER
 
 T = TypeVar("T")
 
@@ -769,7 +770,11 @@ class DncMachine(RuleBasedStateMachine):
 
     # the invariant -------------------------------------------------------------------------
 
+    # Not on the Redis Cluster run: an answer at a past moment comes from Postgres alone
+    # (``app.routes.check.run_check_at``), so the second run would ask the same questions
+    # of the same database; the first run asks them.
     @invariant()
+    @precondition(lambda self: not ON_CLUSTER)
     def the_past_answers_as_it_was(self) -> None:
         """Checks with ``at``: at the moment before the last step, and at an earlier one."""
         time.sleep(0.002)  # nothing of the last step shares the moment
