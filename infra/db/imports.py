@@ -245,9 +245,11 @@ class _Listing:
                 "WHERE e.id IN (SELECT (SELECT x.id FROM dnc_entries x "
                 "WHERE x.organization_id = $1 AND x.list_id = $2 AND x.phone_number = c.number "
                 "AND x.removed_at IS NULL AND x.expires_at <= now() OFFSET 0) "
-                f"FROM {self.chunk} c) RETURNING e.id, e.phone_number",
+                f"FROM {self.chunk} c) AND e.removed_at IS NULL AND e.expires_at <= now() "
+                "RETURNING e.id, e.phone_number",
                 *self.arguments[::2], EXPIRED,
-            )  # fmt: skip  # the rules of domain.rules; one index probe a number
+            )  # fmt: skip  # the rules of domain.rules; one index probe a number; the outer
+            # conditions again: an entry another writer removed or renewed meanwhile is left be
             self.retired += [r[1] for r in retired]
             self.retired_ids += [r[0] for r in retired]
 

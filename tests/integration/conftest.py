@@ -3,12 +3,23 @@
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from infra.bootstrap import Resources
 from infra.settings import Settings
 from tests.support.helpers import resources_for
 from tests.support.processes import Workers
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of its own to the suite's database, for raw SQL behind the API's back."""
+    connection = await asyncpg.connect(settings.database_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ of would write, and against a parent deleted by another transaction at the same 
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from uuid import UUID
 
 import asyncpg
@@ -20,15 +19,6 @@ ENTRY = (
     "RETURNING id"
 )
 AUDIT = "INSERT INTO audit_log (organization_id, action) VALUES ($1, 'dnc.add')"
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(settings.database_url)
-    try:
-        yield connection
-    finally:
-        await connection.close()
 
 
 async def _batch_and_call(db: asyncpg.Connection, org: Org) -> tuple[UUID, UUID]:

@@ -1,0 +1,59 @@
+"""A chunked import and the statement-level reference triggers against other writers of
+the same rows at the same moment, as an attacker or a hurried operator would line them up:
+each writer holds its rows while the import (or the trigger) decides, then commits."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+
+from infra.db.imports import SqlListTransfers
+from infra.settings import Settings
+from tests.support.helpers import Org, resources_for
+
+EXPIRED_ENTRY = (
+    "INSERT INTO dnc_entries (id, organization_id, phone_number, source, created_at, "
+    "expires_at) VALUES (gen_random_uuid(), $1, $2, 'api', now() - interval '2 hours', "
+    "now() - interval '1 hour') RETURNING id"
+)
+
+
+async def _rows(text: bytes) -> AsyncIterator[bytes]:
+    yield text
+
+
+async def test_an_entry_removed_while_the_import_retires_it_keeps_its_removal(
+    settings: Settings, org: Org, db: asyncpg.Connection
+) -> None:
+    """The import retires an expired entry of a number in its file; a user removes that entry
+    at the same moment and commits first. The user's removal stands (who, why), and the entry
+    is not retired a second time nor audited as expired by the import."""
+    entry = await db.fetchval(EXPIRED_ENTRY, org.id, "12125550301")
+    async with resources_for(settings) as resources:
+        transfers = SqlListTransfers(resources.engine)
+        staged = await transfers.stage(org.id, org.admin_id, _rows(b"phoneNumber\n2125550301\n"))
+        async with db.transaction():
+            await db.execute(
+                "UPDATE dnc_entries SET removed_at = now(), removed_by_user_id = $2, "
+                "removal_reason = 'wrong number' WHERE id = $1",
+                entry, org.admin_id,
+            )  # fmt: skip
+            importing = asyncio.ensure_future(transfers.process(staged.id, resources.mirror))
+            await asyncio.sleep(0.5)  # the import waits for the removal's row
+        report = await importing
+    assert (report.added, report.duplicate) == (1, 0)
+    row = await db.fetchrow(
+        "SELECT removal_reason, removed_by_user_id FROM dnc_entries WHERE id = $1", entry
+    )
+    assert tuple(row) == ("wrong number", org.admin_id)
+    expired = await db.fetchval(
+        "SELECT count(*) FROM audit_log WHERE organization_id = $1 AND action LIKE '%expire%'",
+        org.id,
+    )
+    assert expired == 0
+    listed = await db.fetchval(
+        "SELECT count(*) FROM dnc_entries WHERE organization_id = $1 "
+        "AND phone_number = '12125550301' AND removed_at IS NULL",
+        org.id,
+    )
+    assert listed == 1
