@@ -57,3 +57,37 @@ async def test_an_entry_removed_while_the_import_retires_it_keeps_its_removal(
         org.id,
     )
     assert listed == 1
+
+
+async def test_an_update_moving_rows_onto_a_key_another_row_holds_locks_it(
+    org: Org, db: asyncpg.Connection, settings: Settings
+) -> None:
+    """One statement sets a user on a row that had none and on one that had it already; the
+    user is deleted meanwhile. A foreign key checks (and locks) the key of each row whose key
+    changed, so the delete waits and then clears both: no entry is left naming a user that
+    does not exist."""
+    user, _ = await org.add_user()
+    first = await db.fetchval(EXPIRED_ENTRY, org.id, "12125550302")
+    second = await db.fetchval(EXPIRED_ENTRY, org.id, "12125550303")
+    await db.execute("UPDATE dnc_entries SET added_by_user_id = $2 WHERE id = $1", second, user)
+    deleter = await asyncpg.connect(settings.database_url)
+    try:
+        async with db.transaction():
+            await db.execute(
+                "UPDATE dnc_entries SET added_by_user_id = $3 WHERE id IN ($1, $2)",
+                first, second, user,
+            )  # fmt: skip
+            deleting = asyncio.ensure_future(
+                deleter.execute("DELETE FROM users WHERE id = $1", user)
+            )
+            await asyncio.sleep(0.3)
+        await deleting
+    finally:
+        await deleter.close()
+    orphans = await db.fetch(
+        "SELECT phone_number FROM dnc_entries e WHERE organization_id = $1 "
+        "AND added_by_user_id IS NOT NULL "
+        "AND NOT EXISTS (SELECT FROM users u WHERE u.id = e.added_by_user_id)",
+        org.id,
+    )
+    assert [r[0] for r in orphans] == []
