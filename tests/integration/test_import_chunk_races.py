@@ -4,9 +4,14 @@ each writer holds its rows while the import (or the trigger) decides, then commi
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
+import pytest
 
+from domain.usecases.transfer import process_waited
+from infra.db import imports
+from infra.db.copy import staging_table
 from infra.db.imports import SqlListTransfers
 from infra.settings import Settings
 from tests.support.helpers import Org, resources_for
@@ -91,3 +96,39 @@ async def test_an_update_moving_rows_onto_a_key_another_row_holds_locks_it(
         org.id,
     )
     assert [r[0] for r in orphans] == []
+
+
+async def test_an_import_whose_rows_cannot_be_read_lists_nothing_and_leaves_no_table(
+    settings: Settings, org: Org, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second chunk's rows fail (on the reader's side) while the first is being inserted:
+    the insert is cancelled, nothing is listed, the import is failed and its staged rows go."""
+    monkeypatch.setattr(imports, "CHUNK", 2)
+    checked = imports._checked
+    calls = 0
+
+    def failing(*arguments: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionResetError("the reader's connection was cut")
+        return checked(*arguments)
+
+    monkeypatch.setattr(imports, "_checked", failing)
+    rows = b"phoneNumber\n" + b"".join(b"21255504%02d\n" % i for i in range(6))
+    async with resources_for(settings) as resources:
+        transfers = SqlListTransfers(resources.engine)
+        staged = await transfers.stage(org.id, org.admin_id, _rows(rows))
+        with pytest.raises(ConnectionResetError):
+            await asyncio.wait_for(
+                process_waited(transfers, resources.mirror, staged.id), timeout=10
+            )
+        report = await transfers.report(org.id, staged.id)
+        assert report.status == "failed"
+        listed = await db.fetchval(
+            "SELECT count(*) FROM dnc_entries WHERE organization_id = $1", org.id
+        )
+        assert listed == 0
+        assert await db.fetchval("SELECT to_regclass($1)", staging_table(staged.id)) is None
+        # the pool's connections are usable again
+        assert (await transfers.report(org.id, staged.id)).status == "failed"
