@@ -38,6 +38,7 @@ from infra.db.uow import SqlUnitOfWork, create_sessionmaker
 log = logging.getLogger(__name__)
 CHUNK = 50_000
 MAX_ERRORS = 100
+DEADLOCK_ATTEMPTS = 3
 
 
 class SqlListTransfers:
@@ -59,7 +60,18 @@ class SqlListTransfers:
     async def process(
         self, import_id: UUID, mirror: DncMirror, progress: Progress | None = None
     ) -> ImportReport:
-        return await process_import(self.engine, mirror, import_id, progress)
+        """:func:`process_import`, run again when the database broke a deadlock by rolling it
+        back whole (its chunks take numbers in the file's order, so two imports naming the
+        same numbers in other orders can wait on each other); the staged rows are intact."""
+        attempt = 1
+        while True:
+            try:
+                return await process_import(self.engine, mirror, import_id, progress)
+            except asyncpg.DeadlockDetectedError:
+                if attempt == DEADLOCK_ATTEMPTS:
+                    raise
+                log.warning("import %s: deadlock, run again (attempt %d)", import_id, attempt)
+                attempt += 1
 
     async def abandon(self, import_id: UUID, failure: str) -> None:
         await abandon_import(self.engine, import_id, failure)

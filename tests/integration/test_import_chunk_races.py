@@ -132,3 +132,30 @@ async def test_an_import_whose_rows_cannot_be_read_lists_nothing_and_leaves_no_t
         assert await db.fetchval("SELECT to_regclass($1)", staging_table(staged.id)) is None
         # the pool's connections are usable again
         assert (await transfers.report(org.id, staged.id)).status == "failed"
+
+
+async def test_two_imports_of_the_same_numbers_in_other_orders_both_finish(
+    settings: Settings, org: Org, db: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk inserts its numbers in order, but the chunks follow the file: two files
+    naming the same numbers in opposite orders take the numbers' index entries in opposite
+    orders. Neither import may fail for it (a deadlock is for the database to break, and the
+    import to run again): every number is listed, once, and both imports are done."""
+    monkeypatch.setattr(imports, "CHUNK", 1)
+    numbers = [f"21255505{i:02d}" for i in range(4)]
+    files = [
+        ("phoneNumber\n" + "\n".join(order) + "\n").encode() for order in (numbers, numbers[::-1])
+    ]
+    async with resources_for(settings) as first, resources_for(settings) as second:
+        runs = []
+        for resources, text in zip((first, second), files, strict=True):
+            transfers = SqlListTransfers(resources.engine)
+            staged = await transfers.stage(org.id, org.admin_id, _rows(text))
+            runs.append(transfers.process(staged.id, resources.mirror))
+        reports = await asyncio.wait_for(asyncio.gather(*runs), timeout=20)
+    assert [sum(r.added for r in reports), sum(r.duplicate for r in reports)] == [4, 4]
+    listed = await db.fetchval(
+        "SELECT count(*) FROM dnc_entries WHERE organization_id = $1 AND removed_at IS NULL",
+        org.id,
+    )
+    assert listed == 4
