@@ -13,10 +13,11 @@ triggers that keep the same promises:
 
 - **A row written must reference rows that exist.** After each INSERT or UPDATE statement on
   ``dnc_entries`` or ``audit_log``, the distinct keys of the statement's new rows (one pass
-  over its transition table; for an UPDATE, those its old rows did not hold already) are
-  looked up and locked ``FOR KEY SHARE``, the lock a foreign key takes, so a parent cannot be
-  deleted or re-keyed until the writer commits; a missing one raises
-  ``foreign_key_violation`` naming the old constraint.
+  over its transition table; for an UPDATE, the keys of each row whose key changed, its new
+  row paired with its old one by id, as a foreign key checks) are looked up and locked
+  ``FOR KEY SHARE``, the lock a foreign key takes, so a parent cannot be deleted or re-keyed
+  until the writer commits; a missing one raises ``foreign_key_violation`` naming the old
+  constraint.
 - **Deleting a parent does what the foreign key did**: an organization's entries and audit
   rows go with it (CASCADE); a user's entries keep their rows with ``added_by_user_id`` /
   ``removed_by_user_id`` cleared (SET NULL); a batch or call that an entry still cites cannot
@@ -79,37 +80,37 @@ $$
 """
 
 # The distinct keys of each column in one pass over a transition table (grouping sets, hashed
-# together); on an UPDATE only the keys the statement brought in are looked up, as a foreign
-# key skips a row whose key did not change.
+# together).
 KEYS = """
   SELECT array_agg(organization_id) FILTER (WHERE organization_id IS NOT NULL),
          array_agg(batch_pk) FILTER (WHERE batch_pk IS NOT NULL),
          array_agg(call_record_id) FILTER (WHERE call_record_id IS NOT NULL),
          array_agg(added_by_user_id) FILTER (WHERE added_by_user_id IS NOT NULL),
          array_agg(removed_by_user_id) FILTER (WHERE removed_by_user_id IS NOT NULL)
-    INTO {into}
+    INTO orgs, batches, calls, adders, removers
     FROM (SELECT organization_id, batch_pk, call_record_id, added_by_user_id,
                  removed_by_user_id
             FROM {rows}
            GROUP BY GROUPING SETS ((organization_id), (batch_pk), (call_record_id),
                                    (added_by_user_id), (removed_by_user_id))) AS k;
 """
+COLUMNS = ("organization_id", "batch_pk", "call_record_id", "added_by_user_id",
+           "removed_by_user_id")  # fmt: skip
+# An UPDATE's rows as the keys that changed: each new row paired with its old one by id (a row
+# whose id changed counts as changed in every key), NULL where a key did not change; a foreign
+# key likewise checks each row whose key changed, and only those.
+PAIRED = ", ".join(f"CASE WHEN n.{c} IS DISTINCT FROM o.{c} THEN n.{c} END AS {c}" for c in COLUMNS)
+CHANGED = f"(SELECT {PAIRED} FROM new_rows n LEFT JOIN old_rows o ON o.id = n.id) AS changed"  # noqa: S608 (constants)
 
-OLD_KEYS = "old_orgs, old_batches, old_calls, old_adders, old_removers"
 ENTRIES_WRITTEN = f"""
 CREATE FUNCTION dnc_entries_references() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   orgs uuid[]; batches uuid[]; calls uuid[]; adders uuid[]; removers uuid[];
-  old_orgs uuid[]; old_batches uuid[]; old_calls uuid[]; old_adders uuid[]; old_removers uuid[];
 BEGIN
-  {KEYS.format(into="orgs, batches, calls, adders, removers", rows="new_rows")}
   IF TG_OP = 'UPDATE' THEN
-    {KEYS.format(into=OLD_KEYS, rows="old_rows")}
-    orgs := ARRAY(SELECT unnest(orgs) EXCEPT SELECT unnest(old_orgs));
-    batches := ARRAY(SELECT unnest(batches) EXCEPT SELECT unnest(old_batches));
-    calls := ARRAY(SELECT unnest(calls) EXCEPT SELECT unnest(old_calls));
-    adders := ARRAY(SELECT unnest(adders) EXCEPT SELECT unnest(old_adders));
-    removers := ARRAY(SELECT unnest(removers) EXCEPT SELECT unnest(old_removers));
+    {KEYS.format(rows=CHANGED)}
+  ELSE
+    {KEYS.format(rows="new_rows")}
   END IF;
   PERFORM dnc_require_keys(orgs, 'organizations', TG_TABLE_NAME, 'organization_id');
   PERFORM dnc_require_keys(batches, 'batches', TG_TABLE_NAME, 'batch_pk');
@@ -124,11 +125,16 @@ $$
 AUDIT_WRITTEN = """
 CREATE FUNCTION dnc_audit_references() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-  orgs uuid[] := ARRAY(SELECT DISTINCT organization_id FROM new_rows
-                        WHERE organization_id IS NOT NULL);
+  orgs uuid[];
 BEGIN
-  IF TG_OP = 'UPDATE' THEN
-    orgs := ARRAY(SELECT unnest(orgs) EXCEPT SELECT organization_id FROM old_rows);
+  IF TG_OP = 'UPDATE' THEN  -- each row whose key changed, as above
+    orgs := ARRAY(SELECT DISTINCT n.organization_id FROM new_rows n
+                    LEFT JOIN old_rows o ON o.id = n.id
+                   WHERE n.organization_id IS DISTINCT FROM o.organization_id
+                     AND n.organization_id IS NOT NULL);
+  ELSE
+    orgs := ARRAY(SELECT DISTINCT organization_id FROM new_rows
+                   WHERE organization_id IS NOT NULL);
   END IF;
   PERFORM dnc_require_keys(orgs, 'organizations', TG_TABLE_NAME, 'organization_id');
   RETURN NULL;
