@@ -139,7 +139,7 @@ async def process_import(
         listing = _Listing(db, import_id, org_id, list_id, user_id)
         await listing.prepare()
         await _list_rows(listing, engine, total, progress)
-        added = sorted(listing.added)  # each chunk's are in order: a merge of sorted runs
+        added = sorted(listing.added)
         await audit_expired(uow, org_id, listing.retired_ids)  # before the audit alongside
         audit = _audit(db, listing.inserted, user_id, import_id)
         written = await list_many(uow, mirror, org_id, added, listing.retired, list_id, audit)
@@ -240,7 +240,8 @@ class _Listing:
         )
 
     async def copy(self, rows: list[Checked]) -> None:
-        """The chunk's rows into ``chunk`` (the valid ones) and ``invalid``."""
+        """The chunk's rows into ``chunk`` (the valid ones) and ``invalid``, and the expired
+        entries of its numbers retired."""
         db = self.db
         await db.execute(f"TRUNCATE {self.chunk}")
         await db.copy_records_to_table(
@@ -277,7 +278,7 @@ class _Listing:
             numbers = await db.fetchval(self._insert_sql(), *self.arguments)
         await db.execute("RELEASE SAVEPOINT import_insert")
         if numbers:
-            self.added += sorted(numbers.split(","))
+            self.added += numbers.split(",")
 
     def _insert_sql(self) -> str:
         """The new entries copied to ``inserted`` too, and their numbers answered as one
